@@ -1,0 +1,10 @@
+//! `jool-sim`: a userspace model of the kernel side of Jool's
+//! generic-netlink interface, as seen by `jool[_siit] stats display`.
+//!
+//! - [`versions`]: one [`versions::Profile`] per Jool release.
+//! - [`wire`]: zero-copy views and `Repr` types for the netlink, genetlink
+//!   and Jool headers and attributes.
+//! - [`kernel`]: the simulated kernel, driven by request bytes.
+#![forbid(unsafe_code)]
+
+pub mod versions;
