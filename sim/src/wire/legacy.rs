@@ -1,0 +1,146 @@
+//! The 4.0.0 – 4.0.7 protocol: `struct request_hdr` (16 bytes) inside
+//! attribute `ATTR_DATA`, and `struct response_hdr` (20 bytes) in replies.
+//!
+//! ```text
+//!  0       4       5       6       7       8              12      13      14    16
+//! +-------+-------+-------+-------+-------+--------------+-------+-------+------+
+//! | magic | b4    | b5    | b6    | b7    | version (BE) | mode  | oper. | slop2|
+//! +-------+-------+-------+-------+-------+--------------+-------+-------+------+
+//! ```
+//! Bytes 4 – 7 depend on the release: 4.0.0 – 4.0.1 `type` ('s'/'n'),
+//! castness, force, slop1; 4.0.2 – 4.0.5 castness, force, slop1 (u16);
+//! 4.0.6 – 4.0.7 `xt`, castness, force, slop1.
+//! A response appends `error_code` (u16), `pending_data` (u8) and a pad
+//! byte to the echoed request header.
+
+use super::{check, read_u16, Result};
+
+/// `ATTR_INAME` (string).
+pub const ATTR_INAME: u16 = 1;
+/// `ATTR_DATA` (binary: request_hdr + payload).
+pub const ATTR_DATA: u16 = 2;
+/// The only genl command, `JOOL_COMMAND`.
+pub const JOOL_COMMAND: u8 = 0;
+/// `struct request_hdr` length.
+pub const REQUEST_LEN: usize = 16;
+/// `struct response_hdr` length.
+pub const RESPONSE_LEN: usize = 20;
+/// `OP_FOREACH`.
+pub const OP_FOREACH: u8 = 0;
+
+/// A read view of a request (or the start of a response) header.
+#[derive(Debug, Clone)]
+pub struct RequestHdr<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> RequestHdr<T> {
+    /// Wraps and checks the 16 bytes are present.
+    pub fn new_checked(buffer: T) -> Result<Self> {
+        check("request_hdr", buffer.as_ref().len(), REQUEST_LEN)?;
+        Ok(Self { buffer })
+    }
+
+    /// The 4 magic bytes.
+    pub fn magic(&self) -> [u8; 4] {
+        let b = self.buffer.as_ref();
+        [b[0], b[1], b[2], b[3]]
+    }
+
+    /// Byte 4 (`type` or `xt` or castness, by release).
+    pub fn byte4(&self) -> u8 {
+        self.buffer.as_ref()[4]
+    }
+
+    /// Version word (big-endian on the wire).
+    pub fn version(&self) -> u32 {
+        let b = &self.buffer.as_ref()[8..12];
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+    }
+
+    /// `mode`.
+    pub fn mode(&self) -> u8 {
+        self.buffer.as_ref()[12]
+    }
+
+    /// `operation`.
+    pub fn operation(&self) -> u8 {
+        self.buffer.as_ref()[13]
+    }
+
+    /// The 16 header bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buffer.as_ref()[..REQUEST_LEN]
+    }
+
+    /// What follows the header.
+    pub fn payload(&self) -> &[u8] {
+        &self.buffer.as_ref()[REQUEST_LEN..]
+    }
+}
+
+/// A read view of a `response_hdr`.
+#[derive(Debug, Clone)]
+pub struct ResponseHdr<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> ResponseHdr<T> {
+    /// Wraps and checks the 20 bytes are present.
+    pub fn new_checked(buffer: T) -> Result<Self> {
+        check("response_hdr", buffer.as_ref().len(), RESPONSE_LEN)?;
+        Ok(Self { buffer })
+    }
+
+    /// The echoed request header.
+    pub fn request(&self) -> RequestHdr<&[u8]> {
+        RequestHdr { buffer: &self.buffer.as_ref()[..REQUEST_LEN] }
+    }
+
+    /// `error_code` (positive errno, 0 on success).
+    pub fn error_code(&self) -> u16 {
+        read_u16(&self.buffer.as_ref()[16..18])
+    }
+
+    /// `pending_data`.
+    pub fn pending_data(&self) -> u8 {
+        self.buffer.as_ref()[18]
+    }
+
+    /// The payload after the 20 bytes.
+    pub fn payload(&self) -> &[u8] {
+        &self.buffer.as_ref()[RESPONSE_LEN..]
+    }
+}
+
+/// Builds a 16-byte request header.
+pub fn request_bytes(b4_7: [u8; 4], version: u32, mode: u8, operation: u8) -> [u8; REQUEST_LEN] {
+    let mut h = [0; REQUEST_LEN];
+    h[..4].copy_from_slice(b"jool");
+    h[4..8].copy_from_slice(&b4_7);
+    h[8..12].copy_from_slice(&version.to_be_bytes());
+    h[12] = mode;
+    h[13] = operation;
+    h
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn test_request_roundtrip() {
+        let h = request_bytes([1, 0, 0, 0], 0x0400_0700, 2, OP_FOREACH);
+        let v = RequestHdr::new_checked(&h[..]).unwrap();
+        assert_eq!(v.magic(), *b"jool");
+        assert_eq!(v.byte4(), 1);
+        assert_eq!(v.version(), 0x0400_0700);
+        assert_eq!((v.mode(), v.operation()), (2, 0));
+    }
+
+    #[test]
+    fn test_impossible_len() {
+        assert!(RequestHdr::new_checked(&[0u8; 15][..]).is_err());
+        assert!(ResponseHdr::new_checked(&[0u8; 19][..]).is_err());
+    }
+}
