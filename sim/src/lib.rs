@@ -7,5 +7,6 @@
 //! - [`kernel`]: the simulated kernel, driven by request bytes.
 #![forbid(unsafe_code)]
 
+pub mod kernel;
 pub mod versions;
 pub mod wire;

@@ -65,6 +65,11 @@ impl Layout {
         }
     }
 
+    /// Offset of the flags byte from the start of the header.
+    pub const fn flags_offset(self) -> usize {
+        self.base() + 5
+    }
+
     const fn base(self) -> usize {
         match self {
             Self::V1 => 0,

@@ -228,6 +228,14 @@ impl Writer {
         self.buf[at..at + 4].copy_from_slice(&v.to_le_bytes());
     }
 
+    /// ORs `bits` into the byte at `at` (for flags fixed up late).
+    ///
+    /// # Panics
+    /// If `at` is past the bytes written.
+    pub fn or_byte(&mut self, at: usize, bits: u8) {
+        self.buf[at] |= bits;
+    }
+
     /// The bytes written.
     pub fn into_vec(self) -> Vec<u8> {
         self.buf

@@ -1,0 +1,111 @@
+//! nlctrl, the generic netlink controller: `CTRL_CMD_GETFAMILY` for
+//! "Jool", answered as Linux 6.1 answers it (liberal validation, name or
+//! id lookup, `ENOENT` when the family is absent).
+
+use super::{
+    netlink::{self, Policy, Reject, Validate, EINVAL, ENOENT, EOPNOTSUPP},
+    Caller, Kernel,
+};
+use crate::wire::{
+    genl::*,
+    nla::Writer,
+    nlmsg::{self, Packet},
+};
+
+/// Jool's generic netlink family name.
+pub(crate) const FAMILY_NAME: &str = "Jool";
+/// Jool's multicast group.
+const MCAST_GROUP: &str = "joold";
+/// `GENL_CMD_CAP_DO | GENL_CMD_CAP_HASPOL`: what every Jool op reports.
+const OP_FLAGS: u32 = 0x2 | 0x8;
+/// nlctrl's own family version.
+const CTRL_VERSION: u8 = 2;
+/// `ctrl_policy_family`: id (u16) and name (NUL string, 15 chars max).
+const POLICY: [Policy; 3] = [Policy::Unspec, Policy::U16, Policy::NulString(15)];
+
+pub(super) fn rcv(
+    k: &mut Kernel,
+    caller: &Caller,
+    msg: &[u8],
+    out: &mut Vec<Vec<u8>>,
+) -> Result<(), Reject> {
+    let hdrlen = nlmsg::HEADER_LEN + HEADER_LEN;
+    if msg.len() < hdrlen {
+        return Err(Reject::plain(EINVAL));
+    }
+    let p = Packet::new_unchecked(msg);
+    if msg[nlmsg::HEADER_LEN] != CTRL_CMD_GETFAMILY {
+        return Err(Reject::plain(EOPNOTSUPP));
+    }
+    if p.flags() & nlmsg::F_DUMP == nlmsg::F_DUMP {
+        return dump(k, caller, &p, out);
+    }
+    let attrs = netlink::parse_attrs(msg, hdrlen, &POLICY, Validate::Liberal)?;
+    let mut found = None;
+    let mut err = EINVAL;
+    if let Some(v) = attrs.get(msg, CTRL_ATTR_FAMILY_ID) {
+        let id = u16::from_le_bytes([v[0], v.get(1).copied().unwrap_or(0)]);
+        found = (k.family_id() == Some(id)).then_some(id);
+        err = ENOENT;
+    }
+    if let Some(v) = attrs.get(msg, CTRL_ATTR_FAMILY_NAME) {
+        let name = v.split(|&b| b == 0).next().unwrap_or_default();
+        found = (name == FAMILY_NAME.as_bytes()).then_some(k.family_id()).flatten();
+        err = ENOENT;
+    }
+    if found.is_none() {
+        return Err(Reject::plain(err));
+    }
+    out.push(family_msg(k, p.seq(), caller.port_id, 0));
+    Ok(())
+}
+
+/// `ctrl_dumpfamily`: every family this kernel serves, then `NLMSG_DONE`.
+fn dump(
+    k: &Kernel,
+    caller: &Caller,
+    p: &Packet<&[u8]>,
+    out: &mut Vec<Vec<u8>>,
+) -> Result<(), Reject> {
+    if k.family_id().is_some() {
+        out.push(family_msg(k, p.seq(), caller.port_id, nlmsg::F_MULTI));
+    }
+    // NLMSG_DONE carries an int (0) after the header.
+    let mut done = vec![0u8; nlmsg::HEADER_LEN + 4];
+    let hdr = nlmsg::Repr {
+        len: done.len() as u32,
+        kind: nlmsg::NLMSG_DONE,
+        flags: nlmsg::F_MULTI,
+        seq: p.seq(),
+        pid: caller.port_id,
+    };
+    hdr.emit(&mut Packet::new_unchecked(&mut done[..]));
+    out.push(done);
+    Ok(())
+}
+
+/// `ctrl_fill_info` for Jool: name, id, version, hdrsize, maxattr, ops,
+/// multicast groups.
+fn family_msg(k: &Kernel, seq: u32, pid: u32, flags: u16) -> Vec<u8> {
+    let prof = k.profile();
+    let mut w: Writer =
+        netlink::begin(nlmsg::GENL_ID_CTRL, flags, seq, pid, CTRL_CMD_NEWFAMILY, CTRL_VERSION);
+    w.string(CTRL_ATTR_FAMILY_NAME, FAMILY_NAME.as_bytes())
+        .u16(CTRL_ATTR_FAMILY_ID, k.family_id.max(1))
+        .u32(CTRL_ATTR_VERSION, u32::from(prof.genl_version()))
+        .u32(CTRL_ATTR_HDRSIZE, prof.header_len() as u32)
+        .u32(CTRL_ATTR_MAXATTR, u32::from(prof.maxattr()));
+    let ops = w.begin_nest(CTRL_ATTR_OPS);
+    for cmd in 0..prof.op_count() {
+        let op = w.begin_nest(u16::from(cmd) + 1);
+        w.u32(1, u32::from(cmd)).u32(2, OP_FLAGS);
+        w.end_nest(op);
+    }
+    w.end_nest(ops);
+    let groups = w.begin_nest(CTRL_ATTR_MCAST_GROUPS);
+    let g = w.begin_nest(1);
+    w.u32(2, k.mcast_group_id).string(1, MCAST_GROUP.as_bytes());
+    w.end_nest(g);
+    w.end_nest(groups);
+    netlink::finish(w)
+}

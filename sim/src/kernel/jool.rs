@@ -1,0 +1,416 @@
+//! Jool's generic netlink family, 4.0.8 and later (`joolnlhdr` protocol):
+//! the family's header and policy checks, `request_handle_start` (or
+//! rc2/rc3's `jnl_start`) and the operations the `stats` path needs.
+
+use super::{
+    netlink::{self, Attrs, Policy, Reject, Validate, EEXIST, EINVAL, ENOSYS, EOPNOTSUPP, EPERM, ESRCH},
+    state::{iname_valid, Framework, Xlator},
+    Caller, Kernel, NetnsId,
+};
+use crate::{
+    versions::Numbering,
+    wire::{
+        genl,
+        jool::{self as hdr, Header, Layout, FLAG_ERROR, FLAG_M, JNLAERR_CODE, JNLAERR_MSG},
+        nla::{NlasIterator, Writer, F_NESTED},
+        nlmsg::{self, Packet},
+    },
+};
+
+/// `JNLOP_*` the simulator implements (same values in every numbering).
+mod op {
+    pub(super) const INSTANCE_FOREACH: u8 = 0;
+    pub(super) const INSTANCE_ADD: u8 = 1;
+    pub(super) const INSTANCE_HELLO: u8 = 2;
+    pub(super) const INSTANCE_RM: u8 = 3;
+    pub(super) const INSTANCE_FLUSH: u8 = 4;
+    pub(super) const STATS_FOREACH: u8 = 7;
+    pub(super) const GLOBAL_FOREACH: u8 = 8;
+}
+
+/// `JNLAR_OPERAND` in 4.1 numbering (`+1` with MAP-T).
+const JNLAR_OPERAND_41: u16 = 10;
+/// `JNLAIA_XF` inside the operand.
+const JNLAIA_XF: u16 = 1;
+/// `JNLAIA_POOL6` inside the operand.
+const JNLAIA_POOL6: u16 = 2;
+/// `JNLAL_ENTRY`.
+const JNLAL_ENTRY: u16 = 1;
+/// `JNLAIS_STATUS`.
+const JNLAIS_STATUS: u16 = 1;
+/// `INAME_DEFAULT`.
+const INAME_DEFAULT: &str = "default";
+
+/// `jool_policy`: the root attribute policy, by numbering.
+fn policy(n: Numbering) -> &'static [Policy] {
+    use Policy::*;
+    const P41: [Policy; 14] = [
+        Unspec, Binary(0), Nested, Nested, Nested, Nested, Nested, Nested, Nested, U8,
+        Nested, U8, U8, Binary(0),
+    ];
+    const MAPT: [Policy; 15] = [
+        Unspec, Binary(0), Nested, Nested, Nested, Nested, Nested, Nested, Nested, Nested,
+        U8, Nested, U8, U8, Binary(0),
+    ];
+    match n {
+        Numbering::Jool41 => &P41,
+        Numbering::MapT => &MAPT,
+    }
+}
+
+/// A request that passed the genl core: its message, header and
+/// attributes.
+struct Request<'a> {
+    msg: &'a [u8],
+    seq: u32,
+    cmd: u8,
+    hdr: hdr::Repr,
+    attrs: Attrs,
+}
+
+/// A Jool-level failure: errno and the messages logged.
+struct Failure {
+    errno: i32,
+    msg: String,
+}
+
+impl Failure {
+    fn new(errno: i32, msg: impl Into<String>) -> Self {
+        Self { errno, msg: msg.into() }
+    }
+}
+
+/// The genl part for Jool's family, then the op.
+pub(super) fn rcv(
+    k: &mut Kernel,
+    caller: &Caller,
+    msg: &[u8],
+    out: &mut Vec<Vec<u8>>,
+) -> Result<(), Reject> {
+    let prof = k.profile();
+    let layout = Layout::from_len(prof.header_len()).ok_or(Reject::plain(EINVAL))?;
+    let hdrlen = nlmsg::HEADER_LEN + genl::HEADER_LEN + layout.len();
+    if msg.len() < hdrlen {
+        return Err(Reject::plain(EINVAL));
+    }
+    let p = Packet::new_unchecked(msg);
+    let cmd = msg[nlmsg::HEADER_LEN];
+    if cmd >= prof.op_count() || p.flags() & nlmsg::F_DUMP == nlmsg::F_DUMP {
+        return Err(Reject::plain(EOPNOTSUPP));
+    }
+    let attrs = netlink::parse_attrs(msg, hdrlen, policy(prof.numbering), Validate::Strict)?;
+    let view = Header::new_unchecked(&msg[nlmsg::HEADER_LEN + genl::HEADER_LEN..], layout);
+    let hdr = hdr::Repr::parse(&view).map_err(|_| Reject::plain(EINVAL))?;
+    let req = Request { msg, seq: p.seq(), cmd, hdr, attrs };
+    let reply = match dispatch(k, caller, &req) {
+        Ok(reply) => reply,
+        Err(f) => {
+            k.log_err(&f.msg);
+            error_reply(k, caller, &req, &f)
+        }
+    };
+    out.push(reply);
+    Ok(())
+}
+
+fn dispatch(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8>, Failure> {
+    match req.cmd {
+        op::STATS_FOREACH => stats_foreach(k, caller, req),
+        op::INSTANCE_FOREACH => instance_foreach(k, caller, req),
+        op::INSTANCE_ADD => instance_add(k, caller, req),
+        op::INSTANCE_HELLO => instance_hello(k, caller, req),
+        op::INSTANCE_RM => instance_rm(k, caller, req),
+        op::INSTANCE_FLUSH => instance_flush(k, caller, req),
+        op::GLOBAL_FOREACH => global_foreach(k, caller, req),
+        _ => {
+            req.start(k, caller, true)?;
+            Err(Failure::new(ENOSYS, "jool-sim does not emulate this operation."))
+        }
+    }
+}
+
+impl Request<'_> {
+    /// `request_handle_start` / `jnl_start` up to the instance lookup:
+    /// privilege, magic, stateness, version. Returns the translator.
+    fn start(&self, k: &Kernel, caller: &Caller, require_admin: bool) -> Result<Xlator, Failure> {
+        let prof = k.profile();
+        if (require_admin || prof.stats_requires_net_admin) && !caller.net_admin {
+            return Err(Failure::new(EPERM, prof.cap_error_text()));
+        }
+        if !self.hdr.magic_ok() {
+            return Err(Failure::new(
+                EINVAL,
+                "Don't know what to do: The packet I just received does not follow Jool's protocol.",
+            ));
+        }
+        let xlator = stateness(k, self.hdr.xt)?;
+        if !prof.kernel_accepts(self.hdr.version) {
+            return Err(Failure::new(EINVAL, version_mismatch(self.hdr.version, prof.wire_version)));
+        }
+        Ok(xlator)
+    }
+
+    /// `xlator_find_current`: the instance name, validated, and found in
+    /// the caller's namespace.
+    fn lookup(&self, k: &Kernel, caller: &Caller, xlator: Xlator) -> Result<String, Failure> {
+        let name = self.iname()?;
+        if k.instance(caller.netns, xlator, &name).is_none() {
+            return Err(Failure::new(
+                ESRCH,
+                format!("This namespace lacks an instance named '{name}'."),
+            ));
+        }
+        Ok(name)
+    }
+
+    /// The instance name the kernel uses: `default` when empty; validated.
+    fn iname(&self) -> Result<String, Failure> {
+        if self.hdr.iname[0] == 0 {
+            return Ok(INAME_DEFAULT.to_owned());
+        }
+        if !iname_valid(&self.hdr.iname) {
+            return Err(Failure::new(
+                EINVAL,
+                "The instance name must be a null-terminated ascii string, 15 characters max.",
+            ));
+        }
+        let raw = self.hdr.iname_str().unwrap_or_default();
+        Ok(String::from_utf8_lossy(raw).into_owned())
+    }
+
+    fn attr(&self, kind: u16) -> Option<&[u8]> {
+        self.attrs.get(self.msg, kind)
+    }
+}
+
+/// `validate_stateness`.
+fn stateness(k: &Kernel, xt: u8) -> Result<Xlator, Failure> {
+    match Xlator::from_xt(xt) {
+        Some(x) if k.loaded(x) => Ok(x),
+        Some(Xlator::Siit) => Err(Failure::new(
+            EINVAL,
+            "SIIT Jool has not been modprobed. (Try `modprobe jool_siit`)",
+        )),
+        Some(Xlator::Nat64) => Err(Failure::new(
+            EINVAL,
+            "NAT64 Jool has not been modprobed. (Try `modprobe jool`)",
+        )),
+        None if xt == hdr::XT_MAPT && k.profile().header_len() == 28 && k.profile().numbering == Numbering::MapT => {
+            Err(Failure::new(EINVAL, "MAPT Jool has not been modprobed. (Try `modprobe jool_mapt`)"))
+        }
+        None => Err(Failure::new(EINVAL, "The instance type must be either SIIT or NAT64.")),
+    }
+}
+
+/// `validate_version`'s message.
+pub(super) fn version_mismatch(client: u32, kernel: u32) -> String {
+    format!(
+        "Version mismatch. The userspace client's version is {},\nbut the kernel module is {}.\nPlease update the {}.",
+        crate::versions::quad(client),
+        crate::versions::quad(kernel),
+        if kernel > client { "userspace client" } else { "kernel module" }
+    )
+}
+
+/// `jresponse_init`: a reply whose header is the request's, byte for byte
+/// (rc2/rc3 zero the flags).
+fn reply_start(k: &Kernel, caller: &Caller, req: &Request<'_>) -> (Writer, usize) {
+    let fam = k.family_id.max(1);
+    let mut w = netlink::begin(fam, 0, req.seq, caller.port_id, 0, k.profile().genl_version());
+    let mut h = req.hdr;
+    if k.profile().zero_reply_flags {
+        h.flags = 0;
+    }
+    let flags_at = w.len() + h.layout.flags_offset();
+    w.bytes(&h.to_vec());
+    (w, flags_at)
+}
+
+/// `jresponse_send_simple` with an error: ERROR flag, code, message.
+fn error_reply(k: &Kernel, caller: &Caller, req: &Request<'_>, f: &Failure) -> Vec<u8> {
+    let (mut w, flags_at) = reply_start(k, caller, req);
+    w.or_byte(flags_at, FLAG_ERROR);
+    let code = f.errno.unsigned_abs().min(u32::from(u16::MAX)) as u16;
+    w.u16(JNLAERR_CODE, code);
+    if k.profile().always_error_msg || !f.msg.is_empty() {
+        let room = k.budget.saturating_sub(w.len() + 4);
+        let text = if f.msg.len() < room { &f.msg[..] } else { truncate(&f.msg, 128) };
+        w.string(JNLAERR_MSG, text.as_bytes());
+    }
+    netlink::finish(w)
+}
+
+fn truncate(s: &str, n: usize) -> &str {
+    let mut end = n.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// An empty success reply (`jresponse_send_simple(..., 0)`).
+fn ack_reply(k: &Kernel, caller: &Caller, req: &Request<'_>) -> Vec<u8> {
+    netlink::finish(reply_start(k, caller, req).0)
+}
+
+/// `handle_stats_foreach`.
+fn stats_foreach(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8>, Failure> {
+    let xlator = req.start(k, caller, false)?;
+    let name = req.lookup(k, caller, xlator)?;
+    let offset = req.attr(k.profile().offset_u8_attr()).map_or(0, |v| v[0]);
+    let (mut w, flags_at) = reply_start(k, caller, req);
+    let Some(inst) = k.instance(caller.netns, xlator, &name) else {
+        return Err(Failure::new(ESRCH, format!("This namespace lacks an instance named '{name}'.")));
+    };
+    let mut written = 0;
+    for id in u16::from(offset) + 1..=k.profile().max_id {
+        if w.len() + 12 > k.budget {
+            if written == 0 {
+                return Err(Failure::new(
+                    netlink::EMSGSIZE,
+                    "The allocated Netlink packet is too small to contain the response. This might be a bug; please report it. PAGE_SIZE is 4096.",
+                ));
+            }
+            w.or_byte(flags_at, FLAG_M);
+            break;
+        }
+        w.u64(id, inst.counters[usize::from(id)]);
+        written += 1;
+    }
+    Ok(netlink::finish(w))
+}
+
+/// `handle_instance_foreach`: every instance of the request's translator
+/// type, in every namespace (the real module does not filter by netns).
+fn instance_foreach(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8>, Failure> {
+    let xlator = req.start(k, caller, true)?;
+    let (mut w, _) = reply_start(k, caller, req);
+    for (&ns, netns) in k.namespaces() {
+        for inst in netns.instances.values().filter(|i| i.xlator == xlator) {
+            let e = w.begin_nest(JNLAL_ENTRY | F_NESTED);
+            w.u32(1, netns_tag(ns)).u8(2, inst.framework.xf()).string(3, inst.name.as_bytes());
+            w.end_nest(e);
+        }
+    }
+    Ok(netlink::finish(w))
+}
+
+/// What `JNLAIE_NS` carries for a namespace (the kernel sends the low 32
+/// bits of its `struct net` pointer; any stable tag will do).
+pub(super) fn netns_tag(ns: NetnsId) -> u32 {
+    (ns as u32) ^ 0xb309_dcc0 ^ 1
+}
+
+/// `handle_instance_hello`: alive (0) or dead (1) in the caller's netns.
+fn instance_hello(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8>, Failure> {
+    let xlator = req.start(k, caller, true)?;
+    let name = req.iname()?;
+    let alive = k.instance(caller.netns, xlator, &name).is_some();
+    let (mut w, _) = reply_start(k, caller, req);
+    w.u8(JNLAIS_STATUS, if alive { 0 } else { 1 });
+    Ok(netlink::finish(w))
+}
+
+/// `handle_instance_add`.
+fn instance_add(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8>, Failure> {
+    let xlator = req.start(k, caller, true)?;
+    let operand_kind = match k.profile().numbering {
+        Numbering::Jool41 => JNLAR_OPERAND_41,
+        Numbering::MapT => JNLAR_OPERAND_41 + 1,
+    };
+    let Some(operand) = req.attr(operand_kind) else {
+        return Err(Failure::new(EINVAL, "The request is missing an 'Operand' attribute."));
+    };
+    let (framework, pool6) = parse_operand(operand)?;
+    let name = req.iname()?;
+    check_add(k, caller.netns, xlator, &name, framework).map_err(|m| Failure::new(EEXIST, m))?;
+    k.add_instance(caller.netns, xlator, &name, framework)
+        .map_err(|e| Failure::new(EINVAL, e.to_string()))?;
+    if let Some(ns) = k.namespaces.get_mut(&caller.netns) {
+        if let Some(inst) = ns.instances.get_mut(&(xlator, name)) {
+            inst.pool6 = pool6;
+        }
+    }
+    Ok(ack_reply(k, caller, req))
+}
+
+/// The operand of INSTANCE_ADD: framework and optional pool6.
+fn parse_operand(v: &[u8]) -> Result<(Framework, Option<([u8; 16], u8)>), Failure> {
+    let bad = || Failure::new(EINVAL, "The 'Operand' attribute is malformed.");
+    let mut xf = None;
+    let mut pool6 = None;
+    for a in NlasIterator::new(v) {
+        let a = a.map_err(|_| bad())?;
+        match a.kind() {
+            JNLAIA_XF => xf = a.value().first().copied(),
+            JNLAIA_POOL6 => pool6 = parse_prefix6(a.value()),
+            _ => {}
+        }
+    }
+    let framework = xf.and_then(Framework::from_xf).ok_or_else(|| {
+        Failure::new(EINVAL, "Unknown instance framework: Must be either Netfilter or iptables.")
+    })?;
+    Ok((framework, pool6))
+}
+
+fn parse_prefix6(v: &[u8]) -> Option<([u8; 16], u8)> {
+    let mut addr = None;
+    let mut len = None;
+    for a in NlasIterator::new(v).flatten() {
+        match (a.kind(), a.value()) {
+            (1, v) if v.len() == 16 => addr = v.try_into().ok(),
+            (2, [l, ..]) => len = Some(*l),
+            _ => {}
+        }
+    }
+    Some((addr?, len?))
+}
+
+/// The kernel's duplicate checks for a new instance: same name, or a
+/// second Netfilter instance of the same type in the namespace.
+pub(super) fn check_add(
+    k: &Kernel,
+    netns: NetnsId,
+    xlator: Xlator,
+    name: &str,
+    framework: Framework,
+) -> Result<(), String> {
+    let Some(ns) = k.namespaces().get(&netns) else { return Ok(()) };
+    if ns.instances.contains_key(&(xlator, name.to_owned())) {
+        return Err(format!("This namespace already has a Jool instance named '{name}'."));
+    }
+    let nf = |i: &&super::Instance| i.xlator == xlator && i.framework == Framework::Netfilter;
+    if framework == Framework::Netfilter && ns.instances.values().any(|i| nf(&i)) {
+        return Err("This namespace already has a Netfilter Jool instance.".to_owned());
+    }
+    Ok(())
+}
+
+/// `handle_instance_rm`.
+fn instance_rm(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8>, Failure> {
+    let xlator = req.start(k, caller, true)?;
+    let name = req.iname()?;
+    k.remove_instance(caller.netns, xlator, &name)
+        .map_err(|_| Failure::new(ESRCH, "The requested instance does not exist."))?;
+    Ok(ack_reply(k, caller, req))
+}
+
+/// `handle_instance_flush`: removes every instance of the caller's netns.
+fn instance_flush(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8>, Failure> {
+    let xlator = req.start(k, caller, true)?;
+    if let Some(ns) = k.namespaces.get_mut(&caller.netns) {
+        ns.instances.retain(|(x, _), _| *x != xlator);
+    }
+    Ok(ack_reply(k, caller, req))
+}
+
+/// `handle_global_foreach`: the instance's global configuration.
+fn global_foreach(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8>, Failure> {
+    let xlator = req.start(k, caller, true)?;
+    let name = req.lookup(k, caller, xlator)?;
+    let (mut w, _) = reply_start(k, caller, req);
+    let pool6 = k.instance(caller.netns, xlator, &name).and_then(|i| i.pool6);
+    super::globals::write(k.profile(), xlator, pool6, &mut w)
+        .ok_or_else(|| Failure::new(ENOSYS, "jool-sim does not emulate the globals of this release."))?;
+    Ok(netlink::finish(w))
+}

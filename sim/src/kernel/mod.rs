@@ -1,0 +1,364 @@
+//! The simulated kernel: network namespaces, Jool instances and their
+//! counters, and the generic-netlink family that serves them.
+//!
+//! [`Kernel::handle`] takes one datagram as a client would `sendmsg()` it
+//! to a `NETLINK_GENERIC` socket and returns the datagrams the kernel
+//! would queue on that socket, in order, one message each. Everything the
+//! real module checks is checked here, in the same order, with the same
+//! texts and errnos, for the release of the kernel's [`Profile`]:
+//!
+//! 1. the netlink core ([`netlink`]): messages without `NLM_F_REQUEST`,
+//!    control types, acks, `NLMSG_ERROR` echoes, extended acks;
+//! 2. generic netlink: family lookup (`ENOENT`), header length (`EINVAL`),
+//!    command lookup and dump requests (`EOPNOTSUPP`), strict attribute
+//!    policy (`EINVAL` with extack);
+//! 3. nlctrl `CTRL_CMD_GETFAMILY` ([`ctrl`]);
+//! 4. Jool's own request checks and operations ([`jool`], and [`legacy`]
+//!    for 4.0.0 – 4.0.7).
+
+use std::collections::BTreeMap;
+
+use crate::{versions::Profile, wire::nlmsg};
+
+mod ctrl;
+mod globals;
+mod jool;
+mod legacy;
+pub(crate) mod netlink;
+mod state;
+
+pub use netlink::{
+    EEXIST, EINVAL, EMSGSIZE, ENODATA, ENOENT, ENOSYS, EOPNOTSUPP, EPERM, ERANGE, ESRCH,
+};
+pub use state::{iname_valid, Framework, Instance, Netns, NetnsId, StateError, Xlator};
+
+/// Who sent a request, and the options of the socket it came through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// The sender's network namespace.
+    pub netns: NetnsId,
+    /// `capable(CAP_NET_ADMIN)`: the capability in the *initial* user
+    /// namespace (root of a new user namespace does not have it).
+    pub net_admin: bool,
+    /// The socket's port id (`nlmsg_pid` of replies).
+    pub port_id: u32,
+    /// `NETLINK_EXT_ACK` is set on the socket.
+    pub ext_ack: bool,
+}
+
+impl Caller {
+    /// A privileged caller in `netns` with port id 1.
+    pub fn root(netns: NetnsId) -> Self {
+        Self { netns, net_admin: true, port_id: 1, ext_ack: false }
+    }
+
+    /// A caller without `CAP_NET_ADMIN` in `netns` with port id 1.
+    pub fn unprivileged(netns: NetnsId) -> Self {
+        Self { net_admin: false, ..Self::root(netns) }
+    }
+}
+
+/// The initial network namespace's id in-process.
+pub const INIT_NETNS: NetnsId = 1;
+
+/// `GENLMSG_DEFAULT_SIZE` with the netlink and genl headers: the bytes a
+/// reply may hold on x86_64 with 4 KiB pages (`SKB_WITH_OVERHEAD(4096)`).
+pub const DEFAULT_MSG_BUDGET: usize = 3776;
+
+/// Largest datagram a netlink socket accepts (`sk_sndbuf` default 212992
+/// minus 32).
+pub const MAX_DATAGRAM: usize = 212_992 - 32;
+
+/// Most log lines kept (like a ring buffer).
+const LOG_LINES: usize = 1024;
+
+/// The simulated kernel.
+#[derive(Clone, Debug)]
+pub struct Kernel {
+    profile: &'static Profile,
+    family_id: u16,
+    mcast_group_id: u32,
+    siit_loaded: bool,
+    nat64_loaded: bool,
+    budget: usize,
+    namespaces: BTreeMap<NetnsId, Netns>,
+    log: Vec<String>,
+}
+
+impl Kernel {
+    /// A kernel running `profile`'s release with both modules loaded, no
+    /// instances, Jool's family id 0x20 and multicast group 9 (as the real
+    /// 4.1.9 module on Debian bookworm's 6.1 kernel).
+    pub fn new(profile: &'static Profile) -> Self {
+        Self {
+            profile,
+            family_id: 0x20,
+            mcast_group_id: 9,
+            siit_loaded: true,
+            nat64_loaded: true,
+            budget: DEFAULT_MSG_BUDGET,
+            namespaces: BTreeMap::new(),
+            log: Vec::new(),
+        }
+    }
+
+    /// The release this kernel runs.
+    pub fn profile(&self) -> &'static Profile {
+        self.profile
+    }
+
+    /// Jool's generic netlink family id, if a module is loaded.
+    pub fn family_id(&self) -> Option<u16> {
+        self.module_loaded().then_some(self.family_id)
+    }
+
+    /// Changes the family id the kernel assigns to Jool.
+    pub fn set_family_id(&mut self, id: u16) {
+        self.family_id = id.max(nlmsg::NLMSG_MIN_TYPE + 1);
+    }
+
+    /// Which modules are loaded (`modprobe jool_siit`, `modprobe jool`).
+    /// With neither, the "Jool" family does not exist.
+    pub fn set_modules(&mut self, siit: bool, nat64: bool) {
+        self.siit_loaded = siit;
+        self.nat64_loaded = nat64;
+    }
+
+    /// Whether `xlator`'s module is loaded.
+    pub fn loaded(&self, xlator: Xlator) -> bool {
+        match xlator {
+            Xlator::Siit => self.siit_loaded,
+            Xlator::Nat64 => self.nat64_loaded,
+        }
+    }
+
+    fn module_loaded(&self) -> bool {
+        self.siit_loaded || self.nat64_loaded
+    }
+
+    /// Sets the bytes a reply message may hold (default
+    /// [`DEFAULT_MSG_BUDGET`]); small budgets force stats pagination.
+    pub fn set_msg_budget(&mut self, bytes: usize) {
+        self.budget = bytes;
+    }
+
+    /// Jool's `Jool error: ...` kernel log lines, oldest first.
+    pub fn log(&self) -> &[String] {
+        &self.log
+    }
+
+    fn log_err(&mut self, msg: &str) {
+        if self.log.len() == LOG_LINES {
+            self.log.remove(0);
+        }
+        self.log.push(format!("Jool error: {msg}"));
+    }
+
+    /// Every namespace that holds instances.
+    pub fn namespaces(&self) -> &BTreeMap<NetnsId, Netns> {
+        &self.namespaces
+    }
+
+    /// Adds an instance as `instance add` would (no privilege check).
+    pub fn add_instance(
+        &mut self,
+        netns: NetnsId,
+        xlator: Xlator,
+        name: &str,
+        framework: Framework,
+    ) -> Result<(), StateError> {
+        let mut raw = name.as_bytes().to_vec();
+        raw.push(0);
+        if name.is_empty() || !iname_valid(&raw) {
+            return Err(StateError::BadName(name.to_owned()));
+        }
+        if !self.loaded(xlator) {
+            return Err(StateError::ModuleNotLoaded(xlator));
+        }
+        jool::check_add(self, netns, xlator, name, framework)
+            .map_err(StateError::Exists)?;
+        let counters = vec![0; usize::from(self.profile.max_id) + 1];
+        let inst = Instance { name: name.to_owned(), xlator, framework, pool6: None, counters };
+        self.namespaces
+            .entry(netns)
+            .or_default()
+            .instances
+            .insert((xlator, name.to_owned()), inst);
+        Ok(())
+    }
+
+    /// Removes an instance.
+    pub fn remove_instance(
+        &mut self,
+        netns: NetnsId,
+        xlator: Xlator,
+        name: &str,
+    ) -> Result<Instance, StateError> {
+        let ns = self.namespaces.get_mut(&netns);
+        let removed = ns.and_then(|ns| ns.instances.remove(&(xlator, name.to_owned())));
+        removed.ok_or_else(|| StateError::NoSuchInstance { netns, xlator, name: name.to_owned() })
+    }
+
+    /// An instance, if it exists.
+    pub fn instance(&self, netns: NetnsId, xlator: Xlator, name: &str) -> Option<&Instance> {
+        self.namespaces.get(&netns)?.instances.get(&(xlator, name.to_owned()))
+    }
+
+    fn instance_mut(
+        &mut self,
+        netns: NetnsId,
+        xlator: Xlator,
+        name: &str,
+    ) -> Result<&mut Instance, StateError> {
+        self.namespaces
+            .get_mut(&netns)
+            .and_then(|ns| ns.instances.get_mut(&(xlator, name.to_owned())))
+            .ok_or_else(|| StateError::NoSuchInstance { netns, xlator, name: name.to_owned() })
+    }
+
+    fn counter_mut(
+        &mut self,
+        netns: NetnsId,
+        xlator: Xlator,
+        name: &str,
+        id: u16,
+    ) -> Result<&mut u64, StateError> {
+        let first = self.profile.first_id();
+        let inst = self.instance_mut(netns, xlator, name)?;
+        if id < first {
+            return Err(StateError::UnknownStat(id));
+        }
+        inst.counters.get_mut(usize::from(id)).ok_or(StateError::UnknownStat(id))
+    }
+
+    /// Sets counter `id` of an instance.
+    pub fn set_counter(
+        &mut self,
+        netns: NetnsId,
+        xlator: Xlator,
+        name: &str,
+        id: u16,
+        value: u64,
+    ) -> Result<(), StateError> {
+        *self.counter_mut(netns, xlator, name, id)? = value;
+        Ok(())
+    }
+
+    /// Adds `delta` to counter `id` (wrapping, like the kernel's u64).
+    pub fn add_counter(
+        &mut self,
+        netns: NetnsId,
+        xlator: Xlator,
+        name: &str,
+        id: u16,
+        delta: u64,
+    ) -> Result<(), StateError> {
+        let c = self.counter_mut(netns, xlator, name, id)?;
+        *c = c.wrapping_add(delta);
+        Ok(())
+    }
+
+    /// Sets an instance's `pool6` (what `--pool6` gave `instance add`).
+    pub fn set_pool6(
+        &mut self,
+        netns: NetnsId,
+        xlator: Xlator,
+        name: &str,
+        pool6: Option<([u8; 16], u8)>,
+    ) -> Result<(), StateError> {
+        self.instance_mut(netns, xlator, name)?.pool6 = pool6;
+        Ok(())
+    }
+
+    /// Sets all counters of an instance to zero.
+    pub fn reset_counters(
+        &mut self,
+        netns: NetnsId,
+        xlator: Xlator,
+        name: &str,
+    ) -> Result<(), StateError> {
+        self.instance_mut(netns, xlator, name)?.counters.fill(0);
+        Ok(())
+    }
+
+    /// Sets several counters at once; nothing changes if one id is bad.
+    pub fn set_counters(
+        &mut self,
+        netns: NetnsId,
+        xlator: Xlator,
+        name: &str,
+        values: &[(u16, u64)],
+    ) -> Result<(), StateError> {
+        let (first, max) = (self.profile.first_id(), self.profile.max_id);
+        if let Some(&(id, _)) = values.iter().find(|(id, _)| *id < first || *id > max) {
+            return Err(StateError::UnknownStat(id));
+        }
+        let inst = self.instance_mut(netns, xlator, name)?;
+        for &(id, v) in values {
+            inst.counters[usize::from(id)] = v;
+        }
+        Ok(())
+    }
+
+    /// `sendmsg()` of one datagram: `Err(ENODATA)` for an empty one and
+    /// `Err(EMSGSIZE)` past the socket buffer, as the kernel answers the
+    /// sender; otherwise the reply datagrams.
+    pub fn sendmsg(&mut self, caller: &Caller, datagram: &[u8]) -> Result<Vec<Vec<u8>>, i32> {
+        if datagram.is_empty() {
+            return Err(ENODATA);
+        }
+        if datagram.len() > MAX_DATAGRAM {
+            return Err(EMSGSIZE);
+        }
+        Ok(self.handle(caller, datagram))
+    }
+
+    /// Handles one datagram; returns the reply datagrams in order.
+    pub fn handle(&mut self, caller: &Caller, datagram: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for msg in nlmsg::Messages::new(datagram) {
+            self.handle_message(caller, msg.message(), &mut out);
+        }
+        out
+    }
+
+    /// `netlink_rcv_skb`'s body for one message.
+    fn handle_message(&mut self, caller: &Caller, msg: &[u8], out: &mut Vec<Vec<u8>>) {
+        let p = nlmsg::Packet::new_unchecked(msg);
+        let flags = p.flags();
+        let mut reject = None;
+        if flags & nlmsg::F_REQUEST != 0 && p.kind() >= nlmsg::NLMSG_MIN_TYPE {
+            if let Err(r) = self.genl_rcv(caller, msg, out) {
+                reject = Some(r);
+            }
+        }
+        let (errno, extack) = reject.map_or((0, Default::default()), |r| (r.errno, r.extack));
+        if flags & nlmsg::F_ACK != 0 || errno != 0 {
+            out.push(netlink::ack(msg, caller.port_id, errno, &extack, caller.ext_ack));
+        }
+    }
+
+    /// `genl_rcv_msg`: family, header length, command, dump, policy, doit.
+    fn genl_rcv(
+        &mut self,
+        caller: &Caller,
+        msg: &[u8],
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<(), netlink::Reject> {
+        let p = nlmsg::Packet::new_unchecked(msg);
+        if p.kind() == nlmsg::GENL_ID_CTRL {
+            return ctrl::rcv(self, caller, msg, out);
+        }
+        if self.family_id() != Some(p.kind()) {
+            return Err(netlink::Reject::plain(ENOENT));
+        }
+        if self.profile.is_legacy() {
+            legacy::rcv(self, caller, msg, out)
+        } else {
+            jool::rcv(self, caller, msg, out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod test;
