@@ -1,0 +1,152 @@
+//! How the client reaches a kernel: one trait, three backends.
+//!
+//! - [`NetlinkSocket`]: a real `NETLINK_GENERIC` socket (neli), the
+//!   default of the CLI.
+//! - [`InProcess`]: the simulated kernel of `jool-sim`, in this process.
+//! - the daemon transport (`jool-sim serve`) plugs in the same way.
+
+use std::{
+    borrow::BorrowMut,
+    collections::VecDeque,
+    io::{self, ErrorKind},
+};
+
+use jool_sim::kernel::{Caller, Kernel};
+use neli::{
+    consts::socket::{Msg, NlFamily},
+    socket::NlSocket,
+    utils::Groups,
+};
+
+/// Largest datagram a transport returns; longer ones are an error.
+pub const MAX_DATAGRAM: usize = 64 * 1024;
+
+/// A netlink socket, as the client uses it: send a datagram, receive the
+/// next one.
+pub trait Transport {
+    /// Sends one datagram.
+    fn send(&mut self, datagram: &[u8]) -> io::Result<()>;
+
+    /// Receives the next datagram. Generic netlink answers inside
+    /// `sendmsg()`, so a transport does not wait for replies that were
+    /// never queued: it fails with [`ErrorKind::WouldBlock`] instead.
+    fn recv(&mut self) -> io::Result<Vec<u8>>;
+
+    /// The socket's port id (`nlmsg_pid` of requests).
+    fn port_id(&self) -> u32;
+}
+
+/// The simulated kernel, called directly.
+#[derive(Debug)]
+pub struct InProcess<K: BorrowMut<Kernel>> {
+    kernel: K,
+    caller: Caller,
+    queue: VecDeque<Vec<u8>>,
+}
+
+impl<K: BorrowMut<Kernel>> InProcess<K> {
+    /// A socket of `caller` on `kernel`.
+    pub fn new(kernel: K, caller: Caller) -> Self {
+        Self { kernel, caller, queue: VecDeque::new() }
+    }
+
+    /// The kernel behind the socket.
+    pub fn kernel(&mut self) -> &mut Kernel {
+        self.kernel.borrow_mut()
+    }
+
+    /// Gives the kernel back.
+    pub fn into_kernel(self) -> K {
+        self.kernel
+    }
+}
+
+impl<K: BorrowMut<Kernel>> Transport for InProcess<K> {
+    fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
+        let replies = self
+            .kernel
+            .borrow_mut()
+            .sendmsg(&self.caller, datagram)
+            .map_err(io::Error::from_raw_os_error)?;
+        self.queue.extend(replies);
+        Ok(())
+    }
+
+    fn recv(&mut self) -> io::Result<Vec<u8>> {
+        self.queue.pop_front().ok_or_else(|| {
+            io::Error::new(ErrorKind::WouldBlock, "the kernel queued no reply")
+        })
+    }
+
+    fn port_id(&self) -> u32 {
+        self.caller.port_id
+    }
+}
+
+/// A real `NETLINK_GENERIC` socket.
+pub struct NetlinkSocket {
+    socket: NlSocket,
+    port_id: u32,
+}
+
+impl std::fmt::Debug for NetlinkSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetlinkSocket").field("port_id", &self.port_id).finish()
+    }
+}
+
+impl NetlinkSocket {
+    /// Opens and binds a socket (the kernel picks the port id).
+    pub fn open() -> io::Result<Self> {
+        let socket = NlSocket::connect(NlFamily::Generic, None, Groups::empty())?;
+        let port_id = socket.pid()?;
+        // Replies are queued during sendmsg(); never block for more.
+        socket.nonblock()?;
+        Ok(Self { socket, port_id })
+    }
+}
+
+impl Transport for NetlinkSocket {
+    fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
+        self.socket.send(datagram, Msg::empty()).map(drop)
+    }
+
+    fn recv(&mut self) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let (n, _) = self.socket.recv(&mut buf[..], Msg::TRUNC)?;
+        if n > MAX_DATAGRAM {
+            return Err(io::Error::new(
+                ErrorKind::InvalidData,
+                format!("a {n}-byte datagram exceeds the {MAX_DATAGRAM}-byte limit"),
+            ));
+        }
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    fn port_id(&self) -> u32 {
+        self.port_id
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use jool_sim::{kernel::INIT_NETNS, versions::Profile};
+
+    #[test]
+    fn test_in_process_queues_replies() {
+        let kernel = Kernel::new(Profile::get("4.1.9").unwrap());
+        let mut t = InProcess::new(kernel, Caller::root(INIT_NETNS));
+        // A GETFAMILY "Jool" request.
+        let req = [
+            0x20, 0, 0, 0, 0x10, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, // nlmsghdr
+            3, 1, 0, 0, // genl: GETFAMILY v1
+            9, 0, 2, 0, b'J', b'o', b'o', b'l', 0, 0, 0, 0, // FAMILY_NAME
+        ];
+        t.send(&req).unwrap();
+        assert_eq!(t.recv().unwrap().len(), 696);
+        assert_eq!(t.recv().unwrap_err().kind(), ErrorKind::WouldBlock);
+        assert_eq!(t.send(&[]).unwrap_err().raw_os_error(), Some(61));
+    }
+}
