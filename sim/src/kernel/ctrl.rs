@@ -4,7 +4,7 @@
 
 use super::{
     netlink::{self, Policy, Reject, Validate, EINVAL, ENOENT, EOPNOTSUPP},
-    Caller, Kernel,
+    Caller, Family, Kernel,
 };
 use crate::wire::{
     genl::*,
@@ -12,8 +12,6 @@ use crate::wire::{
     nlmsg::{self, Packet},
 };
 
-/// Jool's generic netlink family name.
-pub(crate) const FAMILY_NAME: &str = "Jool";
 /// Jool's multicast group.
 const MCAST_GROUP: &str = "joold";
 /// `GENL_CMD_CAP_DO | GENL_CMD_CAP_HASPOL`: what every Jool op reports.
@@ -41,22 +39,23 @@ pub(super) fn rcv(
         return dump(k, caller, &p, out);
     }
     let attrs = netlink::parse_attrs(msg, hdrlen, &POLICY, Validate::Liberal)?;
+    let families = k.families();
     let mut found = None;
     let mut err = EINVAL;
     if let Some(v) = attrs.get(msg, CTRL_ATTR_FAMILY_ID) {
         let id = u16::from_le_bytes([v[0], v.get(1).copied().unwrap_or(0)]);
-        found = (k.family_id() == Some(id)).then_some(id);
+        found = families.iter().find(|f| f.id == id);
         err = ENOENT;
     }
     if let Some(v) = attrs.get(msg, CTRL_ATTR_FAMILY_NAME) {
         let name = v.split(|&b| b == 0).next().unwrap_or_default();
-        found = (name == FAMILY_NAME.as_bytes()).then_some(k.family_id()).flatten();
+        found = families.iter().find(|f| f.name.as_bytes() == name);
         err = ENOENT;
     }
-    if found.is_none() {
+    let Some(family) = found else {
         return Err(Reject::plain(err));
-    }
-    out.push(family_msg(k, p.seq(), caller.port_id, 0));
+    };
+    out.push(family_msg(k, family, p.seq(), caller.port_id, 0));
     Ok(())
 }
 
@@ -67,8 +66,8 @@ fn dump(
     p: &Packet<&[u8]>,
     out: &mut Vec<Vec<u8>>,
 ) -> Result<(), Reject> {
-    if k.family_id().is_some() {
-        out.push(family_msg(k, p.seq(), caller.port_id, nlmsg::F_MULTI));
+    for f in k.families() {
+        out.push(family_msg(k, &f, p.seq(), caller.port_id, nlmsg::F_MULTI));
     }
     // NLMSG_DONE carries an int (0) after the header.
     let mut done = vec![0u8; nlmsg::HEADER_LEN + 4];
@@ -86,12 +85,12 @@ fn dump(
 
 /// `ctrl_fill_info` for Jool: name, id, version, hdrsize, maxattr, ops,
 /// multicast groups.
-fn family_msg(k: &Kernel, seq: u32, pid: u32, flags: u16) -> Vec<u8> {
+fn family_msg(k: &Kernel, family: &Family, seq: u32, pid: u32, flags: u16) -> Vec<u8> {
     let prof = k.profile();
     let mut w: Writer =
         netlink::begin(nlmsg::GENL_ID_CTRL, flags, seq, pid, CTRL_CMD_NEWFAMILY, CTRL_VERSION);
-    w.string(CTRL_ATTR_FAMILY_NAME, FAMILY_NAME.as_bytes())
-        .u16(CTRL_ATTR_FAMILY_ID, k.family_id.max(1))
+    w.string(CTRL_ATTR_FAMILY_NAME, family.name.as_bytes())
+        .u16(CTRL_ATTR_FAMILY_ID, family.id)
         .u32(CTRL_ATTR_VERSION, u32::from(prof.genl_version()))
         .u32(CTRL_ATTR_HDRSIZE, prof.header_len() as u32)
         .u32(CTRL_ATTR_MAXATTR, u32::from(prof.maxattr()));

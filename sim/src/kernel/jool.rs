@@ -12,7 +12,7 @@ use crate::{
     wire::{
         genl,
         jool::{self as hdr, Header, Layout, FLAG_ERROR, FLAG_M, JNLAERR_CODE, JNLAERR_MSG},
-        nla::{NlasIterator, Writer, F_NESTED},
+        nla::{Writer, F_NESTED},
         nlmsg::{self, Packet},
     },
 };
@@ -38,6 +38,8 @@ const JNLAIA_POOL6: u16 = 2;
 const JNLAL_ENTRY: u16 = 1;
 /// `JNLAIS_STATUS`.
 const JNLAIS_STATUS: u16 = 1;
+/// `INAME_VALIDATE_ERRMSG`.
+const INAME_ERR: &str = "The instance name must be a null-terminated ascii string, 15 characters max.";
 /// `INAME_DEFAULT`.
 const INAME_DEFAULT: &str = "default";
 
@@ -72,11 +74,17 @@ struct Request<'a> {
 struct Failure {
     errno: i32,
     msg: String,
+    /// Returned to genetlink as is: a plain `NLMSG_ERROR`, no Jool reply.
+    raw: bool,
 }
 
 impl Failure {
     fn new(errno: i32, msg: impl Into<String>) -> Self {
-        Self { errno, msg: msg.into() }
+        Self { errno, msg: msg.into(), raw: false }
+    }
+
+    fn raw(errno: i32) -> Self {
+        Self { errno, msg: String::new(), raw: true }
     }
 }
 
@@ -104,6 +112,7 @@ pub(super) fn rcv(
     let req = Request { msg, seq: p.seq(), cmd, hdr, attrs };
     let reply = match dispatch(k, caller, &req) {
         Ok(reply) => reply,
+        Err(f) if f.raw => return Err(Reject::plain(f.errno)),
         Err(f) => {
             k.log_err(&f.msg);
             error_reply(k, caller, &req, &f)
@@ -169,10 +178,17 @@ impl Request<'_> {
             return Ok(INAME_DEFAULT.to_owned());
         }
         if !iname_valid(&self.hdr.iname) {
-            return Err(Failure::new(
-                EINVAL,
-                "The instance name must be a null-terminated ascii string, 15 characters max.",
-            ));
+            return Err(Failure::new(EINVAL, INAME_ERR));
+        }
+        let raw = self.hdr.iname_str().unwrap_or_default();
+        Ok(String::from_utf8_lossy(raw).into_owned())
+    }
+
+    /// The header's instance name as `xlator_add`/`xlator_rm` take it:
+    /// validated, but an empty name stays empty.
+    fn raw_iname(&self) -> Result<String, Failure> {
+        if !iname_valid(&self.hdr.iname) {
+            return Err(Failure::new(EINVAL, INAME_ERR));
         }
         let raw = self.hdr.iname_str().unwrap_or_default();
         Ok(String::from_utf8_lossy(raw).into_owned())
@@ -215,7 +231,7 @@ pub(super) fn version_mismatch(client: u32, kernel: u32) -> String {
 /// `jresponse_init`: a reply whose header is the request's, byte for byte
 /// (rc2/rc3 zero the flags).
 fn reply_start(k: &Kernel, caller: &Caller, req: &Request<'_>) -> (Writer, usize) {
-    let fam = k.family_id.max(1);
+    let fam = k.family_id;
     let mut w = netlink::begin(fam, 0, req.seq, caller.port_id, 0, k.profile().genl_version());
     let mut h = req.hdr;
     if k.profile().zero_reply_flags {
@@ -301,17 +317,21 @@ pub(super) fn netns_tag(ns: NetnsId) -> u32 {
     (ns as u32) ^ 0xb309_dcc0 ^ 1
 }
 
-/// `handle_instance_hello`: alive (0) or dead (1) in the caller's netns.
+/// `handle_instance_hello`: alive (0) or dead (1) in the caller's netns,
+/// looked up by the raw name ("" is not "default" here).
 fn instance_hello(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8>, Failure> {
     let xlator = req.start(k, caller, true)?;
-    let name = req.iname()?;
+    let name = req
+        .raw_iname()
+        .map_err(|f| Failure::new(f.errno, format!("{}Unknown status.", f.msg)))?;
     let alive = k.instance(caller.netns, xlator, &name).is_some();
     let (mut w, _) = reply_start(k, caller, req);
     w.u8(JNLAIS_STATUS, if alive { 0 } else { 1 });
     Ok(netlink::finish(w))
 }
 
-/// `handle_instance_add`.
+/// `handle_instance_add`, in the real order: operand, framework, pool6,
+/// then `xlator_add`'s name, type, framework, pool6 and collision checks.
 fn instance_add(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8>, Failure> {
     let xlator = req.start(k, caller, true)?;
     let operand_kind = match k.profile().numbering {
@@ -321,49 +341,62 @@ fn instance_add(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Ve
     let Some(operand) = req.attr(operand_kind) else {
         return Err(Failure::new(EINVAL, "The request is missing an 'Operand' attribute."));
     };
-    let (framework, pool6) = parse_operand(operand)?;
-    let name = req.iname()?;
-    check_add(k, caller.netns, xlator, &name, framework).map_err(|m| Failure::new(EEXIST, m))?;
-    k.add_instance(caller.netns, xlator, &name, framework)
-        .map_err(|e| Failure::new(EINVAL, e.to_string()))?;
-    if let Some(ns) = k.namespaces.get_mut(&caller.netns) {
-        if let Some(inst) = ns.instances.get_mut(&(xlator, name)) {
-            inst.pool6 = pool6;
+    let (xf, pool6) = parse_operand(operand)?;
+    let name = req.raw_iname()?;
+    let framework = Framework::from_xf(xf & 0x0c).filter(|_| xf & 0x03 == 0).ok_or_else(|| {
+        Failure::new(EINVAL, "Netfilter and iptables are the only available instance frameworks.")
+    })?;
+    if xlator == Xlator::Nat64 && pool6.is_none() {
+        return Err(Failure::new(EINVAL, "pool6 is mandatory in NAT64 instances."));
+    }
+    if let Some((_, len)) = pool6 {
+        if ![32, 40, 48, 56, 64, 96].contains(&len) {
+            return Err(Failure::new(
+                EINVAL,
+                format!("{len} is not a valid prefix length (32, 40, 48, 56, 64, 96)."),
+            ));
         }
     }
+    check_add(k, caller.netns, xlator, &name, framework).map_err(|m| Failure::new(EEXIST, m))?;
+    k.insert_instance(caller.netns, xlator, &name, framework, pool6);
     Ok(ack_reply(k, caller, req))
 }
 
-/// The operand of INSTANCE_ADD: framework and optional pool6.
-fn parse_operand(v: &[u8]) -> Result<(Framework, Option<([u8; 16], u8)>), Failure> {
-    let bad = || Failure::new(EINVAL, "The 'Operand' attribute is malformed.");
-    let mut xf = None;
-    let mut pool6 = None;
-    for a in NlasIterator::new(v) {
-        let a = a.map_err(|_| bad())?;
-        match a.kind() {
-            JNLAIA_XF => xf = a.value().first().copied(),
-            JNLAIA_POOL6 => pool6 = parse_prefix6(a.value()),
-            _ => {}
-        }
-    }
-    let framework = xf.and_then(Framework::from_xf).ok_or_else(|| {
-        Failure::new(EINVAL, "Unknown instance framework: Must be either Netfilter or iptables.")
+/// The operand of INSTANCE_ADD (strict, policy {XF: u8, POOL6: nested}):
+/// framework byte and optional pool6. A malformed operand goes back to
+/// genetlink as a plain error.
+fn parse_operand(v: &[u8]) -> Result<(u8, Option<([u8; 16], u8)>), Failure> {
+    const OPERAND: [Policy; 3] = [Policy::Unspec, Policy::U8, Policy::Nested];
+    let attrs = netlink::parse_attrs(v, 0, &OPERAND, Validate::Strict)
+        .map_err(|r| Failure::raw(r.errno))?;
+    let xf = attrs.get(v, JNLAIA_XF).and_then(|x| x.first().copied()).ok_or_else(|| {
+        Failure::new(EINVAL, "Invalid request: 'framework' attribute is missing.")
     })?;
-    Ok((framework, pool6))
+    let pool6 = match attrs.get(v, JNLAIA_POOL6) {
+        Some(p) => parse_prefix6(p)?,
+        None => None,
+    };
+    Ok((xf, pool6))
 }
 
-fn parse_prefix6(v: &[u8]) -> Option<([u8; 16], u8)> {
-    let mut addr = None;
-    let mut len = None;
-    for a in NlasIterator::new(v).flatten() {
-        match (a.kind(), a.value()) {
-            (1, v) if v.len() == 16 => addr = v.try_into().ok(),
-            (2, [l, ..]) => len = Some(*l),
-            _ => {}
-        }
-    }
-    Some((addr?, len?))
+/// `jnla_get_prefix6_optional`: {ADDR: binary(16), LEN: u8}.
+fn parse_prefix6(v: &[u8]) -> Result<Option<([u8; 16], u8)>, Failure> {
+    const PREFIX6: [Policy; 3] = [Policy::Unspec, Policy::Binary(16), Policy::U8];
+    let attrs = netlink::parse_attrs(v, 0, &PREFIX6, Validate::Strict).map_err(|r| {
+        let why = r.extack.msg.unwrap_or_default();
+        Failure::new(EINVAL, format!("The 'pool6' attribute is malformed: {why}"))
+    })?;
+    let Some(len) = attrs.get(v, 2).and_then(|l| l.first().copied()) else {
+        return Err(Failure::new(EINVAL, "Malformed pool6: length attribute is missing"));
+    };
+    let Some(addr) = attrs.get(v, 1) else { return Ok(None) };
+    let addr: [u8; 16] = addr.try_into().map_err(|_| {
+        Failure::new(
+            EINVAL,
+            format!("Invalid request: IPv6 prefix address has {} bytes instead of 16.", addr.len()),
+        )
+    })?;
+    Ok(Some((addr, len)))
 }
 
 /// The kernel's duplicate checks for a new instance: same name, or a
@@ -389,7 +422,7 @@ pub(super) fn check_add(
 /// `handle_instance_rm`.
 fn instance_rm(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8>, Failure> {
     let xlator = req.start(k, caller, true)?;
-    let name = req.iname()?;
+    let name = req.raw_iname()?;
     k.remove_instance(caller.netns, xlator, &name)
         .map_err(|_| Failure::new(ESRCH, "The requested instance does not exist."))?;
     Ok(ack_reply(k, caller, req))

@@ -58,6 +58,17 @@ impl Caller {
     }
 }
 
+/// A generic netlink family Jool registered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Family {
+    /// Name ("Jool", or "SIIT_Jool"/"NAT64_Jool" in 4.0.0 – 4.0.5).
+    pub name: &'static str,
+    /// Family id (`nlmsg_type`).
+    pub id: u16,
+    /// The translator a per-module family serves.
+    pub xlator: Option<Xlator>,
+}
+
 /// The initial network namespace's id in-process.
 pub const INIT_NETNS: NetnsId = 1;
 
@@ -107,9 +118,36 @@ impl Kernel {
         self.profile
     }
 
-    /// Jool's generic netlink family id, if a module is loaded.
+    /// Jool's generic netlink family id, if a module is loaded (the first
+    /// family, for 4.0.0 – 4.0.5 which register one per module).
     pub fn family_id(&self) -> Option<u16> {
-        self.module_loaded().then_some(self.family_id)
+        self.families().first().map(|f| f.id)
+    }
+
+    /// The generic netlink families the loaded modules register.
+    ///
+    /// 4.0.0 – 4.0.5: "SIIT_Jool" (id = the configured family id) and
+    /// "NAT64_Jool" (id + 1), one per loaded module, each serving its own
+    /// translator type. Later releases: one "Jool" family for both.
+    pub fn families(&self) -> Vec<Family> {
+        use crate::versions::{LegacyLayout, Protocol};
+        let split = matches!(
+            self.profile.protocol,
+            Protocol::Legacy(LegacyLayout::TypeChar | LegacyLayout::NoType)
+        );
+        let mut out = Vec::new();
+        if split {
+            if self.siit_loaded {
+                out.push(Family { name: "SIIT_Jool", id: self.family_id, xlator: Some(Xlator::Siit) });
+            }
+            if self.nat64_loaded {
+                let id = self.family_id + 1;
+                out.push(Family { name: "NAT64_Jool", id, xlator: Some(Xlator::Nat64) });
+            }
+        } else if self.module_loaded() {
+            out.push(Family { name: "Jool", id: self.family_id, xlator: None });
+        }
+        out
     }
 
     /// Changes the family id the kernel assigns to Jool.
@@ -177,14 +215,22 @@ impl Kernel {
         }
         jool::check_add(self, netns, xlator, name, framework)
             .map_err(StateError::Exists)?;
-        let counters = vec![0; usize::from(self.profile.max_id) + 1];
-        let inst = Instance { name: name.to_owned(), xlator, framework, pool6: None, counters };
-        self.namespaces
-            .entry(netns)
-            .or_default()
-            .instances
-            .insert((xlator, name.to_owned()), inst);
+        self.insert_instance(netns, xlator, name, framework, None);
         Ok(())
+    }
+
+    /// Inserts an instance the request handlers already validated.
+    fn insert_instance(
+        &mut self,
+        netns: NetnsId,
+        xlator: Xlator,
+        name: &str,
+        framework: Framework,
+        pool6: Option<([u8; 16], u8)>,
+    ) {
+        let counters = vec![0; usize::from(self.profile.max_id) + 1];
+        let inst = Instance { name: name.to_owned(), xlator, framework, pool6, counters };
+        self.namespaces.entry(netns).or_default().instances.insert((xlator, name.to_owned()), inst);
     }
 
     /// Removes an instance.
@@ -349,11 +395,11 @@ impl Kernel {
         if p.kind() == nlmsg::GENL_ID_CTRL {
             return ctrl::rcv(self, caller, msg, out);
         }
-        if self.family_id() != Some(p.kind()) {
+        let Some(family) = self.families().into_iter().find(|f| f.id == p.kind()) else {
             return Err(netlink::Reject::plain(ENOENT));
-        }
+        };
         if self.profile.is_legacy() {
-            legacy::rcv(self, caller, msg, out)
+            legacy::rcv(self, caller, family, msg, out)
         } else {
             jool::rcv(self, caller, msg, out)
         }
