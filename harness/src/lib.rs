@@ -1,6 +1,7 @@
 //! `jool-harness`: client and formatters for Jool's `stats` interface.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod client;
 pub mod counters;
 pub mod format;

@@ -36,6 +36,20 @@ pub trait Transport {
     fn port_id(&self) -> u32;
 }
 
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
+        (**self).send(datagram)
+    }
+
+    fn recv(&mut self) -> io::Result<Vec<u8>> {
+        (**self).recv()
+    }
+
+    fn port_id(&self) -> u32 {
+        (**self).port_id()
+    }
+}
+
 /// The simulated kernel, called directly.
 #[derive(Debug)]
 pub struct InProcess<K: BorrowMut<Kernel>> {

@@ -7,6 +7,7 @@
 //! - [`kernel`]: the simulated kernel, driven by request bytes.
 #![forbid(unsafe_code)]
 
+pub mod identity;
 pub mod kernel;
 pub mod versions;
 pub mod wire;

@@ -1,0 +1,83 @@
+//! `jool-stats` end to end, in-process.
+
+use super::*;
+
+fn run_args(args: &[&str]) -> (String, String, u8) {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = run(&args, &mut out, &mut err);
+    (String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap(), code)
+}
+
+#[test]
+fn test_program_name_picks_the_translator() {
+    assert_eq!(program_xlator("/usr/bin/jool_siit"), Xlator::Siit);
+    assert_eq!(program_xlator("jool"), Xlator::Nat64);
+    assert_eq!(program_xlator("jool-stats"), Xlator::Nat64);
+}
+
+#[test]
+fn test_sim_all_zero_prints_nothing() {
+    let (out, err, code) = run_args(&["jool_siit", "--sim", "stats", "display"]);
+    assert_eq!((out.as_str(), err.as_str(), code), ("", "", 0));
+    let (out, _, _) = run_args(&["jool_siit", "--sim", "stats", "display", "--csv"]);
+    assert_eq!(out, "Stat,Value\n");
+}
+
+#[test]
+fn test_sim_no_module() {
+    let (out, err, code) = run_args(&["jool", "--sim", "--no-module", "stats", "display", "--csv"]);
+    assert_eq!(out, "", "no header when the module is missing");
+    assert_eq!(err, "Error: Jool's socket family doesn't seem to exist.\n(This probably means Jool hasn't been modprobed.)\nNetlink error message: Object not found\n");
+    assert_eq!(code, 253);
+}
+
+#[test]
+fn test_sim_nonexistent_instance() {
+    let (out, err, code) = run_args(&["jool_siit", "--sim", "-i", "nonexistent", "stats", "display", "--csv"]);
+    assert_eq!(out, "Stat,Value\n", "the header comes before the request");
+    assert_eq!(err, "Error: The kernel module returned error 3: This namespace lacks an instance named 'nonexistent'.\n");
+    assert_eq!(code, 3);
+}
+
+#[test]
+fn test_argument_errors() {
+    let (_, err, code) = run_args(&["jool_siit", "stats"]);
+    assert_eq!((err.as_str(), code), ("More arguments expected.\nPossible follow-ups: display \n", 234));
+    let (_, err, code) = run_args(&["jool_siit", "stats", "display", "--bogus"]);
+    assert_eq!(code, 64);
+    assert!(err.starts_with("display: unrecognized option '--bogus'"));
+    let (out, _, code) = run_args(&["jool_siit", "stats", "display", "--help"]);
+    assert_eq!((out.as_str(), code), (argp::DISPLAY_HELP, 0));
+}
+
+#[test]
+fn test_unknown_client_version_is_a_usage_error() {
+    let (_, err, code) = run_args(&["jool", "--client-version", "9.9", "--sim", "stats", "display"]);
+    assert_eq!(code, 64);
+    assert!(err.contains("unknown --client-version '9.9'"), "{err}");
+}
+
+#[test]
+fn test_old_client_fails_on_newer_kernel_ids() {
+    // 4.1.9 labels against a 4.1.12 kernel: id 69 printed as
+    // JSTAT_UNKNOWN, then "unknown stat counter" on id 70.
+    let (out, err, code) = run_args(&[
+        "jool", "--sim", "--kernel-version", "4.1.12", "stats", "display", "--all", "--csv",
+    ]);
+    assert_eq!(code, 234);
+    assert_eq!(err, "Error: The kernel module returned an unknown stat counter.\n");
+    assert!(out.ends_with("JSTAT_UNKNOWN,0\n"), "{out}");
+    assert_eq!(out.lines().count(), 1 + 69);
+}
+
+#[test]
+fn test_json_and_prometheus() {
+    let (out, _, code) = run_args(&["jool", "--sim", "--format", "json", "stats", "display", "--all"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["stats"].as_array().unwrap().len(), 69);
+    let (out, _, code) = run_args(&["jool", "--sim", "--format", "prometheus", "stats", "display"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("# TYPE jool_received6 gauge\n"), "{out}");
+}
