@@ -1,1 +1,11 @@
+//! Integration tests of `jool-harness`, one module per area.
 
+// Shared helpers: running jool-stats, temporary files.
+mod util;
+
+// Replays the real 4.1.9 client's captured outputs through jool-stats --sim.
+mod captures;
+// Every release x every `stats display` flag combination (insta).
+mod snapshots;
+// Counters files given to --counters: errors name their line.
+mod counters_file;

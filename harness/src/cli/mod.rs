@@ -58,6 +58,7 @@ Global options (before the mode):
       --counters FILE       Counters of the simulated `default` instance: what
                             `stats display --csv --all` prints
       --no-module           Simulate a kernel without Jool loaded
+      --no-instance         Simulate a kernel with no instance at all
   -V, --version             Print the client version
   -?, --help                This help
 
@@ -87,6 +88,8 @@ pub struct SimOpts {
     pub counters: Option<PathBuf>,
     /// `--no-module`.
     pub no_module: bool,
+    /// `--no-instance`.
+    pub no_instance: bool,
 }
 
 /// Global options, parsed.
@@ -187,6 +190,7 @@ fn parse_globals(args: &[String]) -> Start {
                 "--kernel-version" => sim.kernel_version = Some(value("--kernel-version")?),
                 "--counters" => sim.counters = Some(PathBuf::from(value("--counters")?)),
                 "--no-module" => sim.no_module = true,
+                "--no-instance" => sim.no_instance = true,
                 _ => {
                     return Err(Start::Print(
                         String::new(),
@@ -303,6 +307,11 @@ fn transport(g: &Globals, profile: &'static Profile) -> Result<Box<dyn Transport
             .and_then(|c| counters::to_ids(&c, kprofile).map_err(|e| e.to_string()))
             .map_err(|e| format!("{}: {e}", path.display()))?;
         k.set_counters(me.netns, g.xlator, "default", &rows).map_err(|e| e.to_string())?;
+    }
+    if sim.no_instance {
+        for x in [Xlator::Siit, Xlator::Nat64] {
+            k.remove_instance(me.netns, x, "default").map_err(|e| e.to_string())?;
+        }
     }
     if sim.no_module {
         k.set_modules(false, false);
