@@ -3,6 +3,8 @@
 
 pub mod cli;
 pub mod client;
+pub mod compat;
 pub mod counters;
 pub mod format;
+pub mod suite;
 pub mod transport;
