@@ -4,7 +4,7 @@
 pub mod cli;
 pub mod client;
 pub mod compat;
-pub mod counters;
+pub use jool_sim::counters;
 pub mod format;
 pub mod suite;
 pub mod transport;

@@ -7,6 +7,7 @@
 //! - [`kernel`]: the simulated kernel, driven by request bytes.
 #![forbid(unsafe_code)]
 
+pub mod counters;
 pub mod identity;
 pub mod kernel;
 pub mod versions;

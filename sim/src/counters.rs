@@ -20,7 +20,7 @@
 
 use std::{collections::HashMap, io};
 
-use jool_sim::versions::Profile;
+use crate::versions::Profile;
 
 mod error;
 
