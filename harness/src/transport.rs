@@ -97,6 +97,57 @@ impl<K: BorrowMut<Kernel>> Transport for InProcess<K> {
     }
 }
 
+/// A connection to a `jool-sim serve` daemon (docs/daemon-protocol.md):
+/// one netlink socket of this process, identified by its credentials.
+#[derive(Debug)]
+pub struct Daemon {
+    client: jool_sim::daemon::Client,
+    port_id: u32,
+    /// Reply datagrams announced by the last result and not read yet.
+    pending: u32,
+}
+
+impl Daemon {
+    /// Connects to the daemon at `path` and binds a port id.
+    pub fn connect(path: &std::path::Path) -> io::Result<Self> {
+        let client = jool_sim::daemon::Client::connect(path)?;
+        match client.command(b'B', &0u32.to_le_bytes())? {
+            (0, port_id) => Ok(Self { client, port_id, pending: 0 }),
+            (e, _) => Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+}
+
+impl Transport for Daemon {
+    fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
+        // Replies not read from an earlier request are dropped, as a
+        // fresh request would not see them either.
+        while self.pending > 0 {
+            self.pending -= 1;
+            self.client.recv(true)?;
+        }
+        match self.client.command(b'S', datagram)? {
+            (0, n) => {
+                self.pending = n;
+                Ok(())
+            }
+            (e, _) => Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+
+    fn recv(&mut self) -> io::Result<Vec<u8>> {
+        if self.pending == 0 {
+            return Err(io::Error::new(ErrorKind::WouldBlock, "the kernel queued no reply"));
+        }
+        self.pending -= 1;
+        self.client.recv(true)
+    }
+
+    fn port_id(&self) -> u32 {
+        self.port_id
+    }
+}
+
 /// A real `NETLINK_GENERIC` socket.
 pub struct NetlinkSocket {
     socket: NlSocket,

@@ -9,3 +9,5 @@ mod captures;
 mod snapshots;
 // Counters files given to --counters: errors name their line.
 mod counters_file;
+// jool-sim serve with real processes: privilege and namespace matrix.
+mod daemon;

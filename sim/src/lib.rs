@@ -7,7 +7,9 @@
 //! - [`kernel`]: the simulated kernel, driven by request bytes.
 #![forbid(unsafe_code)]
 
+pub mod control;
 pub mod counters;
+pub mod daemon;
 pub mod identity;
 pub mod kernel;
 pub mod versions;

@@ -2,3 +2,5 @@
 
 // Replays the real 4.1.9 module's answers to 91 crafted requests.
 mod conformance;
+// jool-sim serve: protocol, robustness, many clients.
+mod daemon;

@@ -22,7 +22,7 @@ use crate::{
     client::{self, Client, ErrorKind},
     counters,
     format::{self, DisplayFlags, JsonMeta, RenderError, Renderer, Translator},
-    transport::{InProcess, NetlinkSocket, Transport},
+    transport::{self, InProcess, NetlinkSocket, Transport},
 };
 
 pub mod argp;
@@ -286,6 +286,12 @@ fn report<E: Write>(profile: &Profile, e: &client::Error, err: &mut E) -> u8 {
 fn transport(g: &Globals, profile: &'static Profile) -> Result<Box<dyn Transport>, String> {
     let me = Identity::current().map_err(|e| format!("cannot read /proc/self: {e}"))?;
     let Some(sim) = &g.sim else {
+        if let Some(path) = std::env::var_os("JOOL_SIM_SOCKET") {
+            let path = PathBuf::from(path);
+            return transport::Daemon::connect(&path)
+                .map(|s| Box::new(s) as Box<dyn Transport>)
+                .map_err(|e| format!("Could not connect to jool-sim at {}: {e}", path.display()));
+        }
         return NetlinkSocket::open()
             .map(|s| Box::new(s) as Box<dyn Transport>)
             .map_err(|e| format!("Could not open the socket to kernelspace: {e}"));
