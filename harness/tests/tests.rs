@@ -11,3 +11,5 @@ mod snapshots;
 mod counters_file;
 // jool-sim serve with real processes: privilege and namespace matrix.
 mod daemon;
+// `jool-harness versions` (matrix, diff, import) and labels that follow the kernel.
+mod versions;

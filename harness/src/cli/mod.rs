@@ -26,8 +26,10 @@ use crate::{
 };
 
 pub mod argp;
+pub mod labels;
 
-/// Release whose labels are used when `--client-version` is not given.
+/// Release of the `--sim` kernel when neither `--kernel-version` nor
+/// `--client-version` names one (so `auto` labels with it).
 pub const DEFAULT_CLIENT: &str = "4.1.9";
 
 /// `jool-stats --help`.
@@ -48,7 +50,14 @@ Global options (before the mode):
   -f, --file FILE           JSON file whose \"instance\" field names the instance
       --siit | --nat64      Translator type (default: from the program name)
       --client-version V    Release whose labels, header and output rules to
-                            use (default: 4.1.9); see `jool-harness versions list`
+                            use; see `jool-harness versions list`. Default
+                            `auto`: the kernel module's own release
+                            (/sys/module/jool*/version, JOOL_SIM_KERNEL_VERSION
+                            or --sim); when nothing tells, the newest table
+                            that fits the kernel's reply, said on stderr.
+                            A V whose labels differ from the kernel's
+                            release gets a warning listing the mislabels
+      --strict              Make that warning an error (exit status 65)
       --format F            text (default, byte-identical to the C client),
                             json, or prometheus (as jool-exporter)
       --sim                 Use an in-process simulated kernel instead of the
@@ -101,8 +110,10 @@ pub struct Globals {
     pub xlator: Xlator,
     /// `-i`.
     pub iname: Option<String>,
-    /// `--client-version`.
+    /// `--client-version`: a release, or [`labels::AUTO`].
     pub client_version: String,
+    /// `--strict`.
+    pub strict: bool,
     /// `--format`.
     pub format: Format,
     /// `--sim` and its options.
@@ -129,7 +140,8 @@ fn parse_globals(args: &[String]) -> Start {
         xlator: program_xlator(&program),
         program,
         iname: None,
-        client_version: DEFAULT_CLIENT.to_owned(),
+        client_version: labels::AUTO.to_owned(),
+        strict: false,
         format: Format::Text,
         sim: None,
     };
@@ -168,7 +180,7 @@ fn parse_globals(args: &[String]) -> Start {
             match name {
                 "-?" | "--help" | "-h" => return Err(Start::Print(HELP.to_owned(), String::new(), 0)),
                 "-V" | "--version" => {
-                    let p = Profile::get(&g.client_version).map(|p| p.version_quad());
+                    let p = labels::version_quad(&g.client_version);
                     return Err(Start::Print(format!("{}\n", p.unwrap_or_default()), String::new(), 0));
                 }
                 "-i" | "--instance" => g.iname = Some(value("--instance")?),
@@ -176,6 +188,7 @@ fn parse_globals(args: &[String]) -> Start {
                 "--siit" => g.xlator = Xlator::Siit,
                 "--nat64" => g.xlator = Xlator::Nat64,
                 "--client-version" => g.client_version = value("--client-version")?,
+                "--strict" => g.strict = true,
                 "--format" => {
                     g.format = match value("--format")?.as_str() {
                         "text" => Format::Text,
@@ -232,7 +245,7 @@ pub fn run<O: Write, E: Write>(args: &[String], out: &mut O, err: &mut E) -> u8 
             return code;
         }
     };
-    let Some(profile) = Profile::get(&g.client_version) else {
+    let Some(profile) = labels::initial(&g) else {
         let _ = writeln!(
             err,
             "{}: unknown --client-version '{}'; known releases: {}",
@@ -357,6 +370,10 @@ fn display<O: Write, E: Write>(
         explain: p.has("explain"),
         csv: p.has("csv"),
         no_headers: p.has("no-headers"),
+    };
+    let profile = match labels::settle(g, profile, err) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let t = match transport(g, profile) {
         Ok(t) => t,

@@ -61,14 +61,40 @@ fn test_unknown_client_version_is_a_usage_error() {
 #[test]
 fn test_old_client_fails_on_newer_kernel_ids() {
     // 4.1.9 labels against a 4.1.12 kernel: id 69 printed as
-    // JSTAT_UNKNOWN, then "unknown stat counter" on id 70.
+    // JSTAT_UNKNOWN, then "unknown stat counter" on id 70; jool-stats
+    // warns first, since it knows the kernel's release.
     let (out, err, code) = run_args(&[
-        "jool", "--sim", "--kernel-version", "4.1.12", "stats", "display", "--all", "--csv",
+        "jool", "--client-version", "4.1.9", "--sim", "--kernel-version", "4.1.12", "stats", "display", "--all", "--csv",
     ]);
     assert_eq!(code, 234);
-    assert_eq!(err, "Error: The kernel module returned an unknown stat counter.\n");
+    assert_eq!(err, "\
+jool: warning: the kernel module is Jool 4.1.12 (--sim), but --client-version 4.1.9 labels its counters with 4.1.9's table:
+  id 69: shown as JSTAT_UNKNOWN; the kernel means JSTAT_JOOLD_EMPTY
+  ids 70..84: unknown to 4.1.9; the display fails at id 70
+jool: --client-version auto (the default) labels with the kernel's own table.
+Error: The kernel module returned an unknown stat counter.
+");
     assert!(out.ends_with("JSTAT_UNKNOWN,0\n"), "{out}");
     assert_eq!(out.lines().count(), 1 + 69);
+}
+
+#[test]
+fn test_default_labels_follow_the_sim_kernel() {
+    let (out, err, code) = run_args(&["jool", "--sim", "--kernel-version", "4.1.12", "stats", "display", "--all", "--csv"]);
+    assert_eq!((err.as_str(), code), ("", 0));
+    assert_eq!(out.lines().count(), 1 + 84);
+    assert!(out.contains("\nJSTAT_JOOLD_EMPTY,0\n") && out.ends_with("\nJSTAT_UNKNOWN,0\n"), "{out}");
+}
+
+#[test]
+fn test_strict_refuses_mislabels() {
+    let (out, err, code) = run_args(&[
+        "jool", "--strict", "--client-version", "4.1.9", "--sim", "--kernel-version", "4.1.12", "stats", "display", "--csv",
+    ]);
+    assert_eq!((out.as_str(), code), ("", labels::EXIT_MISMATCH));
+    assert!(err.starts_with("jool: error: the kernel module is Jool 4.1.12 (--sim)"), "{err}");
+    let (_, err, code) = run_args(&["jool", "--strict", "--sim", "--kernel-version", "4.1.12", "stats", "display"]);
+    assert_eq!((err.as_str(), code), ("", 0), "auto labels match: nothing to refuse");
 }
 
 #[test]

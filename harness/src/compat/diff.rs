@@ -1,0 +1,601 @@
+//! `jool-harness versions diff A B`: what changed between two releases
+//! and what that does to a client of one talking to a kernel of the other.
+//!
+//! - stats: added, removed, renamed (a removed and an added name with the
+//!   same explanation), re-documented, moved to another id, and every id
+//!   both releases have that means different things;
+//! - protocol: the [`protocol`] facts that differ;
+//! - both crossings (A client on a B kernel, B client on an A kernel):
+//!   accepted or not and why, and the exact mislabels, each verified by
+//!   running the client against the simulated kernel in-process.
+
+use std::{collections::BTreeMap, io};
+
+use jool_sim::versions::{Profile, Stat};
+use serde::Serialize;
+
+use super::{
+    crossrun,
+    predict::{self, compat_name, Mislabel, UnknownEffect, Verdict},
+    protocol::{self, FactDiff},
+    Format,
+};
+use crate::format::UnknownCounter;
+
+/// A stat of one release.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Placed {
+    /// Its name.
+    pub name: String,
+    /// Its id in that release.
+    pub id: u16,
+}
+
+/// A stat whose name changed but whose explanation did not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Renamed {
+    /// Name in A.
+    pub from: String,
+    /// Name in B.
+    pub to: String,
+    /// Id in A.
+    pub id_a: u16,
+    /// Id in B.
+    pub id_b: u16,
+}
+
+/// A stat with the same name in both releases.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Kept {
+    /// Its name.
+    pub name: String,
+    /// Id in A.
+    pub id_a: u16,
+    /// Id in B.
+    pub id_b: u16,
+    /// Explanation in A.
+    pub doc_a: String,
+    /// Explanation in B.
+    pub doc_b: String,
+}
+
+/// An id both releases have, under different names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Meaning {
+    /// The id.
+    pub id: u16,
+    /// Its name in A.
+    pub a: String,
+    /// Its name in B.
+    pub b: String,
+}
+
+/// A client of one release against a kernel of another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Crossing {
+    /// The client's release (its labels).
+    pub client: String,
+    /// The kernel's release (what its ids mean).
+    pub kernel: String,
+    /// The kernel's check of the client's version.
+    pub kernel_compat: &'static str,
+    /// The client's checks of the reply header.
+    pub client_reply_check: String,
+    /// Why the kernel serves the request, or why not.
+    pub reason: String,
+    /// What the client shows.
+    pub verdict: Verdict,
+    /// The client's error, as observed in-process.
+    pub observed_error: Option<String>,
+}
+
+/// Everything `versions diff A B` reports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Diff {
+    /// Release A.
+    pub a: String,
+    /// Release B.
+    pub b: String,
+    /// Stats only B has.
+    pub added: Vec<Placed>,
+    /// Stats only A has.
+    pub removed: Vec<Placed>,
+    /// Renamed stats.
+    pub renamed: Vec<Renamed>,
+    /// Same name, other explanation.
+    pub redocumented: Vec<Kept>,
+    /// Same name, other id.
+    pub moved: Vec<Kept>,
+    /// Ids both releases have, under different names.
+    pub meanings: Vec<Meaning>,
+    /// Protocol facts that differ.
+    pub protocol: Vec<FactDiff>,
+    /// An A client on a B kernel.
+    pub a_on_b: Crossing,
+    /// A B client on an A kernel.
+    pub b_on_a: Crossing,
+}
+
+fn by_name(p: &Profile) -> BTreeMap<&str, &Stat> {
+    p.stats.iter().map(|s| (s.name.as_str(), s)).collect()
+}
+
+fn placed(s: &Stat) -> Placed {
+    Placed { name: s.name.clone(), id: s.id }
+}
+
+/// Stats of `from` whose name `to` lacks.
+fn only_in<'p>(from: &'p Profile, to: &Profile) -> Vec<&'p Stat> {
+    let names = by_name(to);
+    from.stats
+        .iter()
+        .filter(|s| !names.contains_key(s.name.as_str()))
+        .collect()
+}
+
+/// Pairs a removed and an added stat with the same explanation.
+fn renames(removed: &mut Vec<&Stat>, added: &mut Vec<&Stat>) -> Vec<Renamed> {
+    let mut out = Vec::new();
+    removed.retain(|r| {
+        let Some(at) = added.iter().position(|a| a.doc == r.doc) else {
+            return true;
+        };
+        let a = added.remove(at);
+        out.push(Renamed {
+            from: r.name.clone(),
+            to: a.name.clone(),
+            id_a: r.id,
+            id_b: a.id,
+        });
+        false
+    });
+    out
+}
+
+fn kept(a: &Profile, b: &Profile) -> Vec<Kept> {
+    let names = by_name(b);
+    let pair = |s: &Stat| {
+        names.get(s.name.as_str()).map(|t| (s.clone(), (*t).clone()))
+    };
+    a.stats
+        .iter()
+        .filter_map(pair)
+        .map(|(s, t)| Kept {
+            name: s.name,
+            id_a: s.id,
+            id_b: t.id,
+            doc_a: s.doc,
+            doc_b: t.doc,
+        })
+        .collect()
+}
+
+fn meanings(a: &Profile, b: &Profile) -> Vec<Meaning> {
+    a.stats
+        .iter()
+        .filter_map(|s| {
+            b.stat(s.id).filter(|t| t.name != s.name).map(|t| (s, t))
+        })
+        .map(|(s, t)| Meaning {
+            id: s.id,
+            a: s.name.clone(),
+            b: t.name.clone(),
+        })
+        .collect()
+}
+
+fn crossing(
+    client: &'static Profile,
+    kernel: &'static Profile,
+) -> Result<Crossing, String> {
+    let reason = match predict::acceptance(client, kernel) {
+        Ok(why) | Err(why) => why,
+    };
+    let predicted = predict::predict(client, kernel);
+    let observed = crossrun::observe(client, kernel)?;
+    if observed.run != predicted {
+        return Err(format!(
+            "client {} against kernel {}: the tables predict {predicted:?}, the simulation shows {:?}",
+            client.release, kernel.release, observed.run
+        ));
+    }
+    let check = protocol::facts(client)
+        .into_iter()
+        .find(|f| f.aspect == "client reply check");
+    Ok(Crossing {
+        client: client.release.clone(),
+        kernel: kernel.release.clone(),
+        kernel_compat: compat_name(kernel.compat),
+        client_reply_check: check.map(|f| f.value).unwrap_or_default(),
+        reason,
+        verdict: Verdict::from_run(client, kernel, &predicted),
+        observed_error: observed.error,
+    })
+}
+
+/// Compares releases `a` and `b`. `Err` if a crossing's in-process run
+/// disagrees with the tables (a bug in the simulator or the prediction).
+pub fn diff(a: &'static Profile, b: &'static Profile) -> Result<Diff, String> {
+    let (mut removed, mut added) = (only_in(a, b), only_in(b, a));
+    let renamed = renames(&mut removed, &mut added);
+    let kept = kept(a, b);
+    Ok(Diff {
+        a: a.release.clone(),
+        b: b.release.clone(),
+        added: added.into_iter().map(placed).collect(),
+        removed: removed.into_iter().map(placed).collect(),
+        renamed,
+        redocumented: kept
+            .iter()
+            .filter(|k| k.doc_a != k.doc_b)
+            .cloned()
+            .collect(),
+        moved: kept.into_iter().filter(|k| k.id_a != k.id_b).collect(),
+        meanings: meanings(a, b),
+        protocol: protocol::diff(a, b),
+        a_on_b: crossing(a, b)?,
+        b_on_a: crossing(b, a)?,
+    })
+}
+
+/// Writes `d` in `format`.
+pub fn write<W: io::Write>(
+    d: &Diff,
+    format: Format,
+    out: &mut W,
+) -> io::Result<()> {
+    match format {
+        Format::Text => out.write_all(text(d).as_bytes()),
+        Format::Markdown => out.write_all(markdown(d).as_bytes()),
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, d)?;
+            out.write_all(b"\n")
+        }
+    }
+}
+
+fn count(items: usize, what: &str) -> String {
+    match items {
+        0 => format!("{what}: none"),
+        n => format!("{what} ({n}):"),
+    }
+}
+
+fn stat_lines(d: &Diff) -> Vec<String> {
+    let mut l = vec![count(d.added.len(), "added")];
+    l.extend(d.added.iter().map(|s| format!("  {} (id {})", s.name, s.id)));
+    l.push(count(d.removed.len(), "removed"));
+    l.extend(
+        d.removed.iter().map(|s| format!("  {} (was id {})", s.name, s.id)),
+    );
+    l.push(count(d.renamed.len(), "renamed"));
+    l.extend(d.renamed.iter().map(|r| {
+        format!("  {} (id {}) -> {} (id {})", r.from, r.id_a, r.to, r.id_b)
+    }));
+    l.push(count(d.redocumented.len(), "re-documented"));
+    for k in &d.redocumented {
+        l.push(format!("  {}:", k.name));
+        l.push(format!("    {}: {}", d.a, k.doc_a.replace('\n', "\\n")));
+        l.push(format!("    {}: {}", d.b, k.doc_b.replace('\n', "\\n")));
+    }
+    l.push(count(d.moved.len(), "moved"));
+    l.extend(
+        d.moved
+            .iter()
+            .map(|k| format!("  {}: id {} -> {}", k.name, k.id_a, k.id_b)),
+    );
+    l.push(count(d.meanings.len(), "ids that mean different things"));
+    l.extend(
+        d.meanings.iter().map(|m| {
+            format!("  id {}: {} {}, {} {}", m.id, d.a, m.a, d.b, m.b)
+        }),
+    );
+    l
+}
+
+/// What a crossing's labels come to, besides the mislabels.
+fn summary_lines(c: &Crossing) -> Vec<String> {
+    let Verdict::Accepted { unknown, effect, redocumented, .. } = &c.verdict
+    else {
+        return vec![];
+    };
+    let mut l = Vec::new();
+    if c.verdict.is_exact() {
+        l.push(format!(
+            "every counter is shown under {}'s own name",
+            c.kernel
+        ));
+    }
+    for r in unknown {
+        let then = match effect {
+            Some(UnknownEffect::FailsAt(id)) => {
+                format!(
+                    "the display fails at id {id} (\"{}\")",
+                    UnknownCounter::MESSAGE
+                )
+            }
+            _ => "each is printed as ???? with a warning on stderr".to_owned(),
+        };
+        l.push(format!("{r} unknown to {}: {then}", c.client));
+    }
+    if !redocumented.is_empty() {
+        let ids = predict::ranges(redocumented.iter().copied());
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        l.push(format!("same name, other --explain text: {}", ids.join(", ")));
+    }
+    l
+}
+
+fn mislabels(c: &Crossing) -> &[Mislabel] {
+    match &c.verdict {
+        Verdict::Accepted { mislabels, .. } => mislabels,
+        Verdict::Rejected => &[],
+    }
+}
+
+fn mislabel_line(c: &Crossing, m: &Mislabel) -> String {
+    format!(
+        "  id {}: {} prints {}; {} means {}",
+        m.id, c.client, m.printed, c.kernel, m.meant
+    )
+}
+
+fn crossing_text(c: &Crossing) -> String {
+    let accepted = if matches!(c.verdict, Verdict::Rejected) {
+        "rejected"
+    } else {
+        "accepted"
+    };
+    let mut s = format!(
+        "Client {} against kernel {}: {accepted}\n",
+        c.client, c.kernel
+    );
+    s.push_str(&format!("  {}\n", c.reason));
+    s.push_str(&format!(
+        "  (kernel {} version check: {}; client {} reply check: {})\n",
+        c.kernel, c.kernel_compat, c.client, c.client_reply_check
+    ));
+    if !mislabels(c).is_empty() {
+        let n = mislabels(c).len();
+        let what = if n == 1 { "counter" } else { "counters" };
+        s.push_str(&format!("  {n} {what} mislabeled:\n"));
+    }
+    for m in mislabels(c) {
+        s.push_str(&format!("  {}\n", mislabel_line(c, m)));
+    }
+    for line in summary_lines(c) {
+        s.push_str(&format!("  {line}\n"));
+    }
+    s.push_str(&format!(
+        "  verified: the {} client against the simulated {} kernel, in-process, shows the same{}\n",
+        c.client,
+        c.kernel,
+        c.observed_error.as_ref().map(|e| format!(" (error: {})", e.replace('\n', " "))).unwrap_or_default()
+    ));
+    s
+}
+
+/// The text format.
+pub fn text(d: &Diff) -> String {
+    let mut s = format!("Jool {} -> {}\n\nStats\n", d.a, d.b);
+    for line in stat_lines(d) {
+        s.push_str(&format!("  {line}\n"));
+    }
+    s.push_str("\nProtocol\n");
+    if d.protocol.is_empty() {
+        s.push_str("  no differences\n");
+    }
+    for f in &d.protocol {
+        s.push_str(&format!(
+            "  {}:\n    {}: {}\n    {}: {}\n",
+            f.aspect, d.a, f.a, d.b, f.b
+        ));
+    }
+    s.push('\n');
+    s.push_str(&crossing_text(&d.a_on_b));
+    s.push('\n');
+    s.push_str(&crossing_text(&d.b_on_a));
+    s
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', "<br>")
+}
+
+fn md_stats(d: &Diff) -> String {
+    let mut s = String::from("## Stats\n\n| change | name | ");
+    s.push_str(&format!("{} | {} |\n|---|---|---|---|\n", d.a, d.b));
+    let mut row = |what: &str, name: &str, a: String, b: String| {
+        s.push_str(&format!(
+            "| {what} | `{name}` | {} | {} |\n",
+            md_escape(&a),
+            md_escape(&b)
+        ));
+    };
+    for p in &d.added {
+        row("added", &p.name, String::new(), format!("id {}", p.id));
+    }
+    for p in &d.removed {
+        row("removed", &p.name, format!("id {}", p.id), String::new());
+    }
+    for r in &d.renamed {
+        row(
+            "renamed",
+            &format!("{} → {}", r.from, r.to),
+            format!("id {}", r.id_a),
+            format!("id {}", r.id_b),
+        );
+    }
+    for k in &d.moved {
+        row(
+            "moved",
+            &k.name,
+            format!("id {}", k.id_a),
+            format!("id {}", k.id_b),
+        );
+    }
+    for k in &d.redocumented {
+        row("re-documented", &k.name, k.doc_a.clone(), k.doc_b.clone());
+    }
+    s.push_str("\n### Ids that mean different things\n\n");
+    if d.meanings.is_empty() {
+        s.push_str("None.\n");
+        return s;
+    }
+    s.push_str(&format!("| id | {} | {} |\n|---|---|---|\n", d.a, d.b));
+    for m in &d.meanings {
+        s.push_str(&format!("| {} | `{}` | `{}` |\n", m.id, m.a, m.b));
+    }
+    s
+}
+
+fn md_crossing(c: &Crossing) -> String {
+    let mut s = format!(
+        "## Client {} against kernel {}: {}\n\n",
+        c.client,
+        c.kernel,
+        c.verdict.words()
+    );
+    s.push_str(&format!("{}.\n\n", md_escape(&c.reason)));
+    s.push_str(&format!(
+        "Kernel {} version check: {}; client {} reply check: {}.\n\n",
+        c.kernel, c.kernel_compat, c.client, c.client_reply_check
+    ));
+    if matches!(c.verdict, Verdict::Rejected) {
+        return s;
+    }
+    if !mislabels(c).is_empty() {
+        s.push_str(&format!(
+            "| id | {} prints | {} means |\n|---|---|---|\n",
+            c.client, c.kernel
+        ));
+        for m in mislabels(c) {
+            s.push_str(&format!(
+                "| {} | `{}` | `{}` |\n",
+                m.id, m.printed, m.meant
+            ));
+        }
+        s.push('\n');
+    }
+    for line in summary_lines(c) {
+        s.push_str(&format!("- {}\n", md_escape(&line)));
+    }
+    s.push_str("- verified in-process against the simulated kernel\n\n");
+    s
+}
+
+/// The markdown format.
+pub fn markdown(d: &Diff) -> String {
+    let mut s = format!("# Jool {} → {}\n\n", d.a, d.b);
+    s.push_str(&md_stats(d));
+    s.push_str("\n## Protocol\n\n");
+    if d.protocol.is_empty() {
+        s.push_str("No differences.\n");
+    } else {
+        s.push_str(&format!(
+            "| aspect | {} | {} |\n|---|---|---|\n",
+            d.a, d.b
+        ));
+        for f in &d.protocol {
+            s.push_str(&format!(
+                "| {} | {} | {} |\n",
+                f.aspect,
+                md_escape(&f.a),
+                md_escape(&f.b)
+            ));
+        }
+    }
+    s.push('\n');
+    s.push_str(&md_crossing(&d.a_on_b));
+    s.push_str(&md_crossing(&d.b_on_a));
+    s.truncate(s.trim_end().len());
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn g(name: &str) -> &'static Profile {
+        Profile::get(name).unwrap()
+    }
+
+    #[test]
+    fn test_4_1_9_to_4_1_12() {
+        let d = diff(g("4.1.9"), g("4.1.12")).unwrap();
+        assert_eq!(d.added.len(), 15);
+        assert!(
+            d.removed.is_empty()
+                && d.renamed.is_empty()
+                && d.redocumented.is_empty()
+        );
+        assert_eq!(d.moved.len(), 1);
+        assert_eq!(
+            d.meanings,
+            [Meaning {
+                id: 69,
+                a: "JSTAT_UNKNOWN".into(),
+                b: "JSTAT_JOOLD_EMPTY".into()
+            }]
+        );
+        let t = text(&d);
+        assert!(t.contains("  id 69: 4.1.9 prints JSTAT_UNKNOWN; 4.1.12 means JSTAT_JOOLD_EMPTY\n"), "{t}");
+        assert!(t.contains("  id 69: 4.1.12 prints JSTAT_JOOLD_EMPTY; 4.1.9 means JSTAT_UNKNOWN\n"), "{t}");
+        assert!(
+            t.contains(
+                "ids 70..84 unknown to 4.1.9: the display fails at id 70"
+            ),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn test_redocumented_4_0_0_to_4_0_1() {
+        let d = diff(g("4.0.0"), g("4.0.1")).unwrap();
+        let names: Vec<&str> =
+            d.redocumented.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, ["JSTAT_POOL4_MISMATCH"]);
+        assert!(matches!(d.a_on_b.verdict, Verdict::Rejected));
+    }
+
+    #[test]
+    fn test_rename_needs_the_same_doc() {
+        let a = Stat { id: 1, name: "JSTAT_A".into(), doc: "same".into() };
+        let b = Stat { id: 2, name: "JSTAT_B".into(), doc: "same".into() };
+        let c = Stat { id: 3, name: "JSTAT_C".into(), doc: "other".into() };
+        let (mut removed, mut added) = (vec![&a], vec![&c, &b]);
+        let r = renames(&mut removed, &mut added);
+        assert_eq!(
+            r,
+            [Renamed {
+                from: "JSTAT_A".into(),
+                to: "JSTAT_B".into(),
+                id_a: 1,
+                id_b: 2
+            }]
+        );
+        assert!(removed.is_empty());
+        assert_eq!(added.len(), 1);
+    }
+
+    #[test]
+    fn test_json_and_markdown() {
+        let d = diff(g("4.1.12"), g("4.1.13")).unwrap();
+        let mut out = Vec::new();
+        write(&d, Format::Json, &mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["a_on_b"]["verdict"]["result"], "accepted");
+        assert_eq!(
+            v["a_on_b"]["verdict"]["mislabels"].as_array().unwrap().len(),
+            11
+        );
+        let md = markdown(&d);
+        assert!(
+            md.contains(
+                "| 73 | `JSTAT_JOOLD_FLUSH_ASAP` | `JSTAT_JOOLD_PKT_FULL` |"
+            ),
+            "{md}"
+        );
+    }
+}
