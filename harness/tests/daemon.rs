@@ -20,7 +20,7 @@ use std::{
 use crate::util::{temp_path, Output};
 
 /// Why the matrix cannot run here, if it cannot.
-fn missing_facility() -> Option<String> {
+pub(crate) fn missing_facility() -> Option<String> {
     if !nix_is_root() {
         return Some("not root".into());
     }

@@ -11,5 +11,7 @@ mod snapshots;
 mod counters_file;
 // jool-sim serve with real processes: privilege and namespace matrix.
 mod daemon;
+// Debian's C jool/jool_siit and jool-exporter under jool-sim exec.
+mod real_clients;
 // `jool-harness versions` (matrix, diff, import) and labels that follow the kernel.
 mod versions;

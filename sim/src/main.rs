@@ -53,6 +53,9 @@ struct KernelArgs {
     /// Instances to create in the daemon's network namespace (repeatable).
     #[arg(long = "instance", value_name = "NAME:siit|nat64", default_values = ["default:siit", "default:nat64"])]
     instances: Vec<String>,
+    /// Start with no instance at all (overrides --instance).
+    #[arg(long, conflicts_with = "counters")]
+    no_instance: bool,
 }
 
 #[derive(Debug, Args)]
@@ -133,7 +136,8 @@ fn build_kernel(a: &KernelArgs) -> Result<Kernel> {
     let me = Identity::current().context("Failed to read /proc/self")?;
     let mut k = Kernel::new(profile);
     let pool6 = Some(([0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 96));
-    for spec in &a.instances {
+    let specs: &[String] = if a.no_instance { &[] } else { &a.instances };
+    for spec in specs {
         let (name, x) = parse_instance(spec)?;
         k.add_instance(me.netns, x, &name, Framework::Netfilter)
             .with_context(|| format!("Failed to add instance {spec}"))?;
