@@ -110,7 +110,7 @@ impl<T: Transport> Client<T> {
             return Err(missing(Nle::MsgTooShort));
         };
         if msg.kind() == nlmsg::NLMSG_ERROR {
-            let errno = ErrorPayload::new_checked(msg.payload()).map_or(22, |e| -e.error());
+            let errno = ErrorPayload::new_checked(msg.payload()).map_or(22, |e| e.error().wrapping_neg());
             return Err(missing(Nle::from_errno(errno)));
         }
         let attrs = msg.payload().get(GENL_HDRLEN..).unwrap_or_default();
@@ -167,7 +167,7 @@ impl<T: Transport> Client<T> {
                 return Err(Error::new(ErrorKind::WrongTranslator { theirs, mine }));
             }
         } else if msg.kind() == nlmsg::NLMSG_ERROR {
-            let errno = ErrorPayload::new_checked(msg.payload()).map_or(22, |e| -e.error());
+            let errno = ErrorPayload::new_checked(msg.payload()).map_or(22, |e| e.error().wrapping_neg());
             return Err(Error::new(ErrorKind::Receive(Nle::from_errno(errno))));
         }
         let attrs = view.payload().to_vec();
@@ -290,7 +290,7 @@ impl<T: Transport> Client<T> {
             .next()
             .ok_or_else(|| Error::new(ErrorKind::TooSmall).legacy())?;
         if msg.kind() == nlmsg::NLMSG_ERROR {
-            let errno = ErrorPayload::new_checked(msg.payload()).map_or(22, |e| -e.error());
+            let errno = ErrorPayload::new_checked(msg.payload()).map_or(22, |e| e.error().wrapping_neg());
             return Err(Error::new(ErrorKind::Receive(Nle::from_errno(errno))));
         }
         let attrs = msg.payload().get(GENL_HDRLEN..).unwrap_or_default();
