@@ -8,3 +8,4 @@ pub use jool_sim::counters;
 pub mod format;
 pub mod suite;
 pub mod transport;
+pub mod vm;

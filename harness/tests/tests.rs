@@ -15,3 +15,6 @@ mod daemon;
 mod real_clients;
 // `jool-harness versions` (matrix, diff, import) and labels that follow the kernel.
 mod versions;
+// Every fixtures/suites file on the in-process simulator (the VM runs them
+// on the real module from .ci/run).
+mod suites;

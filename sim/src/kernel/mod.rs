@@ -155,6 +155,13 @@ impl Kernel {
         self.family_id = id.max(nlmsg::NLMSG_MIN_TYPE + 1);
     }
 
+    /// Changes the id of Jool's `joold` multicast group (9 on Debian
+    /// bookworm's 6.1, 0x0f on trixie's 6.12: it depends on what registered
+    /// before Jool).
+    pub fn set_mcast_group_id(&mut self, id: u32) {
+        self.mcast_group_id = id;
+    }
+
     /// Which modules are loaded (`modprobe jool_siit`, `modprobe jool`).
     /// With neither, the "Jool" family does not exist.
     pub fn set_modules(&mut self, siit: bool, nat64: bool) {

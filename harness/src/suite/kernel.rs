@@ -1,0 +1,514 @@
+//! The real-kernel backend: this machine's kernel with Jool installed
+//! (inside the VM, that is the case). Needs root, `ip netns`, `setpriv`,
+//! `unshare`, `modprobe`, and the real `jool`/`jool_siit` for topologies.
+//!
+//! Commands really run: in a named namespace through `ip netns exec`, in a
+//! fresh one through `unshare -n`, unprivileged through
+//! `setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all`,
+//! as root of a new user namespace through `unshare -Ur`. Traffic is really
+//! sent over veth pairs and the declared deltas are checked against what
+//! the counters did.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    io::Read,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use jool_sim::kernel::Xlator;
+
+use super::{
+    backend::{Backend, ClientKind, Output},
+    recipes::{Topology, Traffic},
+    spec::{Case, Delta, Modules, Step, StepKind, User},
+};
+
+/// Longest a single command may run.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The real kernel of this machine.
+#[derive(Debug)]
+pub struct KernelBackend {
+    release: String,
+    shim_dir: PathBuf,
+    client: ClientKind,
+    created_netns: Vec<String>,
+    instances: BTreeSet<(Xlator, String)>,
+    /// Capture mode: where the nlmon pcaps go, the case's tag, and the
+    /// running tcpdumps.
+    capture: Option<PathBuf>,
+    case_tag: String,
+    sniffers: Vec<std::process::Child>,
+}
+
+/// The running module's release (`/sys/module/jool_common/version`, or
+/// `modinfo`), e.g. `4.1.9`.
+pub fn installed_release() -> Option<String> {
+    let v = std::fs::read_to_string("/sys/module/jool_common/version")
+        .ok()
+        .or_else(|| {
+            let o = Command::new("modinfo")
+                .args(["-F", "version", "jool_common"])
+                .output()
+                .ok()?;
+            o.status
+                .success()
+                .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+        })?;
+    // "4.1.9" or "4.1.9.0": keep three parts.
+    let parts: Vec<&str> = v.trim().split('.').collect();
+    Some(parts[..parts.len().min(3)].join("."))
+}
+
+/// Whether this process runs as uid 0.
+pub(crate) fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("Uid:")
+                    .map(|u| u.split_whitespace().nth(1) == Some("0"))
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// Runs `argv` with a hard timeout; returns its output.
+pub fn run_command(
+    argv: &[String],
+    timeout: Duration,
+) -> Result<Output, String> {
+    run_command_env(argv, &[], timeout)
+}
+
+/// [`run_command`] with extra environment variables.
+pub fn run_command_env(
+    argv: &[String],
+    env: &[(String, String)],
+    timeout: Duration,
+) -> Result<Output, String> {
+    let (prog, args) = argv.split_first().ok_or("empty command")?;
+    let mut child = Command::new(prog)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("LC_ALL", "C")
+        .spawn()
+        .map_err(|e| format!("cannot run {prog}: {e}"))?;
+    let pid = child.id();
+    let pipe = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out =
+        pipe(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let err =
+        pipe(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait().map_err(|e| e.to_string())? {
+            Some(s) => break s.code().unwrap_or(-1),
+            None if Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "timed out after {timeout:?}: {}",
+                    argv.join(" ")
+                ));
+            }
+            None => std::thread::sleep(Duration::from_millis(5)),
+        }
+    };
+    Ok(Output {
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+        status,
+        pid: Some(pid),
+    })
+}
+
+/// The wrapper words that put a command in `netns` as `user`.
+pub(crate) fn wrap(netns: &str, user: User) -> Vec<String> {
+    let mut w: Vec<&str> = Vec::new();
+    match (netns, user) {
+        ("new", User::UsernsRoot) => w.extend(["unshare", "-Urn"]),
+        ("new", _) => w.extend(["unshare", "-n"]),
+        ("init", _) => {}
+        (name, _) => w.extend(["ip", "netns", "exec", name]),
+    }
+    match (netns, user) {
+        (_, User::Root) | ("new", User::UsernsRoot) => {}
+        (_, User::UsernsRoot) => w.extend(["unshare", "-Ur"]),
+        (_, User::Nobody) => w.extend([
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ]),
+    }
+    w.into_iter().map(str::to_owned).collect()
+}
+
+fn sh(script: &str) -> Result<Output, String> {
+    run_command(&["sh".into(), "-c".into(), script.into()], COMMAND_TIMEOUT)
+}
+
+fn sh_ok(script: &str) -> Result<(), String> {
+    let o = sh(script)?;
+    if o.status == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{script}` failed (exit {}): {}{}",
+            o.status, o.stdout, o.stderr
+        ))
+    }
+}
+
+impl KernelBackend {
+    /// The real kernel; `jool_stats` is the jool-stats binary to use for
+    /// `--client jool-stats`.
+    pub fn new(
+        release: Option<&str>,
+        jool_stats: &Path,
+    ) -> Result<Self, String> {
+        if !is_root() {
+            return Err(
+                "--backend kernel needs root (namespaces, modprobe, setpriv)"
+                    .into(),
+            );
+        }
+        sh_ok("modprobe jool_siit && modprobe jool").map_err(|e| {
+            format!(
+                "--backend kernel needs Jool's modules on this machine: {e}"
+            )
+        })?;
+        let installed = installed_release()
+            .ok_or("cannot read the loaded Jool's version")?;
+        if let Some(r) = release.filter(|r| *r != installed) {
+            return Err(format!(
+                "--release {r} asked, but this kernel runs Jool {installed}"
+            ));
+        }
+        // A folder of `jool`/`jool_siit` symlinks to jool-stats, readable by
+        // uid 65534, so that argv[0] picks the translator as with the real
+        // client, through setpriv/unshare/ip netns exec.
+        let shim_dir = std::env::temp_dir()
+            .join(format!("jool-harness-bin-{}", std::process::id()));
+        let jool_stats = jool_stats
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", jool_stats.display()))?;
+        std::fs::create_dir_all(&shim_dir).map_err(|e| e.to_string())?;
+        sh_ok(&format!("chmod 755 '{0}' && ln -sf '{1}' '{0}/jool' && ln -sf '{1}' '{0}/jool_siit'", shim_dir.display(), jool_stats.display()))?;
+        Ok(Self {
+            release: installed,
+            shim_dir,
+            client: ClientKind::Real,
+            created_netns: Vec::new(),
+            instances: BTreeSet::new(),
+            capture: None,
+            case_tag: String::new(),
+            sniffers: Vec::new(),
+        })
+    }
+
+    /// Records every netlink message of the case's namespaces with nlmon:
+    /// one pcap per case and namespace, `DIR/SUITE__CASE__NETNS.pcap`.
+    /// Commands in a `new` namespace are not captured.
+    pub fn capture_into(&mut self, dir: &Path) -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        sh_ok("modprobe nlmon")?;
+        self.capture = Some(dir.to_owned());
+        Ok(())
+    }
+
+    /// Starts tcpdump on an nlmon device of `netns` (capture mode only).
+    fn sniff(&mut self, netns: &str) -> Result<(), String> {
+        let Some(dir) = &self.capture else { return Ok(()) };
+        let ip = if netns == "init" {
+            "ip".to_owned()
+        } else {
+            format!("ip -n '{netns}'")
+        };
+        sh_ok(&format!("{ip} link show nlmon0 > /dev/null 2>&1 || {ip} link add nlmon0 type nlmon; {ip} link set nlmon0 up"))?;
+        let pcap = dir.join(format!("{}__{netns}.pcap", self.case_tag));
+        let mut cmd = wrap(netns, User::Root);
+        cmd.extend(
+            [
+                "tcpdump",
+                "--immediate-mode",
+                "-i",
+                "nlmon0",
+                "-U",
+                "-s",
+                "0",
+                "-Z",
+                "root",
+                "-w",
+            ]
+            .map(str::to_owned),
+        );
+        cmd.push(pcap.display().to_string());
+        let child = Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run tcpdump: {e}"))?;
+        self.sniffers.push(child);
+        // tcpdump writes the pcap header once it listens.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::metadata(&pcap).map_or(true, |m| m.len() < 24)
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        Ok(())
+    }
+
+    /// Stops every tcpdump (SIGINT: they flush and exit).
+    fn stop_sniffers(&mut self) {
+        if !self.sniffers.is_empty() {
+            // Let the last messages reach the files.
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        for mut c in self.sniffers.drain(..) {
+            let _ = Command::new("kill")
+                .args(["-INT", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
+    }
+
+    /// The client's program for `argv0` (`jool` or `jool_siit`).
+    fn program(&self, argv0: &str) -> String {
+        match self.client {
+            ClientKind::Real => argv0.to_owned(),
+            ClientKind::JoolStats => {
+                self.shim_dir.join(argv0).display().to_string()
+            }
+        }
+    }
+
+    fn set_modules(&self, m: Modules) -> Result<(), String> {
+        let (siit, nat64) = match m {
+            Modules::Both => (true, true),
+            Modules::None => (false, false),
+            Modules::Siit => (true, false),
+            Modules::Nat64 => (false, true),
+        };
+        // Only fork modprobe when the state has to change.
+        for (on, module) in [(siit, "jool_siit"), (nat64, "jool")] {
+            let loaded = Path::new("/sys/module").join(module).exists();
+            if on && !loaded {
+                sh_ok(&format!("modprobe {module}"))?;
+            } else if !on && loaded {
+                sh_ok(&format!("modprobe -r {module}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn remember_instance(&mut self, step: &Step, argv: &[String]) {
+        let mut words = argv.iter().skip(1);
+        let xlator = if argv[0].contains("siit") {
+            Xlator::Siit
+        } else {
+            Xlator::Nat64
+        };
+        let mut name = "default".to_owned();
+        while let Some(w) = words.next() {
+            match w.as_str() {
+                "-i" | "--instance" => {
+                    name = words.next().cloned().unwrap_or_default()
+                }
+                w if w.starts_with("--instance=") => {
+                    name = w["--instance=".len()..].to_owned()
+                }
+                "instance" => {
+                    let rest: Vec<&String> = words.by_ref().collect();
+                    if rest
+                        .first()
+                        .is_some_and(|op| "add".starts_with(op.as_str()))
+                    {
+                        if let Some(n) = rest
+                            .iter()
+                            .skip(1)
+                            .find(|w| !w.starts_with('-') && !w.contains(':'))
+                        {
+                            name = (*n).clone();
+                        }
+                        if step.netns() == "init" {
+                            self.instances.insert((xlator, name));
+                        }
+                    }
+                    return;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Backend for KernelBackend {
+    fn name(&self) -> &'static str {
+        "kernel"
+    }
+
+    fn release(&self) -> &str {
+        &self.release
+    }
+
+    fn unsupported(&self, client: ClientKind) -> Option<String> {
+        match client {
+            ClientKind::Real => {
+                let found = sh("command -v jool_siit && command -v jool")
+                    .map(|o| o.status == 0);
+                (!found.unwrap_or(false)).then(|| {
+                    "the real jool/jool_siit are not installed here".to_owned()
+                })
+            }
+            ClientKind::JoolStats => None,
+        }
+    }
+
+    fn begin_case(
+        &mut self,
+        suite: &str,
+        case: &Case,
+        client: ClientKind,
+    ) -> Result<(), String> {
+        self.client = client;
+        self.case_tag = format!("{suite}__{}", case.name);
+        self.set_modules(case.modules)?;
+        self.sniff("init")?;
+        let mut named = BTreeSet::new();
+        for s in &case.steps {
+            if let StepKind::Run(_) = s.kind() {
+                named.insert(s.netns().to_owned());
+            }
+        }
+        let topo_ns: BTreeSet<&str> = case
+            .steps
+            .iter()
+            .filter_map(|s| {
+                s.topology.as_deref().and_then(super::recipes::topology)
+            })
+            .flat_map(|t| t.namespaces.iter().copied())
+            .collect();
+        for n in named.iter().filter(|n| {
+            !["init", "new"].contains(&n.as_str())
+                && !topo_ns.contains(n.as_str())
+        }) {
+            sh_ok(&format!("ip netns add '{n}'"))?;
+            self.created_netns.push(n.clone());
+            self.sniff(n)?;
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, step: &Step, argv: &[String]) -> Result<Output, String> {
+        let mut full = wrap(step.netns(), step.user);
+        full.push(self.program(&argv[0]));
+        if self.client == ClientKind::JoolStats
+            && self.release != crate::cli::DEFAULT_CLIENT
+        {
+            full.extend(["--client-version".to_owned(), self.release.clone()]);
+        }
+        full.extend(argv[1..].iter().cloned());
+        self.remember_instance(step, argv);
+        run_command(&full, COMMAND_TIMEOUT)
+    }
+
+    fn topology(&mut self, t: &Topology) -> Result<(), String> {
+        self.created_netns
+            .extend(t.namespaces.iter().map(|n| (*n).to_owned()));
+        for script in t.setup {
+            sh_ok(script).map_err(|e| format!("topology {}: {e}", t.name))?;
+        }
+        self.sniff(t.netns)
+    }
+
+    fn traffic(
+        &mut self,
+        t: &Traffic,
+        _deltas: &[(String, Delta)],
+    ) -> Result<(), String> {
+        // Unanswered pings are part of some recipes: only a timeout fails.
+        sh(t.script).map(drop)
+    }
+
+    fn counters(
+        &mut self,
+        netns: &str,
+        xlator: Xlator,
+    ) -> Result<BTreeMap<String, u64>, String> {
+        let argv0 = if xlator == Xlator::Siit { "jool_siit" } else { "jool" };
+        let mut cmd = wrap(netns, User::Root);
+        cmd.push(self.program(argv0));
+        if self.client == ClientKind::JoolStats
+            && self.release != crate::cli::DEFAULT_CLIENT
+        {
+            cmd.extend(["--client-version".to_owned(), self.release.clone()]);
+        }
+        cmd.extend(
+            ["stats", "display", "--all", "--csv", "--no-headers"]
+                .map(str::to_owned),
+        );
+        let o = run_command(&cmd, COMMAND_TIMEOUT)?;
+        if o.status != 0 {
+            return Err(format!(
+                "reading counters failed (exit {}): {}",
+                o.status, o.stderr
+            ));
+        }
+        Ok(o.stdout
+            .lines()
+            .filter_map(|l| {
+                l.split_once(',').and_then(|(k, v)| {
+                    Some((k.to_owned(), v.trim().parse().ok()?))
+                })
+            })
+            .collect())
+    }
+
+    fn end_case(&mut self) {
+        self.stop_sniffers();
+        for n in self.created_netns.drain(..) {
+            let _ = sh(&format!("ip netns del '{n}'"));
+        }
+        let instances = std::mem::take(&mut self.instances);
+        for (x, name) in instances {
+            let argv0 = if x == Xlator::Siit { "jool_siit" } else { "jool" };
+            let _ = run_command(
+                &[
+                    self.program(argv0),
+                    "-i".into(),
+                    name,
+                    "instance".into(),
+                    "remove".into(),
+                ],
+                COMMAND_TIMEOUT,
+            );
+        }
+    }
+}
+
+impl Drop for KernelBackend {
+    fn drop(&mut self) {
+        self.stop_sniffers();
+        let _ = std::fs::remove_dir_all(&self.shim_dir);
+    }
+}

@@ -1,0 +1,380 @@
+//! The simulator backend: one `jool_sim` kernel per case, in this process.
+//!
+//! - `--client jool-stats`: the client runs in-process ([`inproc`]) as a
+//!   caller the step chooses: one namespace id per name, and
+//!   `CAP_NET_ADMIN` only for `root` of the initial user namespace.
+//! - `--client real`: the same kernel is served by a `jool-sim` daemon
+//!   thread on a Unix socket, and the real C client runs as a child
+//!   process through the LD_PRELOAD shim (`libjool_sim_preload.so`, as
+//!   `jool-sim exec` does). The daemon identifies each process itself
+//!   (`SO_PEERCRED`: netns inode, `CapEff`, user namespace), so steps run
+//!   in real namespaces and as real users exactly as in kernel mode; this
+//!   needs root and the shim, otherwise the cell is skipped with the reason.
+//!
+//! Traffic applies the least change each declared delta allows.
+
+use std::{
+    collections::BTreeMap,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use jool_sim::{
+    daemon::{self, Running, Shared},
+    kernel::{Caller, Framework, Kernel, NetnsId, Xlator, INIT_NETNS},
+    versions::Profile,
+};
+
+use super::{
+    backend::{Backend, ClientKind, Output},
+    inproc,
+    kernel::{is_root, run_command_env, wrap},
+    recipes::{Topology, Traffic},
+    spec::{Case, Delta, Modules, Step, StepKind, User},
+};
+
+/// The daemon serving the kernel to child processes.
+#[derive(Debug)]
+struct Served {
+    socket: PathBuf,
+    preload: PathBuf,
+    _running: Running,
+}
+
+/// The simulator.
+#[derive(Debug)]
+pub struct SimBackend {
+    profile: &'static Profile,
+    shared: Arc<Shared>,
+    served: Option<Served>,
+    client: ClientKind,
+    netns: BTreeMap<String, NetnsId>,
+    created_netns: Vec<String>,
+    next_netns: NetnsId,
+    port_id: u32,
+}
+
+/// Where `name` (a build product) is: beside this executable, or in the
+/// workspace's `target/{release,debug}`.
+fn built(name: &str) -> Option<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(ToOwned::to_owned))
+    {
+        dirs.extend(d.parent().map(ToOwned::to_owned));
+        dirs.insert(0, d);
+    }
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
+    dirs.extend(["release", "debug"].map(|p| target.join(p)));
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// The LD_PRELOAD shim (`JOOL_SIM_PRELOAD`, or a built one).
+pub fn preload_library() -> Option<PathBuf> {
+    std::env::var_os("JOOL_SIM_PRELOAD")
+        .map(PathBuf::from)
+        .or_else(|| built("libjool_sim_preload.so"))
+}
+
+impl SimBackend {
+    /// A simulator running `release`.
+    pub fn new(release: &str) -> Result<Self, String> {
+        let profile = Profile::get(release).ok_or_else(|| {
+            format!(
+                "unknown release '{release}'; known: {}",
+                Profile::names().join(" ")
+            )
+        })?;
+        Ok(Self {
+            profile,
+            shared: Shared::new(Kernel::new(profile)),
+            served: None,
+            client: ClientKind::JoolStats,
+            netns: BTreeMap::new(),
+            created_netns: Vec::new(),
+            next_netns: 0x1000,
+            port_id: 1,
+        })
+    }
+
+    /// Starts the daemon thread for the real client.
+    fn serve(&mut self) -> Result<&Served, String> {
+        if self.served.is_none() {
+            let preload = preload_library().ok_or_else(|| {
+                "needs jool-sim exec: libjool_sim_preload.so is not built (cargo build -p jool-sim-preload)".to_owned()
+            })?;
+            let dir = std::env::temp_dir()
+                .join(format!("jool-harness-sim-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            // uid 65534 must reach the socket (the daemon makes it 0666).
+            std::fs::set_permissions(
+                &dir,
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .map_err(|e| e.to_string())?;
+            let socket = dir.join("sock");
+            let _ = std::fs::remove_file(&socket);
+            let running = daemon::spawn(&socket, Arc::clone(&self.shared))
+                .map_err(|e| {
+                    format!(
+                        "cannot serve the sim on {}: {e}",
+                        socket.display()
+                    )
+                })?;
+            self.served = Some(Served { socket, preload, _running: running });
+        }
+        self.served.as_ref().ok_or_else(|| "unreachable".to_owned())
+    }
+
+    /// The real namespace standing for suite namespace `name` (prefixed
+    /// with this process's id, so that concurrent runs do not collide).
+    fn real_ns(name: &str) -> String {
+        match name {
+            "init" | "new" => name.to_owned(),
+            n => format!("jh{}-{n}", std::process::id()),
+        }
+    }
+
+    /// The id of namespace `name`: synthetic in-process, the real inode
+    /// when the real client runs (the daemon sees real namespaces).
+    fn netns_id(&mut self, name: &str) -> NetnsId {
+        if self.client == ClientKind::Real {
+            let path = match name {
+                "init" => "/proc/self/ns/net".to_owned(),
+                n => format!("/run/netns/{}", Self::real_ns(n)),
+            };
+            return std::fs::metadata(path).map(|m| m.ino()).unwrap_or(0);
+        }
+        if name == "init" {
+            return INIT_NETNS;
+        }
+        self.next_netns += 1;
+        let fresh = self.next_netns;
+        if name == "new" {
+            return fresh;
+        }
+        *self.netns.entry(name.to_owned()).or_insert(fresh)
+    }
+
+    fn stat_id(&self, name: &str) -> Result<u16, String> {
+        self.profile
+            .stats
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.id)
+            .ok_or_else(|| {
+                format!(
+                    "{name} is not a counter of Jool {}",
+                    self.profile.release
+                )
+            })
+    }
+
+    fn add_netns(&mut self, name: &str) -> Result<(), String> {
+        let name = &Self::real_ns(name);
+        if self.client == ClientKind::Real
+            && !self.created_netns.iter().any(|n| n == name)
+        {
+            let o = run_command_env(
+                &["ip", "netns", "add", name].map(str::to_owned),
+                &[],
+                Duration::from_secs(30),
+            )?;
+            if o.status != 0 {
+                return Err(format!("ip netns add {name}: {}", o.stderr));
+            }
+            self.created_netns.push(name.to_owned());
+        }
+        Ok(())
+    }
+
+    fn run_child(
+        &mut self,
+        step: &Step,
+        argv: &[String],
+    ) -> Result<Output, String> {
+        let release = self.profile.release.clone();
+        let served = self.serve()?;
+        let env = [
+            ("LD_PRELOAD".to_owned(), served.preload.display().to_string()),
+            (
+                "JOOL_SIM_SOCKET".to_owned(),
+                served.socket.display().to_string(),
+            ),
+            ("JOOL_SIM_KERNEL_VERSION".to_owned(), release),
+        ];
+        let mut full = wrap(&Self::real_ns(step.netns()), step.user);
+        full.extend(argv.iter().cloned());
+        run_command_env(&full, &env, Duration::from_secs(30))
+    }
+}
+
+impl Backend for SimBackend {
+    fn name(&self) -> &'static str {
+        "sim"
+    }
+
+    fn release(&self) -> &str {
+        &self.profile.release
+    }
+
+    fn unsupported(&self, client: ClientKind) -> Option<String> {
+        match client {
+            ClientKind::JoolStats => None,
+            ClientKind::Real if preload_library().is_none() => Some(
+                "needs jool-sim exec: libjool_sim_preload.so is not built (cargo build -p jool-sim-preload)".into(),
+            ),
+            ClientKind::Real if !is_root() => {
+                Some("the real client on the sim runs in real namespaces: needs root".into())
+            }
+            ClientKind::Real => {
+                let found = run_command_env(
+                    &["sh", "-c", "command -v jool_siit && command -v jool"].map(str::to_owned),
+                    &[],
+                    Duration::from_secs(10),
+                );
+                (!found.is_ok_and(|o| o.status == 0))
+                    .then(|| "the real jool/jool_siit are not installed here (apt-get install jool-tools)".into())
+            }
+        }
+    }
+
+    fn begin_case(
+        &mut self,
+        _suite: &str,
+        case: &Case,
+        client: ClientKind,
+    ) -> Result<(), String> {
+        self.client = client;
+        self.netns.clear();
+        let mut k = Kernel::new(self.profile);
+        let (siit, nat64) = match case.modules {
+            Modules::Both => (true, true),
+            Modules::None => (false, false),
+            Modules::Siit => (true, false),
+            Modules::Nat64 => (false, true),
+        };
+        k.set_modules(siit, nat64);
+        if let Some(b) = case.sim_msg_budget {
+            k.set_msg_budget(b);
+        }
+        *self.shared.kernel() = k;
+        if client == ClientKind::Real {
+            for s in &case.steps {
+                let ns = s.netns();
+                if let StepKind::Run(_) = s.kind() {
+                    if !["init", "new"].contains(&ns) {
+                        self.add_netns(ns)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, step: &Step, argv: &[String]) -> Result<Output, String> {
+        if self.client == ClientKind::Real {
+            return self.run_child(step, argv);
+        }
+        self.port_id += 1;
+        let caller = Caller {
+            netns: self.netns_id(step.netns()),
+            net_admin: step.user == User::Root,
+            port_id: self.port_id,
+            ext_ack: false,
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut k = self.shared.kernel();
+        let status = inproc::run(
+            &mut k,
+            caller,
+            self.profile,
+            argv,
+            &mut out,
+            &mut err,
+        );
+        Ok(Output {
+            stdout: String::from_utf8_lossy(&out).into_owned(),
+            stderr: String::from_utf8_lossy(&err).into_owned(),
+            status: i32::from(status),
+            pid: None,
+        })
+    }
+
+    fn topology(&mut self, t: &Topology) -> Result<(), String> {
+        self.add_netns(t.netns)?;
+        let ns = self.netns_id(t.netns);
+        let pool6 = crate::client::parse_prefix6("64:ff9b::/96");
+        let mut k = self.shared.kernel();
+        k.add_instance(ns, t.xlator, "default", Framework::Netfilter)
+            .and_then(|()| k.set_pool6(ns, t.xlator, "default", pool6))
+            .map_err(|e| format!("topology {}: {e}", t.name))
+    }
+
+    fn traffic(
+        &mut self,
+        t: &Traffic,
+        deltas: &[(String, Delta)],
+    ) -> Result<(), String> {
+        let topo = super::recipes::topology(t.topology)
+            .ok_or("recipe without topology")?;
+        let ns = self.netns_id(topo.netns);
+        for (name, d) in deltas {
+            let id = self.stat_id(name)?;
+            self.shared
+                .kernel()
+                .add_counter(ns, topo.xlator, "default", id, d.minimum())
+                .map_err(|e| format!("traffic {}: {e} (needs `topology = \"{}\"` earlier in the case)", t.name, topo.name))?;
+        }
+        Ok(())
+    }
+
+    fn counters(
+        &mut self,
+        netns: &str,
+        xlator: Xlator,
+    ) -> Result<BTreeMap<String, u64>, String> {
+        let ns = self.netns_id(netns);
+        let k = self.shared.kernel();
+        let inst = k.instance(ns, xlator, "default").ok_or_else(|| {
+            format!("no {} instance 'default' in netns {netns}", xlator.name())
+        })?;
+        Ok(self
+            .profile
+            .stats
+            .iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    inst.counters.get(usize::from(s.id)).copied().unwrap_or(0),
+                )
+            })
+            .collect())
+    }
+
+    fn end_case(&mut self) {
+        for n in self.created_netns.drain(..) {
+            let _ = run_command_env(
+                &["ip", "netns", "del", &n].map(str::to_owned),
+                &[],
+                Duration::from_secs(30),
+            );
+        }
+    }
+}
+
+impl Drop for SimBackend {
+    fn drop(&mut self) {
+        self.end_case();
+        if let Some(served) = self.served.take() {
+            let dir = served.socket.parent().map(Path::to_owned);
+            drop(served); // stops the daemon thread, removes the socket
+            if let Some(d) = dir {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        }
+    }
+}
