@@ -6,6 +6,8 @@ pub mod client;
 pub mod compat;
 pub use jool_sim::counters;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod suite;
 pub mod transport;
 pub mod vm;

@@ -13,6 +13,8 @@ mod counters_file;
 mod daemon;
 // Debian's C jool/jool_siit and jool-exporter under jool-sim exec.
 mod real_clients;
+// Fuzz corpora and regressions replayed; client paging properties.
+mod fuzz_corpus;
 // `jool-harness versions` (matrix, diff, import) and labels that follow the kernel.
 mod versions;
 // Every fixtures/suites file on the in-process simulator (the VM runs them

@@ -10,6 +10,8 @@
 pub mod control;
 pub mod counters;
 pub mod daemon;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod kernel;
 pub mod versions;

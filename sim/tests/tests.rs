@@ -4,3 +4,5 @@
 mod conformance;
 // jool-sim serve: protocol, robustness, many clients.
 mod daemon;
+// Fuzz corpora and regressions replayed; codec and paging properties.
+mod fuzz_corpus;

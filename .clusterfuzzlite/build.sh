@@ -1,0 +1,21 @@
+#!/bin/bash -eu
+# OSS-Fuzz-compatible build script (also ClusterFuzzLite's): builds every
+# cargo-fuzz target of fuzz/ with the sanitizer and flags the builder sets
+# ($SANITIZER, $RUSTFLAGS via cargo fuzz), and puts each binary in $OUT
+# with its seed corpus (fuzz/corpus/<target>) and the dictionary.
+cd "$SRC/jool-stats-harness"
+
+# Release with debug assertions, as scripts/fuzz builds for fuzzing.
+cargo fuzz build -O --debug-assertions
+
+release=fuzz/target/x86_64-unknown-linux-gnu/release
+for target in $(cargo fuzz list); do
+    cp "$release/$target" "$OUT/"
+    if [ -d "fuzz/corpus/$target" ]; then
+        (cd "fuzz/corpus/$target" && zip -q -r "$OUT/${target}_seed_corpus.zip" .)
+    fi
+    cp fuzz/dict/jool.dict "$OUT/$target.dict"
+    # libFuzzer options: as scripts/fuzz (per-input time, memory limits).
+    printf '[libfuzzer]\ndict = %s.dict\ntimeout = 10\nrss_limit_mb = 1024\nmalloc_limit_mb = 512\n' \
+        "$target" >"$OUT/$target.options"
+done

@@ -1,0 +1,6 @@
+#![no_main]
+
+use jool_sim::fuzzing::fuzz_differential;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| fuzz_differential(data));

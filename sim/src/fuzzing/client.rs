@@ -1,0 +1,473 @@
+//! [`SimClient`]: the fuzz bodies' own client of the simulated kernel.
+//!
+//! Requests are built by hand for any release (the sim must not depend on
+//! the harness's client), and every reply goes through [`Checker`]. Besides
+//! the per-reply checks, each message sent must keep these promises:
+//!
+//! - a message answered with an error leaves the instances as they were;
+//! - a caller without `CAP_NET_ADMIN` never changes them;
+//! - a `STATS_FOREACH` page holds the instance's counters from the
+//!   request's offset + 1 on, consecutive, and sets the M flag exactly when
+//!   the next counter would not have fit.
+
+use std::collections::BTreeMap;
+
+use super::{
+    oracle::{Checker, Reply},
+    requests::{
+        jool_request, legacy_op, legacy_request, legacy_stats_mode, op, Frame,
+        MAX_PAGES,
+    },
+};
+use crate::{
+    kernel::{Caller, Kernel, Netns, NetnsId, Xlator},
+    wire::{
+        genl,
+        jool::{self, FLAG_M, INAME_LEN},
+        nla::{NlasIterator, Writer, F_NESTED, TYPE_MASK},
+        nlmsg::{self, Messages},
+    },
+};
+
+/// What a successful call returned: header flags (0 for 4.0.x) and the
+/// attributes (the payload after `response_hdr` for 4.0.x).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// Jool header flags.
+    pub flags: u8,
+    /// Attributes or payload.
+    pub body: Vec<u8>,
+}
+
+/// One socket of a caller on the simulated kernel.
+#[derive(Debug)]
+pub struct SimClient<'k> {
+    k: &'k mut Kernel,
+    caller: Caller,
+    budget: usize,
+    seq: u32,
+    /// Instances known without a copy (the cached kernel a fuzz body
+    /// started from): while the kernel still has them, no snapshot is
+    /// taken before a message.
+    baseline: Option<&'static Namespaces>,
+    /// Whether the kernel is known to still hold the baseline's instances.
+    pristine: bool,
+}
+
+/// What [`Kernel::namespaces`] returns.
+type Namespaces = BTreeMap<NetnsId, Netns>;
+
+/// The instances before a message: the baseline, or a copy.
+enum Snapshot {
+    Baseline(&'static Namespaces),
+    Copy(Namespaces),
+}
+
+impl Snapshot {
+    fn of(
+        k: &Kernel,
+        baseline: Option<&'static Namespaces>,
+        pristine: bool,
+    ) -> Self {
+        match baseline {
+            Some(b) if pristine || k.namespaces() == b => Self::Baseline(b),
+            _ => Self::Copy(k.namespaces().clone()),
+        }
+    }
+
+    fn matches(&self, k: &Kernel) -> bool {
+        match self {
+            Self::Baseline(b) => k.namespaces() == *b,
+            Self::Copy(c) => k.namespaces() == c,
+        }
+    }
+}
+
+impl<'k> SimClient<'k> {
+    /// A socket of `caller` on `k`, whose budget is `budget`.
+    pub fn new(k: &'k mut Kernel, caller: Caller, budget: usize) -> Self {
+        Self { k, caller, budget, seq: 0, baseline: None, pristine: false }
+    }
+
+    /// Tells the client the kernel is a fresh copy of `baseline` (a kernel
+    /// that lives as long as the program), to save copies of its
+    /// instances.
+    pub fn with_baseline(mut self, baseline: &'static Kernel) -> Self {
+        self.baseline = Some(baseline.namespaces());
+        self.pristine = true;
+        self
+    }
+
+    /// The kernel.
+    pub fn kernel(&self) -> &Kernel {
+        self.k
+    }
+
+    /// The kernel, to change it behind the client's back.
+    pub fn kernel_mut(&mut self) -> &mut Kernel {
+        self.pristine = false;
+        self.k
+    }
+
+    /// Changes the budget the replies are checked against (call
+    /// `set_msg_budget` on the kernel too).
+    pub fn set_budget(&mut self, budget: usize) {
+        self.budget = budget;
+    }
+
+    /// Changes who sends.
+    pub fn set_caller(&mut self, caller: Caller) {
+        self.caller = caller;
+    }
+
+    /// Sends a datagram as is; returns the checked replies, in order.
+    pub fn send(&mut self, datagram: &[u8]) -> Vec<Vec<u8>> {
+        let before = (!self.caller.net_admin)
+            .then(|| Snapshot::of(self.k, self.baseline, self.pristine));
+        let mut replies = Vec::new();
+        for msg in Messages::new(datagram) {
+            replies.extend(self.send_message(msg.message()));
+        }
+        if let Some(before) = before {
+            assert!(
+                before.matches(self.k),
+                "an unprivileged caller changed the instances"
+            );
+        }
+        replies
+    }
+
+    fn send_message(&mut self, msg: &[u8]) -> Vec<Vec<u8>> {
+        let before = Snapshot::of(self.k, self.baseline, self.pristine);
+        let replies = self.k.handle(&self.caller, msg);
+        let checker = Checker::new(self.k, self.caller, self.budget);
+        let mut failed = false;
+        for r in &replies {
+            let reply = checker.check(msg, r);
+            failed |= reply.is_error();
+            if let Reply::Jool { header, attrs, error: false } = reply {
+                self.check_stats_page(msg, &header, attrs, r.len());
+            }
+        }
+        assert!(
+            !failed || before.matches(self.k),
+            "an error reply changed the instances"
+        );
+        // A success may have changed the instances; an error did not.
+        self.pristine &= failed;
+        replies
+    }
+
+    /// A `STATS_FOREACH` page: the counters after the offset, in order,
+    /// with the values the instance holds, as many as the budget allows.
+    fn check_stats_page(
+        &self,
+        msg: &[u8],
+        header: &jool::Repr,
+        attrs: &[u8],
+        len: usize,
+    ) {
+        let prof = self.k.profile();
+        if msg.get(nlmsg::HEADER_LEN) != Some(&op::STATS_FOREACH) {
+            return;
+        }
+        let x = Xlator::from_xt(header.xt)
+            .expect("a stats page for no translator");
+        let name = match header.iname_str() {
+            Some([]) => "default".to_owned(),
+            Some(n) => String::from_utf8_lossy(n).into_owned(),
+            None => panic!("a stats page for an unterminated name"),
+        };
+        let inst = self
+            .k
+            .instance(self.caller.netns, x, &name)
+            .expect("a stats page for no instance");
+        let at = nlmsg::HEADER_LEN + genl::HEADER_LEN + header.buffer_len();
+        let offset = NlasIterator::new(&msg[at..])
+            .map_while(Result::ok)
+            .filter(|a| a.raw_kind() & TYPE_MASK == prof.offset_u8_attr())
+            .last()
+            .map_or(0, |a| a.value()[0]);
+        let mut next = u16::from(offset) + 1;
+        for a in NlasIterator::new(attrs) {
+            let a = a.expect("stats attributes parse");
+            assert_eq!(
+                (a.raw_kind(), a.value().len()),
+                (next, 8),
+                "stats page: counter {next}"
+            );
+            let value =
+                u64::from_le_bytes(a.value().try_into().expect("8 bytes"));
+            assert_eq!(
+                value,
+                inst.counters[usize::from(next)],
+                "stats page: value of {next}"
+            );
+            next += 1;
+        }
+        let (sent, last) = (next - u16::from(offset) - 1, next - 1);
+        // The reply echoes the request's flags (but 4.2.0-rc2, rc3): an M
+        // the request had tells nothing.
+        let flags_at = nlmsg::HEADER_LEN
+            + genl::HEADER_LEN
+            + header.layout.flags_offset();
+        if !prof.zero_reply_flags && msg[flags_at] & FLAG_M != 0 {
+            return;
+        }
+        if header.flags & FLAG_M != 0 {
+            assert!(
+                sent > 0 && last < prof.max_id,
+                "M flag after counter {last}"
+            );
+            assert!(
+                len + 12 > self.budget,
+                "M flag but room for counter {next}"
+            );
+        } else {
+            assert!(
+                last >= prof.max_id,
+                "no M flag after counter {last} of {}",
+                prof.max_id
+            );
+        }
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    /// The family serving `x` (a made-up id when it is not registered).
+    fn family(&self, x: Xlator) -> u16 {
+        let families = self.k.families();
+        let f = families.iter().find(|f| f.xlator.is_none_or(|fx| fx == x));
+        f.map_or(0x20 + u16::from(x == Xlator::Nat64), |f| f.id)
+    }
+
+    /// Sends one request message; expects one reply.
+    fn call(&mut self, msg: &[u8]) -> Result<Answer, i32> {
+        let replies = self.send_message(msg);
+        let [reply] = replies.as_slice() else {
+            panic!("{} replies to one request", replies.len())
+        };
+        match Checker::new(self.k, self.caller, self.budget).check(msg, reply)
+        {
+            Reply::Ack(errno) => {
+                assert!(errno != 0, "an ack to a request without NLM_F_ACK");
+                Err(errno)
+            }
+            Reply::Jool { error: true, attrs, .. } => {
+                let code = NlasIterator::new(attrs)
+                    .flatten()
+                    .find(|a| a.kind() == jool::JNLAERR_CODE);
+                let code = code
+                    .map(|a| u16::from_le_bytes([a.value()[0], a.value()[1]]));
+                Err(i32::from(
+                    code.expect("checked: error reports have a code"),
+                ))
+            }
+            Reply::Jool { header, attrs, .. } => {
+                Ok(Answer { flags: header.flags, body: attrs.to_vec() })
+            }
+            Reply::Legacy { code: 0, payload } => {
+                Ok(Answer { flags: 0, body: payload.to_vec() })
+            }
+            Reply::Legacy { code, .. } => Err(i32::from(code)),
+            other => panic!("{other:?} answering a Jool request"),
+        }
+    }
+
+    fn jool(
+        &mut self,
+        cmd: u8,
+        x: Xlator,
+        iname: [u8; INAME_LEN],
+        attrs: &[u8],
+    ) -> Result<Answer, i32> {
+        let (family, seq) = (self.family(x), self.next_seq());
+        let msg = jool_request(
+            self.k.profile(),
+            family,
+            seq,
+            cmd,
+            x.xt(),
+            iname,
+            attrs,
+        );
+        self.call(&msg)
+    }
+
+    fn legacy(
+        &mut self,
+        x: Xlator,
+        mode_op: (u8, u8),
+        iname: Option<&[u8]>,
+        body: &[u8],
+    ) -> Result<Answer, i32> {
+        let (family, seq) = (self.family(x), self.next_seq());
+        let msg = legacy_request(
+            self.k.profile(),
+            family,
+            seq,
+            x,
+            mode_op,
+            iname,
+            body,
+        );
+        self.call(&msg)
+    }
+
+    /// Every counter of an instance, across as many pages as it takes:
+    /// `(id, value)` in the order received.
+    pub fn stats(
+        &mut self,
+        x: Xlator,
+        iname: [u8; INAME_LEN],
+    ) -> Result<Vec<(u16, u64)>, i32> {
+        let prof = self.k.profile();
+        if prof.is_legacy() {
+            let mode = (legacy_stats_mode(prof), legacy_op::FOREACH);
+            let a = self.legacy(x, mode, Some(&iname), &[])?;
+            assert_eq!(
+                a.body.len() % 8,
+                0,
+                "legacy stats payload of {} bytes",
+                a.body.len()
+            );
+            let values = a
+                .body
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("8")));
+            return Ok((0..).zip(values).collect());
+        }
+        let mut out: Vec<(u16, u64)> = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let offset = out.last().map_or(0, |&(id, _)| id);
+            let mut w = Writer::new();
+            if offset > 0 {
+                let offset = u8::try_from(offset)
+                    .expect("checked: M flag below max_id");
+                w.u8(prof.offset_u8_attr(), offset);
+            }
+            let a = self.jool(op::STATS_FOREACH, x, iname, w.as_slice())?;
+            for attr in NlasIterator::new(&a.body).flatten() {
+                out.push((
+                    attr.kind(),
+                    u64::from_le_bytes(attr.value().try_into().expect("8")),
+                ));
+            }
+            if a.flags & FLAG_M == 0 {
+                return Ok(out);
+            }
+        }
+        panic!("stats pagination does not end after {MAX_PAGES} pages")
+    }
+
+    /// `instance add`: framework and optional pool6 (address, length).
+    pub fn add(
+        &mut self,
+        x: Xlator,
+        iname: [u8; INAME_LEN],
+        frame: Frame,
+        pool6: Option<([u8; 16], u8)>,
+    ) -> Result<(), i32> {
+        let prof = self.k.profile();
+        let xf = frame.byte(prof);
+        if prof.is_legacy() {
+            // add_instance body: framework, iname[16], pad, pool6 set, pad,
+            // prefix address, prefix length.
+            let mut body = vec![0; 41];
+            body[0] = xf;
+            body[1..17].copy_from_slice(&iname);
+            if let Some((addr, len)) = pool6 {
+                body[20] = 1;
+                body[24..40].copy_from_slice(&addr);
+                body[40] = len;
+            }
+            return self.legacy(x, (0, legacy_op::ADD), None, &body).map(drop);
+        }
+        let mut operand = Writer::new();
+        operand.u8(1, xf);
+        if let Some((addr, len)) = pool6 {
+            let at = operand.begin_nest(2 | F_NESTED);
+            operand.attr(1, &addr).u8(2, len);
+            operand.end_nest(at);
+        }
+        let mut w = Writer::new();
+        w.attr((prof.offset_u8_attr() + 1) | F_NESTED, operand.as_slice());
+        self.jool(op::INSTANCE_ADD, x, iname, w.as_slice()).map(drop)
+    }
+
+    /// `instance remove`.
+    pub fn remove(
+        &mut self,
+        x: Xlator,
+        iname: [u8; INAME_LEN],
+    ) -> Result<(), i32> {
+        if self.k.profile().is_legacy() {
+            return self
+                .legacy(x, (0, legacy_op::REMOVE), None, &iname)
+                .map(drop);
+        }
+        self.jool(op::INSTANCE_RM, x, iname, &[]).map(drop)
+    }
+
+    /// `instance flush`.
+    pub fn flush(&mut self, x: Xlator) -> Result<(), i32> {
+        if self.k.profile().is_legacy() {
+            return self.legacy(x, (0, legacy_op::FLUSH), None, &[]).map(drop);
+        }
+        self.jool(op::INSTANCE_FLUSH, x, [0; INAME_LEN], &[]).map(drop)
+    }
+
+    /// `INSTANCE_HELLO` (`OP_TEST` in 4.0.4 – 4.0.7): whether it exists.
+    pub fn hello(
+        &mut self,
+        x: Xlator,
+        iname: [u8; INAME_LEN],
+    ) -> Result<bool, i32> {
+        let body = if self.k.profile().is_legacy() {
+            self.legacy(x, (0, legacy_op::TEST), None, &iname)?.body
+        } else {
+            let a = self.jool(op::INSTANCE_HELLO, x, iname, &[])?;
+            let status =
+                NlasIterator::new(&a.body).flatten().find(|a| a.kind() == 1);
+            status.expect("hello status attribute").value().to_vec()
+        };
+        match body.as_slice() {
+            [0] => Ok(true),
+            [1] => Ok(false),
+            other => panic!("hello status {other:?}"),
+        }
+    }
+
+    /// `INSTANCE_FOREACH` (4.0.8+): `(netns tag, framework, name)` of every
+    /// instance of `x`, in every namespace.
+    pub fn foreach(
+        &mut self,
+        x: Xlator,
+    ) -> Result<Vec<(u32, u8, Vec<u8>)>, i32> {
+        if self.k.profile().is_legacy() {
+            self.legacy(x, (0, legacy_op::FOREACH), None, &[])?;
+            panic!("4.0.x instance display answered");
+        }
+        let a = self.jool(op::INSTANCE_FOREACH, x, [0; INAME_LEN], &[])?;
+        let mut out = Vec::new();
+        for entry in NlasIterator::new(&a.body).flatten() {
+            let (mut ns, mut xf, mut name) = (None, None, None);
+            for f in NlasIterator::new(entry.value()).flatten() {
+                match (f.kind(), f.value()) {
+                    (1, v) => ns = v.try_into().ok().map(u32::from_le_bytes),
+                    (2, [v]) => xf = Some(*v),
+                    (3, [n @ .., 0]) => name = Some(n.to_vec()),
+                    other => panic!("instance entry field {other:?}"),
+                }
+            }
+            match (ns, xf, name) {
+                (Some(ns), Some(xf), Some(name)) => out.push((ns, xf, name)),
+                other => panic!("incomplete instance entry {other:?}"),
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,154 @@
+//! Requests of any release, built by hand as that release's client
+//! builds them (the simulator must not depend on the harness's client).
+
+use crate::{
+    kernel::Xlator,
+    versions::{cmp_releases, LegacyLayout, Profile, Protocol},
+    wire::{
+        genl,
+        jool::{self, Layout, INAME_LEN},
+        legacy,
+        nla::Writer,
+        nlmsg::{self, Packet},
+    },
+};
+
+/// `JNLOP_*` of the operations the fuzz bodies send (4.0.8+).
+pub mod op {
+    /// `JNLOP_INSTANCE_FOREACH`.
+    pub const INSTANCE_FOREACH: u8 = 0;
+    /// `JNLOP_INSTANCE_ADD`.
+    pub const INSTANCE_ADD: u8 = 1;
+    /// `JNLOP_INSTANCE_HELLO`.
+    pub const INSTANCE_HELLO: u8 = 2;
+    /// `JNLOP_INSTANCE_RM`.
+    pub const INSTANCE_RM: u8 = 3;
+    /// `JNLOP_INSTANCE_FLUSH`.
+    pub const INSTANCE_FLUSH: u8 = 4;
+    /// `JNLOP_STATS_FOREACH`.
+    pub const STATS_FOREACH: u8 = 7;
+}
+
+/// `config_operation` values of 4.0.0 – 4.0.7.
+pub(super) mod legacy_op {
+    pub(in crate::fuzzing) const FOREACH: u8 = 0;
+    pub(in crate::fuzzing) const ADD: u8 = 1;
+    pub(in crate::fuzzing) const REMOVE: u8 = 3;
+    pub(in crate::fuzzing) const FLUSH: u8 = 4;
+    pub(in crate::fuzzing) const TEST: u8 = 6;
+}
+
+/// Most stats pages a display may take (offsets are one byte).
+pub const MAX_PAGES: usize = 256;
+
+/// The framework of `instance add`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// `--netfilter`.
+    Netfilter,
+    /// `--iptables`.
+    Iptables,
+    /// A byte that names no framework.
+    Invalid(u8),
+}
+
+impl Frame {
+    /// The byte a client of `p` sends: `XF_*` (4, 8), or `FW_*` (1, 2)
+    /// before 4.0.6.
+    pub fn byte(self, p: &Profile) -> u8 {
+        let old = p.is_legacy() && cmp_releases(&p.release, "4.0.6").is_lt();
+        match (self, old) {
+            (Self::Netfilter, false) => 4,
+            (Self::Iptables, false) => 8,
+            (Self::Netfilter, true) => 1,
+            (Self::Iptables, true) => 2,
+            (Self::Invalid(b), _) => b,
+        }
+    }
+}
+
+/// A netlink message: header (`NLM_F_REQUEST`), genl header, `body`.
+pub fn message(kind: u16, seq: u32, cmd: u8, body: &[u8]) -> Vec<u8> {
+    let mut w = Writer::from_vec(vec![0; nlmsg::HEADER_LEN]);
+    w.bytes(&[cmd, 1, 0, 0]).bytes(body);
+    let mut v = w.into_vec();
+    let hdr = nlmsg::Repr {
+        len: v.len() as u32,
+        kind,
+        flags: nlmsg::F_REQUEST,
+        seq,
+        pid: 0,
+    };
+    hdr.emit(&mut Packet::new_unchecked(&mut v[..]));
+    v
+}
+
+/// `CTRL_CMD_GETFAMILY` by name.
+pub fn get_family(name: &str, seq: u32) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.string(genl::CTRL_ATTR_FAMILY_NAME, name.as_bytes());
+    message(nlmsg::GENL_ID_CTRL, seq, genl::CTRL_CMD_GETFAMILY, w.as_slice())
+}
+
+/// A Jool request (4.0.8+) as the client of `p` sends it.
+pub fn jool_request(
+    p: &Profile,
+    family: u16,
+    seq: u32,
+    cmd: u8,
+    xt: u8,
+    iname: [u8; INAME_LEN],
+    attrs: &[u8],
+) -> Vec<u8> {
+    let layout = Layout::from_len(p.header_len()).unwrap_or(Layout::V2);
+    let h = jool::Repr {
+        layout,
+        magic: jool::MAGIC,
+        version: p.wire_version,
+        xt,
+        flags: 0,
+        reserved: [0; 2],
+        iname,
+    };
+    let mut body = h.to_vec();
+    body.extend_from_slice(attrs);
+    message(family, seq, cmd, &body)
+}
+
+/// A 4.0.0 – 4.0.7 request of `mode` and `op` as the client of `p` sends
+/// it: `ATTR_INAME` if given, then `ATTR_DATA` (`request_hdr` + `body`).
+pub fn legacy_request(
+    p: &Profile,
+    family: u16,
+    seq: u32,
+    xlator: Xlator,
+    (mode, op): (u8, u8),
+    iname: Option<&[u8]>,
+    body: &[u8],
+) -> Vec<u8> {
+    let b4 = match p.protocol {
+        Protocol::Legacy(LegacyLayout::TypeChar) => {
+            [if xlator == Xlator::Siit { b's' } else { b'n' }, b'u', 0, 0]
+        }
+        Protocol::Legacy(LegacyLayout::NoType) => [b'u', 0, 0, 0],
+        _ => [xlator.xt(), b'u', 0, 0],
+    };
+    let mut data =
+        legacy::request_bytes(b4, p.wire_version, mode, op).to_vec();
+    data.extend_from_slice(body);
+    let mut w = Writer::new();
+    if let Some(name) = iname {
+        w.attr(legacy::ATTR_INAME, name);
+    }
+    w.attr(legacy::ATTR_DATA, &data);
+    message(family, seq, legacy::JOOL_COMMAND, w.as_slice())
+}
+
+/// `MODE_STATS` of a 4.0.x release (`MODE_ADDRESS` came in 4.0.5).
+pub fn legacy_stats_mode(p: &Profile) -> u8 {
+    if cmp_releases(&p.release, "4.0.5").is_lt() {
+        1
+    } else {
+        2
+    }
+}
