@@ -154,7 +154,7 @@ fn r_differential_empty_page_echoed_m() {
 /// Simulator bug: INSTANCE_FOREACH is not paginated, its reply exceeds the
 /// message budget (sim/src/kernel/jool.rs `instance_foreach`).
 #[test]
-#[ignore = "open bug: instance_foreach ignores the budget and JNLAR_OFFSET"]
+
 fn r_sim_session_instance_display_over_budget() {
     strict(|| {
         fuzz_session(regression!(
@@ -167,7 +167,7 @@ fn r_sim_session_instance_display_over_budget() {
 /// Simulator bug: GLOBAL_FOREACH is not paginated, its reply exceeds a
 /// small budget (sim/src/kernel/jool.rs `global_foreach`).
 #[test]
-#[ignore = "open bug: global_foreach ignores the budget and JNLAR_OFFSET_U8"]
+
 fn r_sim_request_global_display_over_budget() {
     strict(|| {
         fuzz_request(regression!("sim_request", "global-display-over-budget"))

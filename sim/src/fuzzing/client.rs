@@ -451,23 +451,42 @@ impl<'k> SimClient<'k> {
             self.legacy(x, (0, legacy_op::FOREACH), None, &[])?;
             panic!("4.0.x instance display answered");
         }
-        let a = self.jool(op::INSTANCE_FOREACH, x, [0; INAME_LEN], &[])?;
-        let mut out = Vec::new();
-        for entry in NlasIterator::new(&a.body).flatten() {
-            let (mut ns, mut xf, mut name) = (None, None, None);
-            for f in NlasIterator::new(entry.value()).flatten() {
-                match (f.kind(), f.value()) {
-                    (1, v) => ns = v.try_into().ok().map(u32::from_le_bytes),
-                    (2, [v]) => xf = Some(*v),
-                    (3, [n @ .., 0]) => name = Some(n.to_vec()),
-                    other => panic!("instance entry field {other:?}"),
+        // Pages: each further request carries JNLAR_OFFSET, a nested copy
+        // of the last entry received, until a reply lacks M.
+        let offset_kind = match self.k.profile().numbering {
+            crate::versions::Numbering::Jool41 => 8,
+            crate::versions::Numbering::MapT => 9,
+        };
+        let mut out: Vec<(u32, u8, Vec<u8>)> = Vec::new();
+        for _ in 0..4096 {
+            let mut attrs = Writer::new();
+            if let Some((ns, xf, name)) = out.last() {
+                let at = attrs.begin_nest(offset_kind | F_NESTED);
+                attrs.u32(1, *ns).u8(2, *xf).string(3, name);
+                attrs.end_nest(at);
+            }
+            let before = out.len();
+            let a = self.jool(op::INSTANCE_FOREACH, x, [0; INAME_LEN], attrs.as_slice())?;
+            for entry in NlasIterator::new(&a.body).flatten() {
+                let (mut ns, mut xf, mut name) = (None, None, None);
+                for f in NlasIterator::new(entry.value()).flatten() {
+                    match (f.kind(), f.value()) {
+                        (1, v) => ns = v.try_into().ok().map(u32::from_le_bytes),
+                        (2, [v]) => xf = Some(*v),
+                        (3, [n @ .., 0]) => name = Some(n.to_vec()),
+                        other => panic!("instance entry field {other:?}"),
+                    }
+                }
+                match (ns, xf, name) {
+                    (Some(ns), Some(xf), Some(name)) => out.push((ns, xf, name)),
+                    other => panic!("incomplete instance entry {other:?}"),
                 }
             }
-            match (ns, xf, name) {
-                (Some(ns), Some(xf), Some(name)) => out.push((ns, xf, name)),
-                other => panic!("incomplete instance entry {other:?}"),
+            if a.flags & FLAG_M == 0 {
+                return Ok(out);
             }
+            assert!(out.len() > before, "an instance page with M and no entry");
         }
-        Ok(out)
+        panic!("instance display never ended");
     }
 }

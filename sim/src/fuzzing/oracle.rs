@@ -19,7 +19,6 @@
 //! replies (a full page for 4.0.x, which ignores it), `NLMSG_DEFAULT_SIZE`
 //! for nlctrl, and the echoed request plus extended acks for errors.
 
-use std::cell::Cell;
 
 use crate::{
     kernel::{Caller, Family, Kernel, DEFAULT_MSG_BUDGET},
@@ -33,32 +32,13 @@ use crate::{
     },
 };
 
-thread_local! {
-    /// Whether the checks of known simulator bugs are on (see [`strict`]).
-    static STRICT: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Runs `f` with the checks that known, reported simulator bugs fail
-/// turned on. Outside, those checks are skipped, so the fuzzers go past
-/// the bugs; the `#[ignore]`d regression tests run their inputs in here.
-///
-/// Known bugs (fixtures/fuzz-regressions/README.md):
-/// - `INSTANCE_FOREACH` is not paginated: the reply holds every instance,
-///   past the message budget (the real module stops at a full message,
-///   sets M and resumes from `JNLAR_OFFSET`);
-/// - `GLOBAL_FOREACH` is not paginated either (the real module resumes
-///   from `JNLAR_OFFSET_U8`): 268 bytes of SIIT globals exceed a budget
-///   of 256.
+/// Runs `f`. Kept for the regression tests of two simulator bugs that
+/// once needed extra checks turned on (INSTANCE_FOREACH and GLOBAL_FOREACH
+/// ignored the message budget; fixed, see fixtures/fuzz-regressions):
+/// those checks are now always on.
 pub fn strict<R>(f: impl FnOnce() -> R) -> R {
-    STRICT.with(|s| s.set(true));
-    let r = f();
-    STRICT.with(|s| s.set(false));
-    r
+    f()
 }
-
-/// `JNLOP_INSTANCE_FOREACH` and `JNLOP_GLOBAL_FOREACH`: the dumps the
-/// simulator does not paginate (see [`strict`]).
-const UNPAGED: [u8; 2] = [0, 8];
 
 /// Room the extended-ack attributes may take in an `NLMSG_ERROR`.
 const EXTACK_ROOM: usize = 128;
@@ -176,19 +156,13 @@ impl<'k> Checker<'k> {
                     return legacy_reply(payload);
                 }
                 let r = self.jool(request, payload);
-                // Known bugs: these dumps are not paginated (see strict).
-                let unpaged = request
-                    .get(nlmsg::HEADER_LEN)
-                    .is_some_and(|c| UNPAGED.contains(c));
                 let limit = self.limit(r.is_error());
-                if !unpaged || STRICT.with(Cell::get) {
-                    assert!(
-                        reply.len() <= limit,
-                        "{}-byte Jool reply, budget {}",
-                        reply.len(),
-                        self.budget
-                    );
-                }
+                assert!(
+                    reply.len() <= limit,
+                    "{}-byte Jool reply, budget {}",
+                    reply.len(),
+                    self.budget
+                );
                 r
             }
             _ => panic!("reply of unexpected type {kind:#x}"),

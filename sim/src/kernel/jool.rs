@@ -34,6 +34,8 @@ const JNLAR_OPERAND_41: u16 = 10;
 const JNLAIA_XF: u16 = 1;
 /// `JNLAIA_POOL6` inside the operand.
 const JNLAIA_POOL6: u16 = 2;
+/// `JNLAR_OFFSET` (nested) in 4.1 numbering (`+1` with MAP-T).
+const JNLAR_OFFSET_41: u16 = 8;
 /// `JNLAL_ENTRY`.
 const JNLAL_ENTRY: u16 = 1;
 /// `JNLAIS_STATUS`.
@@ -297,18 +299,68 @@ fn stats_foreach(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<V
 }
 
 /// `handle_instance_foreach`: every instance of the request's translator
-/// type, in every namespace (the real module does not filter by netns).
+/// type, in every namespace (the real module does not filter by netns),
+/// after the one named by `JNLAR_OFFSET` (none matching: ESRCH with an
+/// empty message), as many as fit (then the M flag). The real module walks
+/// a hash table; the simulator lists in (netns, name) order.
 fn instance_foreach(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8>, Failure> {
     let xlator = req.start(k, caller, true)?;
-    let (mut w, _) = reply_start(k, caller, req);
+    let offset_kind = match k.profile().numbering {
+        Numbering::Jool41 => JNLAR_OFFSET_41,
+        Numbering::MapT => JNLAR_OFFSET_41 + 1,
+    };
+    let offset = match req.attr(offset_kind) {
+        Some(v) => Some(parse_instance_offset(v)?),
+        None => None,
+    };
+    let mut entries = Vec::new();
     for (&ns, netns) in k.namespaces() {
         for inst in netns.instances.values().filter(|i| i.xlator == xlator) {
-            let e = w.begin_nest(JNLAL_ENTRY | F_NESTED);
-            w.u32(1, netns_tag(ns)).u8(2, inst.framework.xf()).string(3, inst.name.as_bytes());
-            w.end_nest(e);
+            let mut e = Writer::new();
+            let at = e.begin_nest(JNLAL_ENTRY | F_NESTED);
+            e.u32(1, netns_tag(ns)).u8(2, inst.framework.xf()).string(3, inst.name.as_bytes());
+            e.end_nest(at);
+            entries.push(((netns_tag(ns), inst.name.clone()), e.into_vec()));
         }
     }
+    let start = match &offset {
+        None => 0,
+        Some(o) => match entries.iter().position(|(key, _)| key == o) {
+            Some(i) => i + 1,
+            None => return Err(Failure::new(ESRCH, "")),
+        },
+    };
+    let (mut w, flags_at) = reply_start(k, caller, req);
+    let mut written = 0;
+    for (_, bytes) in &entries[start..] {
+        if w.len() + bytes.len() > k.budget {
+            if written == 0 {
+                return Err(too_small());
+            }
+            w.or_byte(flags_at, FLAG_M);
+            break;
+        }
+        w.bytes(bytes);
+        written += 1;
+    }
     Ok(netlink::finish(w))
+}
+
+/// `JNLAR_OFFSET` of INSTANCE_FOREACH: the client's last entry
+/// {NS, XF, INAME}; returns (NS, INAME).
+fn parse_instance_offset(v: &[u8]) -> Result<(u32, String), Failure> {
+    const ENTRY: [Policy; 4] = [Policy::Unspec, Policy::U32, Policy::U8, Policy::NulString(15)];
+    let attrs = netlink::parse_attrs(v, 0, &ENTRY, Validate::Strict).map_err(|r| {
+        let why = r.extack.msg.unwrap_or_default();
+        Failure::new(EINVAL, format!("The 'instance' attribute is malformed: {why}"))
+    })?;
+    let missing = |what| Failure::new(EINVAL, format!("Invalid request: '{what}' attribute is missing."));
+    let ns = attrs.get(v, 1).ok_or_else(|| missing("namespace"))?;
+    attrs.get(v, 2).ok_or_else(|| missing("framework"))?;
+    let name = attrs.get(v, 3).ok_or_else(|| missing("instance name"))?;
+    let ns = u32::from_le_bytes([ns[0], ns[1], ns[2], ns[3]]);
+    let name = name.split(|&b| b == 0).next().unwrap_or_default();
+    Ok((ns, String::from_utf8_lossy(name).into_owned()))
 }
 
 /// What `JNLAIE_NS` carries for a namespace (the kernel sends the low 32
@@ -437,13 +489,40 @@ fn instance_flush(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<
     Ok(ack_reply(k, caller, req))
 }
 
-/// `handle_global_foreach`: the instance's global configuration.
+/// `handle_global_foreach`: the instance's global configuration, from
+/// after the global whose id is `JNLAR_OFFSET_U8` (an offset never
+/// matched gives an empty page), as many as fit (then the M flag).
 fn global_foreach(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8>, Failure> {
     let xlator = req.start(k, caller, true)?;
     let name = req.lookup(k, caller, xlator)?;
-    let (mut w, _) = reply_start(k, caller, req);
+    let (mut w, flags_at) = reply_start(k, caller, req);
     let pool6 = k.instance(caller.netns, xlator, &name).and_then(|i| i.pool6);
-    super::globals::write(k.profile(), xlator, pool6, &mut w)
+    let all = super::globals::entries(k.profile(), xlator, pool6)
         .ok_or_else(|| Failure::new(ENOSYS, "jool-sim does not emulate the globals of this release."))?;
+    let offset = req.attr(k.profile().offset_u8_attr()).map(|v| u16::from(v[0]));
+    let start = match offset {
+        None => 0,
+        Some(o) => all.iter().position(|(id, _)| *id == o).map_or(all.len(), |i| i + 1),
+    };
+    let mut written = 0;
+    for (_, bytes) in &all[start..] {
+        if w.len() + bytes.len() > k.budget {
+            if written == 0 {
+                return Err(too_small());
+            }
+            w.or_byte(flags_at, FLAG_M);
+            break;
+        }
+        w.bytes(bytes);
+        written += 1;
+    }
     Ok(netlink::finish(w))
+}
+
+/// `report_put_failure`'s text: not even one entry fits the message.
+fn too_small() -> Failure {
+    Failure::new(
+        EINVAL,
+        "The allocated Netlink packet is too small to contain the response. This might be a bug; please report it. PAGE_SIZE is 4096.",
+    )
 }

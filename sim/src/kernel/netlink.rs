@@ -47,6 +47,8 @@ pub(crate) enum Policy {
     U8,
     /// `NLA_U16`.
     U16,
+    /// `NLA_U32`.
+    U32,
     /// `NLA_NESTED` (contents not validated by the core).
     Nested,
     /// `NLA_BINARY` with a maximum length (0 = none).
@@ -61,6 +63,7 @@ impl Policy {
         match self {
             Self::U8 => Some(1),
             Self::U16 => Some(2),
+            Self::U32 => Some(4),
             _ => None,
         }
     }
@@ -74,6 +77,7 @@ impl Policy {
         let (ty, range) = match self {
             Self::U8 => (2, Some(u64::from(u8::MAX))),
             Self::U16 => (3, Some(u64::from(u16::MAX))),
+            Self::U32 => (4, Some(u64::from(u32::MAX))),
             Self::Nested => (13, None),
             Self::Binary(len) | Self::NulString(len) => {
                 if len > 0 {
@@ -227,7 +231,7 @@ fn validate_nla(
             }
             Ok(())
         }
-        Policy::U8 | Policy::U16 if len < pt.exact_len().unwrap_or(0) => failed(ERANGE),
+        Policy::U8 | Policy::U16 | Policy::U32 if len < pt.exact_len().unwrap_or(0) => failed(ERANGE),
         _ => Ok(()),
     }
 }
