@@ -16,7 +16,7 @@ use std::{
         Arc, Mutex, MutexGuard,
     },
     thread,
-    time::Duration,
+
 };
 
 use nix::{
@@ -462,7 +462,7 @@ pub fn spawn(path: &Path, shared: Arc<Shared>) -> io::Result<Running> {
         drop(daemon);
         r
     });
-    Ok(Running { stop, handle: Some(handle), grace: Duration::from_millis(0) })
+    Ok(Running { stop, handle: Some(handle) })
 }
 
 /// A daemon serving in a background thread.
@@ -470,7 +470,6 @@ pub fn spawn(path: &Path, shared: Arc<Shared>) -> io::Result<Running> {
 pub struct Running {
     stop: Arc<AtomicBool>,
     handle: Option<thread::JoinHandle<io::Result<()>>>,
-    grace: Duration,
 }
 
 impl Running {
@@ -481,7 +480,6 @@ impl Running {
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
-        thread::sleep(self.grace);
         self.stop.store(true, Ordering::Relaxed);
         match self.handle.take().map(thread::JoinHandle::join) {
             Some(Ok(r)) => r,

@@ -276,7 +276,7 @@ pub fn run<O: Write, E: Write>(args: &[String], out: &mut O, err: &mut E) -> u8 
 }
 
 /// Prints a client error as the release's client does; returns its status.
-fn report<E: Write>(profile: &Profile, e: &client::Error, err: &mut E) -> u8 {
+pub(crate) fn report<E: Write>(profile: &Profile, e: &client::Error, err: &mut E) -> u8 {
     let text = match (profile.error_style, e.kind()) {
         (ErrorStyle::Bare, ErrorKind::FamilyMissing(_)) => {
             "Jool's socket family doesn't seem to exist.\n(This probably means Jool hasn't been modprobed.)\n".to_owned()
@@ -365,12 +365,7 @@ fn display<O: Write, E: Write>(
         let _ = writeln!(out, "{}", profile.version_quad());
         return 0;
     }
-    let flags = DisplayFlags {
-        all: p.has("all"),
-        explain: p.has("explain"),
-        csv: p.has("csv"),
-        no_headers: p.has("no-headers"),
-    };
+    let flags = display_flags(&p);
     let profile = match labels::settle(g, profile, err) {
         Ok(p) => p,
         Err(code) => return code,
@@ -388,7 +383,7 @@ fn display<O: Write, E: Write>(
     }
     let mut stdout = BufWriter::new(out);
     let code = match g.format {
-        Format::Text => display_text(&mut c, g, profile, flags, &mut stdout, err),
+        Format::Text => display_text(&mut c, g.iname.as_deref(), profile, flags, &mut stdout, err),
         Format::Json | Format::Prometheus => display_doc(&mut c, g, profile, flags, &mut stdout, err),
     };
     match stdout.flush() {
@@ -400,9 +395,21 @@ fn display<O: Write, E: Write>(
     }
 }
 
-fn display_text<O: Write, E: Write>(
-    c: &mut Client<Box<dyn Transport>>,
-    g: &Globals,
+/// `stats display`'s flags from its parsed options.
+pub(crate) fn display_flags(p: &argp::Parsed) -> DisplayFlags {
+    DisplayFlags {
+        all: p.has("all"),
+        explain: p.has("explain"),
+        csv: p.has("csv"),
+        no_headers: p.has("no-headers"),
+    }
+}
+
+/// The real client's text display over a connected client: header, then
+/// each counter as it arrives, then the error report if any.
+pub(crate) fn display_text<T: Transport, O: Write, E: Write>(
+    c: &mut Client<T>,
+    iname: Option<&str>,
     profile: &'static Profile,
     flags: DisplayFlags,
     out: &mut O,
@@ -413,7 +420,7 @@ fn display_text<O: Write, E: Write>(
         return 0;
     }
     let mut render_failure = None;
-    let result = c.stats_foreach(g.iname.as_deref(), |id, v| {
+    let result = c.stats_foreach(iname, |id, v| {
         r.counter(id, v, out, err).map_err(|e| {
             let stop = client::Error::new(ErrorKind::UnknownStat(id));
             render_failure = Some(e);
@@ -471,13 +478,15 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "localhost".to_owned())
 }
 
+/// `instance add`'s options (`instance remove` has none).
+pub(crate) const INSTANCE_ADD: [argp::Opt; 3] = [
+    argp::Opt { long: "netfilter", short: None, arg: false },
+    argp::Opt { long: "iptables", short: None, arg: false },
+    argp::Opt { long: "pool6", short: None, arg: true },
+];
+
 fn instance<E: Write>(g: &Globals, profile: &'static Profile, op: &str, args: &[String], err: &mut E) -> u8 {
-    const ADD: [argp::Opt; 3] = [
-        argp::Opt { long: "netfilter", short: None, arg: false },
-        argp::Opt { long: "iptables", short: None, arg: false },
-        argp::Opt { long: "pool6", short: None, arg: true },
-    ];
-    let table: &[argp::Opt] = if op == "add" { &ADD } else { &[] };
+    let table: &[argp::Opt] = if op == "add" { &INSTANCE_ADD } else { &[] };
     let p = match argp::parse(table, args, 1) {
         Ok(p) => p,
         Err((text, code)) => {
@@ -485,7 +494,6 @@ fn instance<E: Write>(g: &Globals, profile: &'static Profile, op: &str, args: &[
             return code;
         }
     };
-    let name = p.positional.first().cloned().or_else(|| g.iname.clone());
     let t = match transport(g, profile) {
         Ok(t) => t,
         Err(msg) => {
@@ -494,6 +502,20 @@ fn instance<E: Write>(g: &Globals, profile: &'static Profile, op: &str, args: &[
         }
     };
     let mut c = Client::new(t, profile, g.xlator);
+    instance_on(&mut c, profile, op, &p, g.iname.as_deref(), err)
+}
+
+/// `instance add|remove` with parsed options over a client; the name is
+/// the positional argument, else `-i`.
+pub(crate) fn instance_on<T: Transport, E: Write>(
+    c: &mut Client<T>,
+    profile: &'static Profile,
+    op: &str,
+    p: &argp::Parsed,
+    iname: Option<&str>,
+    err: &mut E,
+) -> u8 {
+    let name = p.positional.first().map(String::as_str).or(iname);
     let result = if op == "add" {
         let framework = if p.has("iptables") { Framework::Iptables } else { Framework::Netfilter };
         let pool6 = match p.value("pool6") {
@@ -506,9 +528,9 @@ fn instance<E: Write>(g: &Globals, profile: &'static Profile, op: &str, args: &[
                 }
             },
         };
-        c.instance_add(name.as_deref(), framework, pool6)
+        c.instance_add(name, framework, pool6)
     } else {
-        c.instance_remove(name.as_deref())
+        c.instance_remove(name)
     };
     match result {
         Ok(()) => 0,

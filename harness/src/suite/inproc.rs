@@ -13,14 +13,13 @@
 use std::io::Write;
 
 use jool_sim::{
-    kernel::{Caller, Framework, Kernel, Xlator},
-    versions::{ErrorStyle, Profile},
+    kernel::{Caller, Kernel, Xlator},
+    versions::Profile,
 };
 
 use crate::{
     cli::{self, argp},
-    client::{self, Client, ErrorKind},
-    format::{DisplayFlags, RenderError, Renderer},
+    client::Client,
     transport::{InProcess, Transport},
 };
 
@@ -107,118 +106,33 @@ pub fn run_on<T: Transport, O: Write, E: Write>(
                         || p.has("usage")
                         || p.has("version")) =>
                 {
-                    let flags = DisplayFlags {
-                        all: p.has("all"),
-                        explain: p.has("explain"),
-                        csv: p.has("csv"),
-                        no_headers: p.has("no-headers"),
-                    };
+                    let flags = cli::display_flags(&p);
                     let mut c = Client::new(transport, g.profile, g.xlator);
-                    display(&mut c, &g, flags, out, err)
+                    match c.connect() {
+                        Err(e) => cli::report(g.profile, &e, err),
+                        Ok(_) => cli::display_text(
+                            &mut c,
+                            g.iname.as_deref(),
+                            g.profile,
+                            flags,
+                            out,
+                            err,
+                        ),
+                    }
                 }
                 _ => cli::run(args, out, err),
             }
         }
         argp::Walk::Handler("instance", op @ ("add" | "remove"), a) => {
+            let table: &[argp::Opt] =
+                if op == "add" { &cli::INSTANCE_ADD } else { &[] };
+            let Ok(p) = argp::parse(table, &a, 1) else {
+                return cli::run(args, out, err);
+            };
             let mut c = Client::new(transport, g.profile, g.xlator);
-            instance(&mut c, &g, op, &a, args, out, err)
+            cli::instance_on(&mut c, g.profile, op, &p, g.iname.as_deref(), err)
         }
         _ => cli::run(args, out, err),
-    }
-}
-
-fn display<T: Transport, O: Write, E: Write>(
-    c: &mut Client<T>,
-    g: &Globals,
-    flags: DisplayFlags,
-    out: &mut O,
-    err: &mut E,
-) -> u8 {
-    if let Err(e) = c.connect() {
-        return report(g.profile, &e, err);
-    }
-    let r = Renderer::new(g.profile, flags);
-    if r.header(out).is_err() {
-        return 0;
-    }
-    let mut render_failure = None;
-    let result = c.stats_foreach(g.iname.as_deref(), |id, v| {
-        r.counter(id, v, out, err).map_err(|e| {
-            render_failure = Some(e);
-            client::Error::new(ErrorKind::UnknownStat(id))
-        })
-    });
-    match (result, render_failure) {
-        (Ok(_), _) | (Err(_), Some(RenderError::Io(_))) => 0,
-        (Err(e), _) => report(g.profile, &e, err),
-    }
-}
-
-fn instance<T: Transport, O: Write, E: Write>(
-    c: &mut Client<T>,
-    g: &Globals,
-    op: &str,
-    a: &[String],
-    args: &[String],
-    out: &mut O,
-    err: &mut E,
-) -> u8 {
-    const ADD: [argp::Opt; 3] = [
-        argp::Opt { long: "netfilter", short: None, arg: false },
-        argp::Opt { long: "iptables", short: None, arg: false },
-        argp::Opt { long: "pool6", short: None, arg: true },
-    ];
-    let table: &[argp::Opt] = if op == "add" { &ADD } else { &[] };
-    let Ok(p) = argp::parse(table, a, 1) else {
-        return cli::run(args, out, err);
-    };
-    let name = p.positional.first().cloned().or_else(|| g.iname.clone());
-    let result = if op == "add" {
-        let framework = if p.has("iptables") {
-            Framework::Iptables
-        } else {
-            Framework::Netfilter
-        };
-        let pool6 = match p
-            .value("pool6")
-            .map(|s| (s, client::parse_prefix6(s)))
-        {
-            None => None,
-            Some((_, Some(v))) => Some(v),
-            Some((s, None)) => {
-                let _ =
-                    writeln!(err, "Error: '{s}' is not a valid IPv6 prefix.");
-                return 234;
-            }
-        };
-        c.instance_add(name.as_deref(), framework, pool6)
-    } else {
-        c.instance_remove(name.as_deref())
-    };
-    match result {
-        Ok(()) => 0,
-        Err(e) => report(g.profile, &e, err),
-    }
-}
-
-/// `cli::report`: prints a client error as the release's client does.
-fn report<E: Write>(profile: &Profile, e: &client::Error, err: &mut E) -> u8 {
-    let text = match (profile.error_style, e.kind()) {
-        (ErrorStyle::Bare, ErrorKind::FamilyMissing(_)) => {
-            "Jool's socket family doesn't seem to exist.\n(This probably means Jool hasn't been modprobed.)\n".to_owned()
-        }
-        (ErrorStyle::Bare, ErrorKind::Kernel { code, msg }) => {
-            format!("Jool Error: {msg}\n(Error code: {code})\n")
-        }
-        (ErrorStyle::Bare, _) => format!("{e}\n"),
-        (ErrorStyle::Prefixed, _) => format!("Error: {e}\n"),
-    };
-    let _ = err.write_all(text.as_bytes());
-    match (profile.error_style, e.kind()) {
-        (ErrorStyle::Bare, ErrorKind::FamilyMissing(nle)) => {
-            (256 - nle.code()) as u8
-        }
-        _ => e.exit_code(),
     }
 }
 
