@@ -25,6 +25,7 @@ fn main() {
         ));
     }
     out.push(']');
-    let dest = PathBuf::from(env::var_os("OUT_DIR").unwrap()).join("fixtures.rs");
+    let dest =
+        PathBuf::from(env::var_os("OUT_DIR").unwrap()).join("fixtures.rs");
     fs::write(dest, out).unwrap();
 }

@@ -20,9 +20,17 @@ use jool_sim::{
 
 fn kernel(p: &'static Profile) -> Kernel {
     let mut k = Kernel::new(p);
-    k.add_instance(INIT_NETNS, Xlator::Siit, "default", Framework::Netfilter).unwrap();
+    k.add_instance(INIT_NETNS, Xlator::Siit, "default", Framework::Netfilter)
+        .unwrap();
     for id in p.first_id()..=p.max_id {
-        k.set_counter(INIT_NETNS, Xlator::Siit, "default", id, u64::from(id) * 7919).unwrap();
+        k.set_counter(
+            INIT_NETNS,
+            Xlator::Siit,
+            "default",
+            id,
+            u64::from(id) * 7919,
+        )
+        .unwrap();
     }
     k
 }
@@ -31,9 +39,17 @@ fn bench_display(c: &mut Criterion) {
     let mut g = c.benchmark_group("stats_display_all");
     for release in ["4.1.9", "main"] {
         let p = Profile::get(release).unwrap();
-        let flags = DisplayFlags { all: true, explain: false, csv: false, no_headers: false };
-        let mut client =
-            Client::new(InProcess::new(kernel(p), Caller::root(INIT_NETNS)), p, Xlator::Siit);
+        let flags = DisplayFlags {
+            all: true,
+            explain: false,
+            csv: false,
+            no_headers: false,
+        };
+        let mut client = Client::new(
+            InProcess::new(kernel(p), Caller::root(INIT_NETNS)),
+            p,
+            Xlator::Siit,
+        );
         let renderer = Renderer::new(p, flags);
         let mut out = Vec::with_capacity(8192);
         g.throughput(Throughput::Elements(p.stats.len() as u64));
@@ -50,7 +66,10 @@ fn bench_display(c: &mut Criterion) {
                 black_box(out.len())
             })
         });
-        let explain = Renderer::new(p, DisplayFlags { explain: true, csv: true, ..flags });
+        let explain = Renderer::new(
+            p,
+            DisplayFlags { explain: true, csv: true, ..flags },
+        );
         g.bench_function(format!("{release}_csv_explain"), |b| {
             b.iter(|| {
                 out.clear();

@@ -137,7 +137,10 @@ impl Transport for Daemon {
 
     fn recv(&mut self) -> io::Result<Vec<u8>> {
         if self.pending == 0 {
-            return Err(io::Error::new(ErrorKind::WouldBlock, "the kernel queued no reply"));
+            return Err(io::Error::new(
+                ErrorKind::WouldBlock,
+                "the kernel queued no reply",
+            ));
         }
         self.pending -= 1;
         self.client.recv(true)
@@ -156,14 +159,17 @@ pub struct NetlinkSocket {
 
 impl std::fmt::Debug for NetlinkSocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NetlinkSocket").field("port_id", &self.port_id).finish()
+        f.debug_struct("NetlinkSocket")
+            .field("port_id", &self.port_id)
+            .finish()
     }
 }
 
 impl NetlinkSocket {
     /// Opens and binds a socket (the kernel picks the port id).
     pub fn open() -> io::Result<Self> {
-        let socket = NlSocket::connect(NlFamily::Generic, None, Groups::empty())?;
+        let socket =
+            NlSocket::connect(NlFamily::Generic, None, Groups::empty())?;
         let port_id = socket.pid()?;
         // Replies are queued during sendmsg(); never block for more.
         socket.nonblock()?;
@@ -205,9 +211,11 @@ mod test {
         let mut t = InProcess::new(kernel, Caller::root(INIT_NETNS));
         // A GETFAMILY "Jool" request.
         let req = [
-            0x20, 0, 0, 0, 0x10, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, // nlmsghdr
+            0x20, 0, 0, 0, 0x10, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0,
+            0, // nlmsghdr
             3, 1, 0, 0, // genl: GETFAMILY v1
-            9, 0, 2, 0, b'J', b'o', b'o', b'l', 0, 0, 0, 0, // FAMILY_NAME
+            9, 0, 2, 0, b'J', b'o', b'o', b'l', 0, 0, 0,
+            0, // FAMILY_NAME
         ];
         t.send(&req).unwrap();
         assert_eq!(t.recv().unwrap().len(), 696);

@@ -37,9 +37,14 @@ fn sim_setup(name: &str) -> Option<Vec<&'static str>> {
     match dir {
         "premodprobe" => Some(vec!["--no-module"]),
         "noinstance" | "teardown" => Some(vec!["--no-instance"]),
-        "netlink" if base.starts_with("premodprobe") => Some(vec!["--no-module"]),
-        "netlink" if base.starts_with("noinstance") => Some(vec!["--no-instance"]),
-        "netlink" | "siit" | "nat64" | "errors" | "siit-traffic" | "nat64-traffic" => Some(vec![]),
+        "netlink" if base.starts_with("premodprobe") => {
+            Some(vec!["--no-module"])
+        }
+        "netlink" if base.starts_with("noinstance") => {
+            Some(vec!["--no-instance"])
+        }
+        "netlink" | "siit" | "nat64" | "errors" | "siit-traffic"
+        | "nat64-traffic" => Some(vec![]),
         _ => None,
     }
 }
@@ -61,15 +66,25 @@ fn cases() -> Vec<Case> {
         if words.iter().any(|w| *w == "setpriv" || *w == "unshare") {
             continue;
         }
-        let Some(at) = words.iter().position(|w| *w == "jool" || *w == "jool_siit") else {
+        let Some(at) =
+            words.iter().position(|w| *w == "jool" || *w == "jool_siit")
+        else {
             continue;
         };
-        let args: Vec<String> = words[at + 1..].iter().map(|s| s.to_string()).collect();
+        let args: Vec<String> =
+            words[at + 1..].iter().map(|s| s.to_string()).collect();
         let is_stats = args.iter().any(|a| a.starts_with("stat"));
-        if !is_stats || !root.join(format!("{name}.out")).exists() || sim_setup(name).is_none() {
+        if !is_stats
+            || !root.join(format!("{name}.out")).exists()
+            || sim_setup(name).is_none()
+        {
             continue;
         }
-        out.push(Case { name: name.to_owned(), argv0: words[at].to_owned(), args });
+        out.push(Case {
+            name: name.to_owned(),
+            argv0: words[at].to_owned(),
+            args,
+        });
     }
     out
 }
@@ -84,7 +99,11 @@ fn test_captured_stats_outputs_byte_for_byte() {
     let cases = cases();
     // siit/ and nat64/ (15 each), errors/, noinstance/, premodprobe/,
     // teardown/, siit-traffic/, netlink/: at least these many exist here.
-    assert!(cases.len() >= 55, "only {} replayable captures found", cases.len());
+    assert!(
+        cases.len() >= 55,
+        "only {} replayable captures found",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for case in &cases {
         let want_out = read(&root, &case.name, "out");
@@ -95,13 +114,19 @@ fn test_captured_stats_outputs_byte_for_byte() {
         let file = temp_file("counters.csv", &counters);
         let mut args: Vec<String> = vec!["--sim".into(), "--counters".into()];
         args.push(file.display().to_string());
-        args.extend(sim_setup(&case.name).unwrap().iter().map(|s| s.to_string()));
+        args.extend(
+            sim_setup(&case.name).unwrap().iter().map(|s| s.to_string()),
+        );
         args.extend(case.args.iter().cloned());
         let got = jool_stats(&case.argv0, &args);
         let _ = fs::remove_file(&file);
         let want_err = read(&root, &case.name, "err");
-        let want_rc: i32 = read(&root, &case.name, "rc").trim().parse().unwrap();
-        if got.stdout != want_out || got.stderr != want_err || got.code != want_rc {
+        let want_rc: i32 =
+            read(&root, &case.name, "rc").trim().parse().unwrap();
+        if got.stdout != want_out
+            || got.stderr != want_err
+            || got.code != want_rc
+        {
             failures.push(format!(
                 "{} ({} {}):\n  want rc {want_rc} err {want_err:?}\n  got  rc {} err {:?}\n  stdout equal: {}",
                 case.name,
@@ -113,7 +138,13 @@ fn test_captured_stats_outputs_byte_for_byte() {
             ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -121,8 +152,14 @@ fn test_jool_and_jool_siit_differ_as_the_real_ones() {
     // Same idle instance: same table, same output; the translator type
     // only shows in which instance is read and in errors.
     let root = fixtures().join("captures/4.1.9");
-    assert_eq!(read(&root, "siit/display-all", "out"), read(&root, "nat64/display-all", "out"));
-    let siit = jool_stats("jool_siit", &["--sim".into(), "stats".into(), "foo".into()]);
+    assert_eq!(
+        read(&root, "siit/display-all", "out"),
+        read(&root, "nat64/display-all", "out")
+    );
+    let siit = jool_stats(
+        "jool_siit",
+        &["--sim".into(), "stats".into(), "foo".into()],
+    );
     assert_eq!(siit.stderr, read(&root, "errors/siit-stats-foo", "err"));
     let top = jool_stats("jool_siit", &["--sim".into(), "pool4".into()]);
     assert!(top.stderr.starts_with("Unexpected token: 'pool4'"), "{top:?}");

@@ -25,7 +25,9 @@ pub(crate) fn missing_facility() -> Option<String> {
         return Some("not root".into());
     }
     for tool in ["setpriv", "unshare", "ip"] {
-        let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output();
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output();
         if !found.map(|o| o.status.success()).unwrap_or(false) {
             return Some(format!("`{tool}` not installed"));
         }
@@ -36,7 +38,11 @@ pub(crate) fn missing_facility() -> Option<String> {
 fn nix_is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Uid:")).map(|u| u.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(|u| u.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
@@ -54,7 +60,11 @@ pub(crate) fn jool_sim_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap();
     let bin = dir.join("jool-sim");
-    assert!(bin.exists(), "{} is missing: run the tests with `cargo test --workspace`", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        bin.display()
+    );
     bin
 }
 
@@ -69,7 +79,8 @@ impl Serve {
         let dir = temp_path("sim");
         std::fs::create_dir_all(&dir).unwrap();
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+            .unwrap();
         let socket = dir.join("sock");
         let child = Command::new(jool_sim_bin())
             .arg("serve")
@@ -81,7 +92,10 @@ impl Serve {
             .unwrap();
         let t = Instant::now();
         while !socket.exists() {
-            assert!(t.elapsed() < Duration::from_secs(10), "jool-sim serve did not start");
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "jool-sim serve did not start"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Self { child, socket }
@@ -100,8 +114,13 @@ struct Netns(String);
 
 impl Netns {
     fn new() -> Self {
-        let name = format!("jsh-{}-{}", std::process::id(), temp_path("ns").display().to_string().len());
-        let ok = Command::new("ip").args(["netns", "add", &name]).status().unwrap();
+        let name = format!(
+            "jsh-{}-{}",
+            std::process::id(),
+            temp_path("ns").display().to_string().len()
+        );
+        let ok =
+            Command::new("ip").args(["netns", "add", &name]).status().unwrap();
         assert!(ok.success(), "ip netns add {name}");
         Self(name)
     }
@@ -128,7 +147,13 @@ fn run_as(who: As<'_>, socket: &Path, argv0: &str, args: &[&str]) -> Output {
         As::Root => Command::new(bin),
         As::Unprivileged => {
             let mut c = Command::new("setpriv");
-            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", bin]);
+            c.args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+                bin,
+            ]);
             c
         }
         As::UserNsRoot => {
@@ -144,7 +169,12 @@ fn run_as(who: As<'_>, socket: &Path, argv0: &str, args: &[&str]) -> Output {
     };
     // The program name picks the translator; pass it explicitly.
     let xlator = if argv0.contains("siit") { "--siit" } else { "--nat64" };
-    let out = cmd.arg(xlator).args(args).env("JOOL_SIM_SOCKET", socket).output().unwrap();
+    let out = cmd
+        .arg(xlator)
+        .args(args)
+        .env("JOOL_SIM_SOCKET", socket)
+        .output()
+        .unwrap();
     Output {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -159,7 +189,9 @@ const NO_INSTANCE: &str =
 
 /// What `stats display --csv` must give for each caller under `release`.
 fn expected_stats(release: &str, who: As<'_>) -> (i32, &'static str) {
-    let needs_admin = jool_sim::versions::Profile::get(release).unwrap().stats_requires_net_admin;
+    let needs_admin = jool_sim::versions::Profile::get(release)
+        .unwrap()
+        .stats_requires_net_admin;
     match who {
         As::OtherNetns(_) => (3, NO_INSTANCE),
         As::Unprivileged | As::UserNsRoot if needs_admin => (1, CAP_ERR),
@@ -174,23 +206,40 @@ fn test_privilege_and_namespace_matrix() {
     for release in ["4.1.4", "4.1.9"] {
         let serve = Serve::start(&["--kernel-version", release]);
         let cv = ["--client-version", release];
-        for who in [As::Root, As::Unprivileged, As::UserNsRoot, As::OtherNetns(&other.0)] {
+        for who in [
+            As::Root,
+            As::Unprivileged,
+            As::UserNsRoot,
+            As::OtherNetns(&other.0),
+        ] {
             for argv0 in ["jool", "jool_siit"] {
                 let args = [&cv[..], &["stats", "display", "--csv"]].concat();
                 let out = run_as(who, &serve.socket, argv0, &args);
                 let (code, err) = expected_stats(release, who);
-                assert_eq!((out.code, out.stderr.as_str()), (code, err), "{release} {argv0} {who:?}");
+                assert_eq!(
+                    (out.code, out.stderr.as_str()),
+                    (code, err),
+                    "{release} {argv0} {who:?}"
+                );
                 // The CSV header is printed before the request, always.
-                assert_eq!(out.stdout, "Stat,Value\n", "{release} {argv0} {who:?}");
+                assert_eq!(
+                    out.stdout, "Stat,Value\n",
+                    "{release} {argv0} {who:?}"
+                );
             }
             // Instance add needs CAP_NET_ADMIN in every release.
-            let args = [&cv[..], &["instance", "add", "extra", "--iptables"]].concat();
+            let args = [&cv[..], &["instance", "add", "extra", "--iptables"]]
+                .concat();
             let out = run_as(who, &serve.socket, "jool_siit", &args);
             let want = match who {
                 As::Root | As::OtherNetns(_) => (0, String::new()),
                 _ => (1, CAP_ERR.to_owned()),
             };
-            assert_eq!((out.code, out.stderr), want, "instance add {release} {who:?}");
+            assert_eq!(
+                (out.code, out.stderr),
+                want,
+                "instance add {release} {who:?}"
+            );
         }
     }
 }
@@ -200,17 +249,37 @@ fn test_instances_are_per_namespace() {
     require_facilities!();
     let other = Netns::new();
     let serve = Serve::start(&[]);
-    let add = run_as(As::OtherNetns(&other.0), &serve.socket, "jool_siit",
-        &["instance", "add", "--netfilter", "--pool6", "64:ff9b::/96"]);
+    let add = run_as(
+        As::OtherNetns(&other.0),
+        &serve.socket,
+        "jool_siit",
+        &["instance", "add", "--netfilter", "--pool6", "64:ff9b::/96"],
+    );
     assert_eq!(add.code, 0, "{add:?}");
-    let there = run_as(As::OtherNetns(&other.0), &serve.socket, "jool_siit", &["stats", "display"]);
+    let there = run_as(
+        As::OtherNetns(&other.0),
+        &serve.socket,
+        "jool_siit",
+        &["stats", "display"],
+    );
     assert_eq!((there.code, there.stderr.as_str()), (0, ""));
     // Removing it there leaves the initial namespace's instance alone.
-    let rm = run_as(As::OtherNetns(&other.0), &serve.socket, "jool_siit", &["instance", "remove"]);
+    let rm = run_as(
+        As::OtherNetns(&other.0),
+        &serve.socket,
+        "jool_siit",
+        &["instance", "remove"],
+    );
     assert_eq!(rm.code, 0, "{rm:?}");
-    let here = run_as(As::Root, &serve.socket, "jool_siit", &["stats", "display"]);
+    let here =
+        run_as(As::Root, &serve.socket, "jool_siit", &["stats", "display"]);
     assert_eq!(here.code, 0, "{here:?}");
-    let gone = run_as(As::OtherNetns(&other.0), &serve.socket, "jool_siit", &["stats", "display"]);
+    let gone = run_as(
+        As::OtherNetns(&other.0),
+        &serve.socket,
+        "jool_siit",
+        &["stats", "display"],
+    );
     assert_eq!((gone.code, gone.stderr.as_str()), (3, NO_INSTANCE));
 }
 
@@ -223,17 +292,36 @@ fn test_ctl_needs_net_admin_and_changes_counters() {
             Command::new(jool_sim_bin())
         } else {
             let mut c = Command::new("setpriv");
-            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]).arg(jool_sim_bin());
+            c.args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+            ])
+            .arg(jool_sim_bin());
             c
         };
-        c.arg("ctl").arg("--socket").arg(&serve.socket).args(args).output().unwrap()
+        c.arg("ctl")
+            .arg("--socket")
+            .arg(&serve.socket)
+            .args(args)
+            .output()
+            .unwrap()
     };
     let denied = ctl("nobody", &["counters", "set", "JSTAT_RECEIVED6=7"]);
     assert!(!denied.status.success());
     assert!(String::from_utf8_lossy(&denied.stderr).contains("CAP_NET_ADMIN"));
-    let ok = ctl("root", &["counters", "set", "JSTAT_RECEIVED6=7", "JSTAT_SUCCESS=5"]);
+    let ok = ctl(
+        "root",
+        &["counters", "set", "JSTAT_RECEIVED6=7", "JSTAT_SUCCESS=5"],
+    );
     assert!(ok.status.success(), "{ok:?}");
-    let out = run_as(As::Unprivileged, &serve.socket, "jool_siit", &["stats", "display"]);
+    let out = run_as(
+        As::Unprivileged,
+        &serve.socket,
+        "jool_siit",
+        &["stats", "display"],
+    );
     assert_eq!(out.stdout, "JSTAT_RECEIVED6: 7\nJSTAT_SUCCESS: 5\n");
 }
 
@@ -254,40 +342,73 @@ fn test_ctl_needs_net_admin_and_changes_counters() {
 fn test_conformance_replay_over_the_daemon_with_real_identities() {
     require_facilities!();
     let shim = jool_sim_bin().with_file_name("libjool_sim_preload.so");
-    assert!(shim.exists(), "{} is missing: cargo build --workspace", shim.display());
+    assert!(
+        shim.exists(),
+        "{} is missing: cargo build --workspace",
+        shim.display()
+    );
     let root_json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(crate::util::fixtures().join("conformance-4.1.9/root.json")).unwrap(),
+        &std::fs::read_to_string(
+            crate::util::fixtures().join("conformance-4.1.9/root.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     let serve = Serve::start(&["--kernel-version", "4.1.9"]);
-    let probe = crate::util::fixtures().join("conformance-4.1.9/conformance.py");
+    let probe =
+        crate::util::fixtures().join("conformance-4.1.9/conformance.py");
     // Debian's interpreter: a per-user one (pyenv under /root) is not
     // executable by uid 65534.
-    let python = ["/usr/bin/python3", "python3"].into_iter().find(|p| Path::new(p).exists()).unwrap_or("python3");
+    let python = ["/usr/bin/python3", "python3"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("python3");
     // The probe waits 0.5 s after each reply: run the three identities at once.
     let results: Vec<(String, serde_json::Value)> = std::thread::scope(|s| {
         let runs: Vec<_> = ["root", "unpriv", "userns"]
             .into_iter()
             .map(|who| {
                 let (probe, shim, socket) = (&probe, &shim, &serve.socket);
-                s.spawn(move || (who.to_owned(), run_probe(who, python, probe, shim, socket)))
+                s.spawn(move || {
+                    (
+                        who.to_owned(),
+                        run_probe(who, python, probe, shim, socket),
+                    )
+                })
             })
             .collect();
         runs.into_iter().map(|h| h.join().unwrap()).collect()
     });
     for (who, got) in results {
         let failures = compare_conformance(&root_json, &got, who != "root");
-        assert!(failures.is_empty(), "{who}: {} differ:\n{}", failures.len(), failures.join("\n"));
+        assert!(
+            failures.is_empty(),
+            "{who}: {} differ:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
     }
 }
 
 /// Runs conformance.py as `who` through the shim; returns its JSON.
-fn run_probe(who: &str, python: &str, probe: &Path, shim: &Path, socket: &Path) -> serde_json::Value {
+fn run_probe(
+    who: &str,
+    python: &str,
+    probe: &Path,
+    shim: &Path,
+    socket: &Path,
+) -> serde_json::Value {
     let mut cmd = match who {
         "root" => Command::new(python),
         "unpriv" => {
             let mut c = Command::new("setpriv");
-            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", python]);
+            c.args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+                python,
+            ]);
             c
         }
         _ => {
@@ -299,7 +420,8 @@ fn run_probe(who: &str, python: &str, probe: &Path, shim: &Path, socket: &Path) 
     let dir = temp_path(&format!("conf-{who}"));
     std::fs::create_dir_all(&dir).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
+        .unwrap();
     let out = dir.join("out.json");
     let status = cmd
         .arg(probe)
@@ -311,20 +433,25 @@ fn run_probe(who: &str, python: &str, probe: &Path, shim: &Path, socket: &Path) 
         .status()
         .unwrap();
     assert!(status.success(), "conformance.py as {who}");
-    let got = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let got =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     got
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 /// seq/pid masked in every message; JNLAIE_NS masked in instance lists.
 fn masked(mut d: Vec<u8>, instance_list: bool) -> Vec<u8> {
     let mut off = 0;
     while d.len() >= off + 16 {
-        let len = u32::from_le_bytes(d[off..off + 4].try_into().unwrap()) as usize;
+        let len =
+            u32::from_le_bytes(d[off..off + 4].try_into().unwrap()) as usize;
         d[off + 8..off + 16].fill(0);
         if len < 16 {
             break;
@@ -340,7 +467,8 @@ fn masked(mut d: Vec<u8>, instance_list: bool) -> Vec<u8> {
 
 /// The EPERM error reply the real 4.1.x module sends to `request`.
 fn eperm_reply(request: &[u8]) -> Vec<u8> {
-    const MSG: &[u8] = b"CAP_NET_ADMIN capability required. (Maybe try su or sudo?)\0";
+    const MSG: &[u8] =
+        b"CAP_NET_ADMIN capability required. (Maybe try su or sudo?)\0";
     let mut m = Vec::new();
     m.extend_from_slice(&[0; 4]); // nlmsg_len, below
     m.extend_from_slice(&request[4..6]); // the family id
@@ -363,31 +491,54 @@ fn eperm_reply(request: &[u8]) -> Vec<u8> {
     m
 }
 
-fn compare_conformance(root: &serde_json::Value, got: &serde_json::Value, unprivileged: bool) -> Vec<String> {
+fn compare_conformance(
+    root: &serde_json::Value,
+    got: &serde_json::Value,
+    unprivileged: bool,
+) -> Vec<String> {
     let want_reqs = root["requests"].as_array().unwrap();
     let got_reqs = got["requests"].as_array().unwrap();
     let mut failures = Vec::new();
     if want_reqs.len() != got_reqs.len() {
-        return vec![format!("{} requests, want {}", got_reqs.len(), want_reqs.len())];
+        return vec![format!(
+            "{} requests, want {}",
+            got_reqs.len(),
+            want_reqs.len()
+        )];
     }
     for (w, g) in want_reqs.iter().zip(got_reqs) {
         let name = w["name"].as_str().unwrap();
         let index = w["index"].as_u64().unwrap();
         let list = name.starts_with("instance_foreach");
         let replies = |r: &serde_json::Value| -> Vec<Vec<u8>> {
-            r["replies_hex"].as_array().unwrap().iter()
+            r["replies_hex"]
+                .as_array()
+                .unwrap()
+                .iter()
                 .chain(r["late_replies_hex"].as_array().unwrap())
                 .map(|h| masked(unhex(h.as_str().unwrap()), list))
                 .collect()
         };
         let mut want = replies(w);
         // The corpus README's table: these answer E-PERM unprivileged.
-        if unprivileged && [72, 73, 74, 75, 78, 79, 80, 81, 82].contains(&index) {
-            want = vec![masked(eperm_reply(&unhex(w["request_hex"].as_str().unwrap())), list)];
+        if unprivileged
+            && [72, 73, 74, 75, 78, 79, 80, 81, 82].contains(&index)
+        {
+            want = vec![masked(
+                eperm_reply(&unhex(w["request_hex"].as_str().unwrap())),
+                list,
+            )];
         }
         let got_r = replies(g);
-        if w["errno_on_send_name"] != g["errno_on_send_name"] || want != got_r {
-            failures.push(format!("{index} {name}: send {:?}/{:?}, {} replies vs {}", w["errno_on_send_name"], g["errno_on_send_name"], want.len(), got_r.len()));
+        if w["errno_on_send_name"] != g["errno_on_send_name"] || want != got_r
+        {
+            failures.push(format!(
+                "{index} {name}: send {:?}/{:?}, {} replies vs {}",
+                w["errno_on_send_name"],
+                g["errno_on_send_name"],
+                want.len(),
+                got_r.len()
+            ));
         }
     }
     failures

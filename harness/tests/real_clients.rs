@@ -61,7 +61,11 @@ fn exec(kernel: &[&str], cmd: &[&str]) -> Output {
 const FLAGS: [&str; 4] = ["--all", "--explain", "--csv", "--no-headers"];
 
 fn combos() -> Vec<Vec<&'static str>> {
-    (0..16u8).map(|m| (0..4).filter(|b| m & (1 << b) != 0).map(|b| FLAGS[b]).collect()).collect()
+    (0..16u8)
+        .map(|m| {
+            (0..4).filter(|b| m & (1 << b) != 0).map(|b| FLAGS[b]).collect()
+        })
+        .collect()
 }
 
 #[test]
@@ -69,16 +73,44 @@ fn test_every_flag_combination_matches_jool_stats() {
     let (siit, nat64) = require_clients!();
     let counters = fixtures().join("samples/siit-4.1.9.csv");
     let counters = counters.to_str().unwrap();
-    for (bin, first, flag) in [(&siit, "default:siit", "--siit"), (&nat64, "default:nat64", "--nat64")] {
-        let kernel = ["--kernel-version", "4.1.9", "--counters", counters, "--instance", first];
+    for (bin, first, flag) in [
+        (&siit, "default:siit", "--siit"),
+        (&nat64, "default:nat64", "--nat64"),
+    ] {
+        let kernel = [
+            "--kernel-version",
+            "4.1.9",
+            "--counters",
+            counters,
+            "--instance",
+            first,
+        ];
         for flags in combos() {
-            let cmd = [&[bin.to_str().unwrap(), "stats", "display"][..], &flags].concat();
+            let cmd =
+                [&[bin.to_str().unwrap(), "stats", "display"][..], &flags]
+                    .concat();
             let real = exec(&kernel, &cmd);
-            let mut ours = vec!["--client-version", "4.1.9", flag, "--sim", "--counters", counters];
+            let mut ours = vec![
+                "--client-version",
+                "4.1.9",
+                flag,
+                "--sim",
+                "--counters",
+                counters,
+            ];
             ours.extend(["stats", "display"]);
             ours.extend(&flags);
-            let ours = jool_stats("jool-stats", &ours.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-            assert_eq!(real, ours, "{} stats display {}", bin.display(), flags.join(" "));
+            let ours = jool_stats(
+                "jool-stats",
+                &ours.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            );
+            assert_eq!(
+                real,
+                ours,
+                "{} stats display {}",
+                bin.display(),
+                flags.join(" ")
+            );
             assert_eq!(real.code, 0);
         }
     }
@@ -92,11 +124,19 @@ fn test_idle_outputs_match_the_real_kernel_captures() {
         for (file, flags) in [
             ("display-all", vec!["--all"]),
             ("display-csv-explain-all", vec!["--csv", "--explain", "--all"]),
-            ("display-all-csv-noheaders", vec!["--all", "--csv", "--no-headers"]),
+            (
+                "display-all-csv-noheaders",
+                vec!["--all", "--csv", "--no-headers"],
+            ),
         ] {
-            let cmd = [&[bin.to_str().unwrap(), "stats", "display"][..], &flags].concat();
+            let cmd =
+                [&[bin.to_str().unwrap(), "stats", "display"][..], &flags]
+                    .concat();
             let real = exec(&["--kernel-version", "4.1.9"], &cmd);
-            let want = std::fs::read_to_string(root.join(format!("{dir}/{file}.out"))).unwrap();
+            let want = std::fs::read_to_string(
+                root.join(format!("{dir}/{file}.out")),
+            )
+            .unwrap();
             assert_eq!(real.stdout, want, "{dir}/{file}");
         }
     }
@@ -107,11 +147,31 @@ const ERROR_CASES: &[(&[&str], &[&str], &str)] = &[
     (&["--no-module"], &["stats", "display"], "module not loaded"),
     (&["--no-instance"], &["stats", "display", "--csv"], "no instance"),
     (&[], &["-i", "nonexistent", "stats", "display"], "wrong -i"),
-    (&["--kernel-version", "4.1.8"], &["stats", "display"], "exact-version kernel"),
-    (&["--kernel-version", "4.0.9"], &["stats", "display"], "24-byte-header kernel"),
-    (&["--kernel-version", "4.0.5"], &["stats", "display"], "4.0.x kernel (other family names)"),
-    (&["--kernel-version", "4.2.0-rc3"], &["stats", "display", "--all"], "4.2 kernel that accepts 4.1"),
-    (&["--kernel-version", "4.1.12"], &["stats", "display", "--all"], "newer ids: unknown stat counter"),
+    (
+        &["--kernel-version", "4.1.8"],
+        &["stats", "display"],
+        "exact-version kernel",
+    ),
+    (
+        &["--kernel-version", "4.0.9"],
+        &["stats", "display"],
+        "24-byte-header kernel",
+    ),
+    (
+        &["--kernel-version", "4.0.5"],
+        &["stats", "display"],
+        "4.0.x kernel (other family names)",
+    ),
+    (
+        &["--kernel-version", "4.2.0-rc3"],
+        &["stats", "display", "--all"],
+        "4.2 kernel that accepts 4.1",
+    ),
+    (
+        &["--kernel-version", "4.1.12"],
+        &["stats", "display", "--all"],
+        "newer ids: unknown stat counter",
+    ),
     (&[], &["stats", "display", "--bogus"], "argp error"),
     (&[], &["stats"], "tree error"),
 ];
@@ -122,15 +182,27 @@ fn test_error_paths_match_jool_stats() {
     for (kernel, args, what) in ERROR_CASES {
         let cmd = [&[siit.to_str().unwrap()][..], args].concat();
         let real = exec(kernel, &cmd);
-        let mut ours: Vec<String> = ["--client-version", "4.1.9", "--siit", "--sim"].map(String::from).to_vec();
+        let mut ours: Vec<String> =
+            ["--client-version", "4.1.9", "--siit", "--sim"]
+                .map(String::from)
+                .to_vec();
         ours.extend(kernel.iter().map(|s| s.to_string()));
         ours.extend(args.iter().map(|s| s.to_string()));
         let ours = jool_stats("jool_siit", &ours);
         assert_eq!(real.stdout, ours.stdout, "{what}: stdout");
-        assert_eq!(real.code, ours.code, "{what}: exit status ({})", real.stderr);
+        assert_eq!(
+            real.code, ours.code,
+            "{what}: exit status ({})",
+            real.stderr
+        );
         // jool-stats may add its own mislabel warning on stderr; the real
         // client's lines must all be there, first.
-        assert!(ours.stderr.ends_with(&real.stderr), "{what}:\n real {:?}\n ours {:?}", real.stderr, ours.stderr);
+        assert!(
+            ours.stderr.ends_with(&real.stderr),
+            "{what}:\n real {:?}\n ours {:?}",
+            real.stderr,
+            ours.stderr
+        );
     }
 }
 
@@ -146,7 +218,11 @@ fn test_instance_add_and_remove_through_the_real_client() {
          {s} stats display; echo gone=$?"
     );
     let out = exec(&["--no-instance"], &["sh", "-c", &script]);
-    assert_eq!(out.stdout, "add=0\nStat,Value\nstats=0\nagain=17\nrm=0\ngone=3\n", "{}", out.stderr);
+    assert_eq!(
+        out.stdout, "add=0\nStat,Value\nstats=0\nagain=17\nrm=0\ngone=3\n",
+        "{}",
+        out.stderr
+    );
     assert_eq!(
         out.stderr,
         "Error: The kernel module returned error 17: This namespace already has a Jool instance named 'default'.\n\
@@ -163,8 +239,13 @@ fn test_privilege_and_namespaces_with_the_real_client() {
     }
     let s = siit.to_str().unwrap();
     let ns = format!("jsr-{}", std::process::id());
-    assert!(Command::new("ip").args(["netns", "add", &ns]).status().unwrap().success());
-    let unpriv = "setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all";
+    assert!(Command::new("ip")
+        .args(["netns", "add", &ns])
+        .status()
+        .unwrap()
+        .success());
+    let unpriv =
+        "setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all";
     let script = format!(
         "{s} stats display --csv; echo root=$?; \
          {unpriv} {s} stats display --csv; echo unpriv=$?; \
@@ -193,12 +274,15 @@ fn jool_exporter() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("JOOL_EXPORTER") {
         return Some(PathBuf::from(p));
     }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/venv-jool-exporter/bin/jool-exporter");
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/venv-jool-exporter/bin/jool-exporter");
     if venv.exists() {
         return Some(venv);
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).map(|d| d.join("jool-exporter")).find(|p| p.exists())
+    std::env::split_paths(&path)
+        .map(|d| d.join("jool-exporter"))
+        .find(|p| p.exists())
 }
 
 /// GET /metrics with curl (a bounded, well-tested HTTP client).
@@ -207,7 +291,9 @@ fn scrape(port: u16) -> Option<String> {
         .args(["-s", "-m", "5", &format!("http://127.0.0.1:{port}/metrics")])
         .output()
         .ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// `(metric, value)` of every `jool_*` sample.
@@ -238,10 +324,21 @@ fn test_jool_exporter_scrape_matches_the_counters_file() {
         "JSTAT_RECEIVED6,12\nJSTAT_RECEIVED4,7\nJSTAT_SUCCESS,19\nJSTAT_BIB_ENTRIES,3\nJSTAT_SESSIONS,4\nJSTAT64_SRC,2\nJSTAT_UNKNOWN,18446744073709551615\n",
     );
     // A port nothing listens on: ask the kernel for one.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     // `timeout` bounds the exporter's life whatever happens to this test.
     let mut child = Command::new(jool_sim_bin())
-        .args(["exec", "--counters", counters.to_str().unwrap(), "--instance", "default:nat64", "--"])
+        .args([
+            "exec",
+            "--counters",
+            counters.to_str().unwrap(),
+            "--instance",
+            "default:nat64",
+            "--",
+        ])
         .args(["timeout", "20"])
         .arg(&exporter)
         .args(["-a", "127.0.0.1", "-p", &port.to_string()])
@@ -254,7 +351,10 @@ fn test_jool_exporter_scrape_matches_the_counters_file() {
         if let Some(b) = scrape(port).filter(|b| b.contains("jool_")) {
             break b;
         }
-        assert!(t.elapsed() < Duration::from_secs(30), "jool-exporter did not answer on port {port}");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "jool-exporter did not answer on port {port}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     let _ = child.kill();
@@ -271,11 +371,23 @@ fn test_jool_exporter_scrape_matches_the_counters_file() {
         ("jool_unknown", 18446744073709551615.0),
     ];
     for (name, value) in want {
-        assert!(got.contains(&(name.to_owned(), value)), "{name} {value} missing:\n{body}");
+        assert!(
+            got.contains(&(name.to_owned(), value)),
+            "{name} {value} missing:\n{body}"
+        );
     }
     assert_eq!(got.iter().filter(|(_, v)| *v != 0.0).count(), want.len());
     // jool-stats --format prometheus gives the same samples.
-    let args = ["--nat64", "--sim", "--counters", counters.to_str().unwrap(), "--format", "prometheus", "stats", "display"];
+    let args = [
+        "--nat64",
+        "--sim",
+        "--counters",
+        counters.to_str().unwrap(),
+        "--format",
+        "prometheus",
+        "stats",
+        "display",
+    ];
     let ours = jool_stats("jool", &args.map(String::from));
     assert_eq!(samples(&ours.stdout), got);
 }

@@ -27,13 +27,25 @@ fn counters_for(p: &Profile) -> String {
 }
 
 /// Every flag combination's output, one section each.
-fn display_all_flags(client: &str, kernel: &str, counters: &str, argv0: &str) -> String {
+fn display_all_flags(
+    client: &str,
+    kernel: &str,
+    counters: &str,
+    argv0: &str,
+) -> String {
     let file = temp_file("counters.csv", counters);
     let mut text = String::new();
     for mask in 0..16u8 {
-        let flags: Vec<&str> = (0..4).filter(|b| mask & (1 << b) != 0).map(|b| FLAGS[b]).collect();
-        let mut args: Vec<String> = vec![argv0.into(), "--client-version".into(), client.into()];
-        args.extend(["--sim", "--kernel-version", kernel, "--counters"].map(String::from));
+        let flags: Vec<&str> = (0..4)
+            .filter(|b| mask & (1 << b) != 0)
+            .map(|b| FLAGS[b])
+            .collect();
+        let mut args: Vec<String> =
+            vec![argv0.into(), "--client-version".into(), client.into()];
+        args.extend(
+            ["--sim", "--kernel-version", kernel, "--counters"]
+                .map(String::from),
+        );
         args.push(file.display().to_string());
         args.extend(["stats", "display"].map(String::from));
         args.extend(flags.iter().map(|f| f.to_string()));
@@ -56,9 +68,19 @@ fn test_every_release_every_flag_combination() {
     settings.bind(|| {
         for p in Profile::all() {
             let counters = counters_for(p);
-            let nat64 = display_all_flags(&p.release, &p.release, &counters, "jool");
-            let siit = display_all_flags(&p.release, &p.release, &counters, "jool_siit");
-            assert_eq!(nat64, siit, "{}: jool and jool_siit print the same stats", p.release);
+            let nat64 =
+                display_all_flags(&p.release, &p.release, &counters, "jool");
+            let siit = display_all_flags(
+                &p.release,
+                &p.release,
+                &counters,
+                "jool_siit",
+            );
+            assert_eq!(
+                nat64, siit,
+                "{}: jool and jool_siit print the same stats",
+                p.release
+            );
             insta::assert_snapshot!(format!("display__{}", p.release), nat64);
         }
     });
@@ -80,15 +102,27 @@ fn test_cross_release_labels() {
     settings.bind(|| {
         for (client, kernel) in pairs {
             let p = Profile::get(kernel).unwrap();
-            let mut args: Vec<String> = vec!["jool".into(), "--client-version".into(), client.into()];
+            let mut args: Vec<String> =
+                vec!["jool".into(), "--client-version".into(), client.into()];
             let file = temp_file("counters.csv", &counters_for(p));
-            args.extend(["--sim", "--kernel-version", kernel, "--counters"].map(String::from));
+            args.extend(
+                ["--sim", "--kernel-version", kernel, "--counters"]
+                    .map(String::from),
+            );
             args.push(file.display().to_string());
-            args.extend(["stats", "display", "--all", "--csv"].map(String::from));
+            args.extend(
+                ["stats", "display", "--all", "--csv"].map(String::from),
+            );
             let out = run_in_process(&args);
             let _ = std::fs::remove_file(&file);
-            let text = format!("{}--- stderr\n{}--- exit {}\n", out.stdout, out.stderr, out.code);
-            insta::assert_snapshot!(format!("cross__client-{client}__kernel-{kernel}"), text);
+            let text = format!(
+                "{}--- stderr\n{}--- exit {}\n",
+                out.stdout, out.stderr, out.code
+            );
+            insta::assert_snapshot!(
+                format!("cross__client-{client}__kernel-{kernel}"),
+                text
+            );
         }
     });
 }

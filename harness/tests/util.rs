@@ -15,7 +15,8 @@ pub(crate) fn fixtures() -> PathBuf {
 pub(crate) fn temp_path(name: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!("jool-harness-test-{}-{n}-{name}", std::process::id()))
+    std::env::temp_dir()
+        .join(format!("jool-harness-test-{}-{n}-{name}", std::process::id()))
 }
 
 /// Writes `text` to a new temporary file and returns its path.

@@ -21,7 +21,8 @@ const STATS: [u8; 48] = [
     0x30, 0, 0, 0, 0x20, 0, 1, 0, 4, 0, 0, 0, 0, 0, 0, 0, // nlmsghdr
     7, 1, 0, 0, // genl: STATS_FOREACH v1
     b'j', b'o', b'o', b'l', 4, 1, 9, 0, 1, 0, 0, 0, // magic, version, xt
-    b'd', b'e', b'f', b'a', b'u', b'l', b't', 0, 0, 0, 0, 0, 0, 0, 0, 0, // iname
+    b'd', b'e', b'f', b'a', b'u', b'l', b't', 0, 0, 0, 0, 0, 0, 0, 0,
+    0, // iname
 ];
 
 fn roundtrip(c: &Client) {
@@ -34,8 +35,12 @@ fn roundtrip(c: &Client) {
 fn bench_daemon(c: &mut Criterion) {
     let me = Identity::current().unwrap();
     let mut k = Kernel::new(Profile::get("4.1.9").unwrap());
-    k.add_instance(me.netns, Xlator::Siit, "default", Framework::Netfilter).unwrap();
-    let path = PathBuf::from(format!("/tmp/jool-sim-bench-{}.sock", std::process::id()));
+    k.add_instance(me.netns, Xlator::Siit, "default", Framework::Netfilter)
+        .unwrap();
+    let path = PathBuf::from(format!(
+        "/tmp/jool-sim-bench-{}.sock",
+        std::process::id()
+    ));
     let _running = daemon::spawn(&path, Shared::new(k)).unwrap();
     let mut g = c.benchmark_group("daemon_roundtrip");
     g.throughput(Throughput::Elements(1));
@@ -44,7 +49,8 @@ fn bench_daemon(c: &mut Criterion) {
     g.throughput(Throughput::Elements(2));
     g.bench_function("two_clients", |b| {
         b.iter_custom(|iters| {
-            let clients: Vec<Client> = (0..2).map(|_| Client::connect(&path).unwrap()).collect();
+            let clients: Vec<Client> =
+                (0..2).map(|_| Client::connect(&path).unwrap()).collect();
             let start = Instant::now();
             std::thread::scope(|s| {
                 for c in &clients {

@@ -26,10 +26,16 @@ use crate::{
 pub struct Denied;
 
 /// Handles one request; the answer is JSON text.
-pub fn handle(shared: &Shared, caller: &Caller, body: &[u8]) -> Result<String, Denied> {
+pub fn handle(
+    shared: &Shared,
+    caller: &Caller,
+    body: &[u8],
+) -> Result<String, Denied> {
     let req: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(e) => return Ok(json!({ "error": format!("bad JSON: {e}") }).to_string()),
+        Err(e) => {
+            return Ok(json!({ "error": format!("bad JSON: {e}") }).to_string())
+        }
     };
     let op = req.get("op").and_then(Value::as_str).unwrap_or_default();
     if op != "version" && !caller.net_admin {
@@ -85,7 +91,9 @@ fn dump(k: &Kernel) -> Value {
             let counters: serde_json::Map<String, Value> = p
                 .stats
                 .iter()
-                .map(|s| (s.name.clone(), json!(inst.counters[usize::from(s.id)])))
+                .map(|s| {
+                    (s.name.clone(), json!(inst.counters[usize::from(s.id)]))
+                })
                 .collect();
             list.push(json!({
                 "netns": ns,
@@ -101,61 +109,105 @@ fn dump(k: &Kernel) -> Value {
 }
 
 /// `(netns, xlator, instance name)` of a request.
-fn target(caller: &Caller, req: &Value) -> Result<(NetnsId, Xlator, String), String> {
-    let netns = req.get("netns").and_then(Value::as_u64).unwrap_or(caller.netns);
+fn target(
+    caller: &Caller,
+    req: &Value,
+) -> Result<(NetnsId, Xlator, String), String> {
+    let netns =
+        req.get("netns").and_then(Value::as_u64).unwrap_or(caller.netns);
     let xlator = match req.get("xlator").and_then(Value::as_str) {
         Some("siit") => Xlator::Siit,
         Some("nat64") => Xlator::Nat64,
-        other => return Err(format!("xlator must be \"siit\" or \"nat64\", not {other:?}")),
+        other => {
+            return Err(format!(
+                "xlator must be \"siit\" or \"nat64\", not {other:?}"
+            ))
+        }
     };
-    let name = req.get("instance").and_then(Value::as_str).unwrap_or("default").to_owned();
+    let name = req
+        .get("instance")
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_owned();
     Ok((netns, xlator, name))
 }
 
-fn counters(k: &mut Kernel, caller: &Caller, req: &Value) -> Result<Value, String> {
+fn counters(
+    k: &mut Kernel,
+    caller: &Caller,
+    req: &Value,
+) -> Result<Value, String> {
     let (netns, xlator, name) = target(caller, req)?;
     let action = req.get("action").and_then(Value::as_str).unwrap_or_default();
     if action == "reset" {
         k.reset_counters(netns, xlator, &name).map_err(|e| e.to_string())?;
         return Ok(json!(true));
     }
-    let values = req.get("values").and_then(Value::as_array).ok_or("values must be a list")?;
+    let values = req
+        .get("values")
+        .and_then(Value::as_array)
+        .ok_or("values must be a list")?;
     let p = k.profile();
     let mut ids = Vec::with_capacity(values.len());
     for v in values {
-        let pair = v.as_array().filter(|a| a.len() == 2).ok_or("each value is [NAME, NUMBER]")?;
+        let pair = v
+            .as_array()
+            .filter(|a| a.len() == 2)
+            .ok_or("each value is [NAME, NUMBER]")?;
         let stat = pair[0].as_str().ok_or("a stat name is not a string")?;
-        let n = pair[1].as_u64().ok_or_else(|| format!("{stat}: not an unsigned 64-bit number"))?;
+        let n = pair[1]
+            .as_u64()
+            .ok_or_else(|| format!("{stat}: not an unsigned 64-bit number"))?;
         let s = p.stats.iter().find(|s| s.name == stat);
-        let id = s.ok_or_else(|| format!("{stat} is not a stat of Jool {}", p.release))?.id;
+        let id = s
+            .ok_or_else(|| {
+                format!("{stat} is not a stat of Jool {}", p.release)
+            })?
+            .id;
         ids.push((id, n));
     }
     match action {
-        "set" => k.set_counters(netns, xlator, &name, &ids).map_err(|e| e.to_string())?,
+        "set" => k
+            .set_counters(netns, xlator, &name, &ids)
+            .map_err(|e| e.to_string())?,
         "add" => {
             for (id, n) in ids {
-                k.add_counter(netns, xlator, &name, id, n).map_err(|e| e.to_string())?;
+                k.add_counter(netns, xlator, &name, id, n)
+                    .map_err(|e| e.to_string())?;
             }
         }
-        other => return Err(format!("action must be set, add or reset, not {other:?}")),
+        other => {
+            return Err(format!(
+                "action must be set, add or reset, not {other:?}"
+            ))
+        }
     }
     Ok(json!(true))
 }
 
-fn instance(k: &mut Kernel, caller: &Caller, req: &Value) -> Result<Value, String> {
+fn instance(
+    k: &mut Kernel,
+    caller: &Caller,
+    req: &Value,
+) -> Result<Value, String> {
     let (netns, xlator, name) = target(caller, req)?;
     match req.get("action").and_then(Value::as_str) {
         Some("add") => {
-            let framework = match req.get("framework").and_then(Value::as_str) {
+            let framework = match req.get("framework").and_then(Value::as_str)
+            {
                 Some("iptables") => Framework::Iptables,
                 _ => Framework::Netfilter,
             };
-            k.add_instance(netns, xlator, &name, framework).map_err(|e| e.to_string())?;
+            k.add_instance(netns, xlator, &name, framework)
+                .map_err(|e| e.to_string())?;
         }
         Some("remove") => {
-            k.remove_instance(netns, xlator, &name).map_err(|e| e.to_string())?;
+            k.remove_instance(netns, xlator, &name)
+                .map_err(|e| e.to_string())?;
         }
-        other => return Err(format!("action must be add or remove, not {other:?}")),
+        other => {
+            return Err(format!("action must be add or remove, not {other:?}"))
+        }
     }
     Ok(json!(true))
 }

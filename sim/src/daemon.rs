@@ -16,14 +16,13 @@ use std::{
         Arc, Mutex, MutexGuard,
     },
     thread,
-
 };
 
 use nix::{
     poll::{poll, PollFd, PollFlags, PollTimeout},
     sys::socket::{
-        self, accept, bind, getsockopt, listen, recv, send, socket, sockopt, AddressFamily,
-        Backlog, MsgFlags, SockFlag, SockType, UnixAddr,
+        self, accept, bind, getsockopt, listen, recv, send, socket, sockopt,
+        AddressFamily, Backlog, MsgFlags, SockFlag, SockType, UnixAddr,
     },
 };
 
@@ -101,7 +100,11 @@ impl Shared {
     fn assign_port(&self, requested: u32, pid: u32) -> Result<u32, i32> {
         let mut ports = self.ports();
         if requested != 0 {
-            return if ports.insert(requested) { Ok(requested) } else { Err(98) };
+            return if ports.insert(requested) {
+                Ok(requested)
+            } else {
+                Err(98)
+            };
         }
         if pid != 0 && ports.insert(pid) {
             return Ok(pid);
@@ -132,11 +135,19 @@ impl Daemon {
         if path.exists() {
             std::fs::remove_file(path)?;
         }
-        let fd = socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC, None)?;
+        let fd = socket(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )?;
         bind(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
         // Anyone may open a netlink socket; the kernel decides per request.
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+        std::fs::set_permissions(
+            path,
+            std::fs::Permissions::from_mode(0o666),
+        )?;
         listen(&fd, Backlog::new(1024).unwrap_or(Backlog::MAXCONN))?;
         Ok(Self { listener: fd, path: path.to_owned(), shared })
     }
@@ -165,9 +176,11 @@ impl Daemon {
             }
             let conn = match accept(&self.listener) {
                 Ok(fd) => fd,
-                Err(nix::Error::EINTR | nix::Error::ECONNABORTED | nix::Error::EAGAIN) => {
-                    continue
-                }
+                Err(
+                    nix::Error::EINTR
+                    | nix::Error::ECONNABORTED
+                    | nix::Error::EAGAIN,
+                ) => continue,
                 Err(e) => return Err(e.into()),
             };
             let shared = Arc::clone(&self.shared);
@@ -208,8 +221,17 @@ struct Connection {
 
 impl Connection {
     fn new(fd: OwnedFd, shared: Arc<Shared>) -> Self {
-        let caller = Caller { netns: 0, net_admin: false, port_id: 0, ext_ack: false };
-        Self { fd, data: None, token: None, shared, caller, pid: 0, bound: false }
+        let caller =
+            Caller { netns: 0, net_admin: false, port_id: 0, ext_ack: false };
+        Self {
+            fd,
+            data: None,
+            token: None,
+            shared,
+            caller,
+            pid: 0,
+            bound: false,
+        }
     }
 
     /// Receives one packet; returns its real length.
@@ -221,7 +243,11 @@ impl Connection {
     fn data_channel(&mut self) -> Option<&OwnedFd> {
         if self.data.is_none() {
             if let Some(token) = self.token {
-                self.data = self.shared.channels().get_mut(&token).and_then(Option::take);
+                self.data = self
+                    .shared
+                    .channels()
+                    .get_mut(&token)
+                    .and_then(Option::take);
             }
         }
         self.data.as_ref()
@@ -324,7 +350,9 @@ impl Connection {
         };
         match cmd {
             b'B' => {
-                let Some(req) = body.get(..4) else { return self.result(EINVAL, 0) };
+                let Some(req) = body.get(..4) else {
+                    return self.result(EINVAL, 0);
+                };
                 let req = u32::from_le_bytes([req[0], req[1], req[2], req[3]]);
                 match self.bind(req) {
                     Ok(port) => self.result(0, port),
@@ -341,7 +369,11 @@ impl Connection {
                     Ok(replies) => match self.data_channel() {
                         Some(data) => {
                             for r in &replies {
-                                send(data.as_raw_fd(), r, MsgFlags::MSG_NOSIGNAL)?;
+                                send(
+                                    data.as_raw_fd(),
+                                    r,
+                                    MsgFlags::MSG_NOSIGNAL,
+                                )?;
                             }
                             self.result(0, replies.len() as u32)
                         }
@@ -358,8 +390,12 @@ impl Connection {
                 self.result(0, token)
             }
             b'O' => {
-                let Some(v) = body.get(..12) else { return self.result(EINVAL, 0) };
-                let word = |i: usize| i32::from_le_bytes([v[i], v[i + 1], v[i + 2], v[i + 3]]);
+                let Some(v) = body.get(..12) else {
+                    return self.result(EINVAL, 0);
+                };
+                let word = |i: usize| {
+                    i32::from_le_bytes([v[i], v[i + 1], v[i + 2], v[i + 3]])
+                };
                 if (word(0), word(4)) == (SOL_NETLINK, NETLINK_EXT_ACK) {
                     self.caller.ext_ack = word(8) != 0;
                 }
@@ -390,7 +426,12 @@ pub struct Client {
 impl Client {
     /// Connects to a daemon.
     pub fn connect(path: &Path) -> io::Result<Self> {
-        let fd = socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC, None)?;
+        let fd = socket(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )?;
         socket::connect(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
         Ok(Self { fd })
     }
@@ -404,7 +445,10 @@ impl Client {
         let mut r = [0u8; 16];
         let n = recv(self.fd.as_raw_fd(), &mut r, MsgFlags::empty())?;
         if n != 9 || r[0] != b'R' {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "bad result packet from jool-sim"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "bad result packet from jool-sim",
+            ));
         }
         let errno = i32::from_le_bytes([r[1], r[2], r[3], r[4]]);
         Ok((errno, u32::from_le_bytes([r[5], r[6], r[7], r[8]])))
@@ -415,13 +459,23 @@ impl Client {
     /// [`MAX_PACKET`] are an error.
     pub fn recv(&self, wait: bool) -> io::Result<Vec<u8>> {
         let mut buf = vec![0u8; 64 * 1024];
-        let flags = if wait { MsgFlags::MSG_TRUNC } else { MsgFlags::MSG_TRUNC | MsgFlags::MSG_DONTWAIT };
+        let flags = if wait {
+            MsgFlags::MSG_TRUNC
+        } else {
+            MsgFlags::MSG_TRUNC | MsgFlags::MSG_DONTWAIT
+        };
         let n = recv(self.fd.as_raw_fd(), &mut buf, flags)?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "jool-sim closed the connection"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "jool-sim closed the connection",
+            ));
         }
         if n > buf.len() {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("a {n}-byte packet")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a {n}-byte packet"),
+            ));
         }
         buf.truncate(n);
         Ok(buf)
@@ -483,7 +537,9 @@ impl Running {
         self.stop.store(true, Ordering::Relaxed);
         match self.handle.take().map(thread::JoinHandle::join) {
             Some(Ok(r)) => r,
-            Some(Err(_)) => Err(io::Error::other("the daemon thread panicked")),
+            Some(Err(_)) => {
+                Err(io::Error::other("the daemon thread panicked"))
+            }
             None => Ok(()),
         }
     }

@@ -32,7 +32,9 @@ impl Identity {
             .lines()
             .find_map(|l| l.strip_prefix("CapEff:"))
             .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no CapEff line"))?;
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidData, "no CapEff line")
+            })?;
         Ok(Self { netns, userns, cap_eff })
     }
 
@@ -62,7 +64,11 @@ mod test {
 
     #[test]
     fn test_net_admin_needs_the_initial_user_namespace() {
-        let root = Identity { netns: 1, userns: INIT_USER_NS, cap_eff: 0x1ff_ffff_ffff };
+        let root = Identity {
+            netns: 1,
+            userns: INIT_USER_NS,
+            cap_eff: 0x1ff_ffff_ffff,
+        };
         assert!(root.net_admin());
         assert!(!Identity { userns: 4026532000, ..root }.net_admin());
         assert!(!Identity { cap_eff: 0, ..root }.net_admin());

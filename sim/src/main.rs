@@ -22,7 +22,11 @@ use serde_json::json;
 
 /// A userspace simulator of Jool's kernel side (generic netlink "Jool").
 #[derive(Debug, Parser)]
-#[command(version, about, after_help = "Environment: JOOL_SIM_SOCKET (ctl's default socket), JOOL_SIM_PRELOAD (path of libjool_sim_preload.so for exec).")]
+#[command(
+    version,
+    about,
+    after_help = "Environment: JOOL_SIM_SOCKET (ctl's default socket), JOOL_SIM_PRELOAD (path of libjool_sim_preload.so for exec)."
+)]
 struct Opts {
     #[command(subcommand)]
     cmd: Cmd,
@@ -119,7 +123,8 @@ struct CountersArgs {
 }
 
 fn parse_instance(s: &str) -> Result<(String, Xlator)> {
-    let (name, x) = s.split_once(':').context("expected NAME:siit or NAME:nat64")?;
+    let (name, x) =
+        s.split_once(':').context("expected NAME:siit or NAME:nat64")?;
     let x = match x {
         "siit" => Xlator::Siit,
         "nat64" => Xlator::Nat64,
@@ -131,11 +136,16 @@ fn parse_instance(s: &str) -> Result<(String, Xlator)> {
 /// Builds the kernel a `serve`/`exec` starts with, in the daemon's netns.
 fn build_kernel(a: &KernelArgs) -> Result<Kernel> {
     let profile = Profile::get(&a.kernel_version).with_context(|| {
-        format!("unknown --kernel-version {}; known: {}", a.kernel_version, Profile::names().join(" "))
+        format!(
+            "unknown --kernel-version {}; known: {}",
+            a.kernel_version,
+            Profile::names().join(" ")
+        )
     })?;
     let me = Identity::current().context("Failed to read /proc/self")?;
     let mut k = Kernel::new(profile);
-    let pool6 = Some(([0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 96));
+    let pool6 =
+        Some(([0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 96));
     let specs: &[String] = if a.no_instance { &[] } else { &a.instances };
     for spec in specs {
         let (name, x) = parse_instance(spec)?;
@@ -144,10 +154,15 @@ fn build_kernel(a: &KernelArgs) -> Result<Kernel> {
         k.set_pool6(me.netns, x, &name, pool6)?;
     }
     if let Some(path) = &a.counters {
-        let (name, x) = parse_instance(a.instances.first().context("--counters needs an --instance")?)?;
-        let file = std::fs::File::open(path).with_context(|| format!("Failed to open {}", path.display()))?;
-        let rows = counters::read(file).with_context(|| format!("{}", path.display()))?;
-        let ids = counters::to_ids(&rows, profile).with_context(|| format!("{}", path.display()))?;
+        let (name, x) = parse_instance(
+            a.instances.first().context("--counters needs an --instance")?,
+        )?;
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("Failed to open {}", path.display()))?;
+        let rows = counters::read(file)
+            .with_context(|| format!("{}", path.display()))?;
+        let ids = counters::to_ids(&rows, profile)
+            .with_context(|| format!("{}", path.display()))?;
         k.set_counters(me.netns, x, &name, &ids)?;
     }
     if a.no_module {
@@ -158,11 +173,17 @@ fn build_kernel(a: &KernelArgs) -> Result<Kernel> {
 
 fn serve(a: ServeArgs) -> Result<ExitCode> {
     let k = build_kernel(&a.kernel)?;
-    let d = Daemon::bind(&a.socket, Shared::new(k))
-        .with_context(|| format!("Failed to listen on {}", a.socket.display()))?;
+    let d = Daemon::bind(&a.socket, Shared::new(k)).with_context(|| {
+        format!("Failed to listen on {}", a.socket.display())
+    })?;
     let stop = Arc::new(AtomicBool::new(false));
-    daemon::stop_on_signals(&stop).context("Failed to install signal handlers")?;
-    eprintln!("jool-sim: serving Jool {} on {}", a.kernel.kernel_version, a.socket.display());
+    daemon::stop_on_signals(&stop)
+        .context("Failed to install signal handlers")?;
+    eprintln!(
+        "jool-sim: serving Jool {} on {}",
+        a.kernel.kernel_version,
+        a.socket.display()
+    );
     d.serve(&stop).context("Failed to accept connections")?;
     Ok(ExitCode::SUCCESS)
 }
@@ -172,9 +193,13 @@ fn preload_path() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("JOOL_SIM_PRELOAD") {
         return Ok(PathBuf::from(p));
     }
-    let exe = std::env::current_exe().context("Failed to find the jool-sim executable")?;
+    let exe = std::env::current_exe()
+        .context("Failed to find the jool-sim executable")?;
     let dir = exe.parent().context("jool-sim has no parent folder")?;
-    for cand in [dir.join("libjool_sim_preload.so"), dir.join("../libjool_sim_preload.so")] {
+    for cand in [
+        dir.join("libjool_sim_preload.so"),
+        dir.join("../libjool_sim_preload.so"),
+    ] {
         if cand.exists() {
             return Ok(cand);
         }
@@ -188,11 +213,15 @@ fn preload_path() -> Result<PathBuf> {
 fn exec(a: ExecArgs) -> Result<ExitCode> {
     let preload = preload_path()?;
     let k = build_kernel(&a.kernel)?;
-    let dir = std::env::temp_dir().join(format!("jool-sim-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("Failed to create {}", dir.display()))?;
+    let dir =
+        std::env::temp_dir().join(format!("jool-sim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("Failed to create {}", dir.display()))?;
     let socket = dir.join("sock");
-    let running = daemon::spawn(&socket, Shared::new(k))
-        .with_context(|| format!("Failed to listen on {}", socket.display()))?;
+    let running =
+        daemon::spawn(&socket, Shared::new(k)).with_context(|| {
+            format!("Failed to listen on {}", socket.display())
+        })?;
     let (program, args) = a.cmd.split_first().context("no command")?;
     let status = Command::new(program)
         .args(args)
@@ -200,12 +229,15 @@ fn exec(a: ExecArgs) -> Result<ExitCode> {
         .env("JOOL_SIM_KERNEL_VERSION", &a.kernel.kernel_version)
         .env("LD_PRELOAD", &preload)
         .status()
-        .with_context(|| format!("Failed to run {}", Path::new(program).display()));
+        .with_context(|| {
+            format!("Failed to run {}", Path::new(program).display())
+        });
     let stopped = running.stop();
     let _ = std::fs::remove_dir_all(&dir);
     let status = status?;
     stopped.context("The daemon failed")?;
-    let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    let code =
+        status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     Ok(ExitCode::from(code as u8))
 }
 
@@ -215,7 +247,8 @@ fn netns_of(a: &CountersArgs) -> Result<Option<u64>> {
         (None, Some(pid)) => PathBuf::from(format!("/proc/{pid}/ns/net")),
         (None, None) => return Ok(None),
     };
-    let meta = std::fs::metadata(&path).with_context(|| format!("Failed to find {}", path.display()))?;
+    let meta = std::fs::metadata(&path)
+        .with_context(|| format!("Failed to find {}", path.display()))?;
     Ok(Some(meta.ino()))
 }
 
@@ -223,21 +256,32 @@ fn netns_of(a: &CountersArgs) -> Result<Option<u64>> {
 fn values_of(a: &CountersArgs) -> Result<Vec<(String, u64)>> {
     if let [file] = a.values.as_slice() {
         if !file.contains('=') {
-            let f = std::fs::File::open(file).with_context(|| format!("Failed to open {file}"))?;
-            return Ok(counters::read(f).with_context(|| file.clone())?.into_rows());
+            let f = std::fs::File::open(file)
+                .with_context(|| format!("Failed to open {file}"))?;
+            return Ok(counters::read(f)
+                .with_context(|| file.clone())?
+                .into_rows());
         }
     }
     a.values
         .iter()
         .map(|kv| {
-            let (k, v) = kv.split_once('=').with_context(|| format!("expected NAME=VALUE, got {kv}"))?;
-            Ok((k.to_owned(), v.parse().with_context(|| format!("bad value in {kv}"))?))
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("expected NAME=VALUE, got {kv}"))?;
+            Ok((
+                k.to_owned(),
+                v.parse().with_context(|| format!("bad value in {kv}"))?,
+            ))
         })
         .collect()
 }
 
 fn ctl(a: CtlArgs) -> Result<ExitCode> {
-    let socket = match a.socket.or_else(|| std::env::var_os("JOOL_SIM_SOCKET").map(PathBuf::from)) {
+    let socket = match a
+        .socket
+        .or_else(|| std::env::var_os("JOOL_SIM_SOCKET").map(PathBuf::from))
+    {
         Some(s) => s,
         None => bail!("no --socket and no JOOL_SIM_SOCKET"),
     };
@@ -246,17 +290,22 @@ fn ctl(a: CtlArgs) -> Result<ExitCode> {
         CtlCmd::Dump => json!({ "op": "dump" }),
         CtlCmd::Version => json!({ "op": "version" }),
         CtlCmd::Counters(c) => {
-            let values = if c.action == "reset" { vec![] } else { values_of(c)? };
+            let values =
+                if c.action == "reset" { vec![] } else { values_of(c)? };
             json!({
                 "op": "counters", "action": c.action, "netns": netns_of(c)?,
                 "xlator": c.xlator, "instance": c.instance, "values": values,
             })
         }
     };
-    let client = daemon::Client::connect(&socket)
-        .with_context(|| format!("Failed to connect to {}", socket.display()))?;
-    let answer = client.control(&request.to_string()).context("Control request failed")?;
-    let v: serde_json::Value = serde_json::from_str(&answer).context("The daemon answered invalid JSON")?;
+    let client = daemon::Client::connect(&socket).with_context(|| {
+        format!("Failed to connect to {}", socket.display())
+    })?;
+    let answer = client
+        .control(&request.to_string())
+        .context("Control request failed")?;
+    let v: serde_json::Value = serde_json::from_str(&answer)
+        .context("The daemon answered invalid JSON")?;
     if let Some(e) = v.get("error") {
         bail!("{}", e.as_str().unwrap_or_default());
     }

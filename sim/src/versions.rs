@@ -170,8 +170,14 @@ pub struct FixtureError {
 impl fmt::Display for FixtureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.line {
-            Some(l) => write!(f, "fixtures/versions/{}:{l}: {}", self.file, self.message),
-            None => write!(f, "fixtures/versions/{}: {}", self.file, self.message),
+            Some(l) => write!(
+                f,
+                "fixtures/versions/{}:{l}: {}",
+                self.file, self.message
+            ),
+            None => {
+                write!(f, "fixtures/versions/{}: {}", self.file, self.message)
+            }
         }
     }
 }
@@ -223,7 +229,10 @@ impl Profile {
             "major.minor" => Compat::MajorMinor,
             other => {
                 let line = text.find("compat").map(|o| line_of(text, o));
-                return Err(err(line, format!("unknown compat rule {other:?}")));
+                return Err(err(
+                    line,
+                    format!("unknown compat rule {other:?}"),
+                ));
             }
         };
         let legacy = release_key(&fx.version) < release_key("4.0.8");
@@ -233,7 +242,10 @@ impl Profile {
             if s.id != want {
                 return Err(err(
                     line_of_stat(text, i),
-                    format!("stat {} has id {}, expected {want}", s.name, s.id),
+                    format!(
+                        "stat {} has id {}, expected {want}",
+                        s.name, s.id
+                    ),
                 ));
             }
             if s.name.is_empty() || !s.name.starts_with("JSTAT") {
@@ -255,8 +267,13 @@ impl Profile {
         }
         let expected = format!("{}.toml", fx.version);
         if file != expected && !file.is_empty() {
-            return Err(err(Some(line_of(text, text.find("version").unwrap_or(0))),
-                format!("version {:?} does not match the file name", fx.version)));
+            return Err(err(
+                Some(line_of(text, text.find("version").unwrap_or(0))),
+                format!(
+                    "version {:?} does not match the file name",
+                    fx.version
+                ),
+            ));
         }
         Ok(Self::derive(fx, compat, file))
     }
@@ -280,7 +297,10 @@ impl Profile {
             Protocol::Joolnl { header_len: 28 }
         };
         let magic = protocol == Protocol::Joolnl { header_len: 28 };
-        let unknown_stat = if v == "main" || v == "4.2.0-rc3" || (!is_rc && at_least("4.1.13")) {
+        let unknown_stat = if v == "main"
+            || v == "4.2.0-rc3"
+            || (!is_rc && at_least("4.1.13"))
+        {
             UnknownStat::Warn
         } else {
             UnknownStat::Fail
@@ -296,7 +316,11 @@ impl Profile {
             numbering: if is_rc { Numbering::MapT } else { Numbering::Jool41 },
             unknown_stat,
             reply_check,
-            error_style: if at_least("4.0.2") { ErrorStyle::Prefixed } else { ErrorStyle::Bare },
+            error_style: if at_least("4.0.2") {
+                ErrorStyle::Prefixed
+            } else {
+                ErrorStyle::Bare
+            },
             always_error_msg: !(v == "4.2.0-rc2" || v == "4.2.0-rc3"),
             zero_reply_flags: v == "4.2.0-rc2" || v == "4.2.0-rc3",
             protocol,
@@ -338,7 +362,8 @@ impl Profile {
         ALL.get_or_init(|| match Self::load_all() {
             Ok(v) => v,
             Err(errors) => {
-                let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                let text: Vec<String> =
+                    errors.iter().map(ToString::to_string).collect();
                 panic!("malformed version fixtures:\n{}", text.join("\n"))
             }
         })
@@ -353,8 +378,12 @@ impl Profile {
     /// the file and line, so such a build never passes CI).
     pub fn get(name: &str) -> Option<&'static Self> {
         static ONE: OnceLock<Vec<OnceLock<Profile>>> = OnceLock::new();
-        let cells = ONE.get_or_init(|| FIXTURES.iter().map(|_| OnceLock::new()).collect());
-        let i = FIXTURES.iter().position(|(file, _)| file.strip_suffix(".toml") == Some(name))?;
+        let cells = ONE.get_or_init(|| {
+            FIXTURES.iter().map(|_| OnceLock::new()).collect()
+        });
+        let i = FIXTURES
+            .iter()
+            .position(|(file, _)| file.strip_suffix(".toml") == Some(name))?;
         let (file, text) = FIXTURES[i];
         Some(cells[i].get_or_init(|| match Self::from_toml(file, text) {
             Ok(p) => p,
@@ -414,7 +443,11 @@ impl Profile {
 
     /// genl family version the kernel registers.
     pub fn genl_version(&self) -> u8 {
-        if self.is_legacy() { 1 } else { 2 }
+        if self.is_legacy() {
+            1
+        } else {
+            2
+        }
     }
 
     /// `maxattr` of the genl family.
@@ -468,7 +501,8 @@ mod test {
     #[test]
     fn test_every_fixture_loads() {
         if let Err(errors) = Profile::load_all() {
-            let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            let text: Vec<String> =
+                errors.iter().map(ToString::to_string).collect();
             panic!("{}", text.join("\n"));
         }
         assert_eq!(Profile::all().len(), FIXTURES.len());
@@ -503,8 +537,14 @@ mod test {
     #[test]
     fn test_ranges() {
         let g = |n| Profile::get(n).unwrap();
-        assert_eq!(g("4.0.0").protocol, Protocol::Legacy(LegacyLayout::TypeChar));
-        assert_eq!(g("4.0.5").protocol, Protocol::Legacy(LegacyLayout::NoType));
+        assert_eq!(
+            g("4.0.0").protocol,
+            Protocol::Legacy(LegacyLayout::TypeChar)
+        );
+        assert_eq!(
+            g("4.0.5").protocol,
+            Protocol::Legacy(LegacyLayout::NoType)
+        );
         assert_eq!(g("4.0.7").protocol, Protocol::Legacy(LegacyLayout::Xt));
         assert_eq!(g("4.0.8").header_len(), 24);
         assert_eq!(g("4.1.4").header_len(), 24);
@@ -515,7 +555,10 @@ mod test {
         assert_eq!(g("4.1.12").unknown_stat, UnknownStat::Fail);
         assert_eq!(g("4.2.0-rc3").unknown_stat, UnknownStat::Warn);
         assert_eq!(g("4.2.0-rc3").offset_u8_attr(), 10);
-        assert_eq!(g("4.1.10").reply_check, ReplyCheck::Magic(Compat::MajorMinor));
+        assert_eq!(
+            g("4.1.10").reply_check,
+            ReplyCheck::Magic(Compat::MajorMinor)
+        );
         assert!(g("4.1.4").stats_requires_net_admin);
         assert!(!g("4.1.5").stats_requires_net_admin);
         assert_eq!(g("4.0.0").first_id(), 0);
@@ -523,20 +566,28 @@ mod test {
 
     #[test]
     fn test_malformed_fixture_names_file_and_line() {
-        let text = "version = \"9.9.9\"\ntag = \"x\"\nwire_version = \"oops\"\n";
+        let text =
+            "version = \"9.9.9\"\ntag = \"x\"\nwire_version = \"oops\"\n";
         let e = Profile::from_toml("9.9.9.toml", text).unwrap_err();
         assert_eq!(e.file, "9.9.9.toml");
         assert_eq!(e.line, Some(3));
-        assert!(e.to_string().starts_with("fixtures/versions/9.9.9.toml:3:"), "{e}");
+        assert!(
+            e.to_string().starts_with("fixtures/versions/9.9.9.toml:3:"),
+            "{e}"
+        );
     }
 
     #[test]
     fn test_bad_id_sequence_is_reported() {
-        let good = FIXTURES.iter().find(|(f, _)| *f == "4.1.9.toml").unwrap().1;
+        let good =
+            FIXTURES.iter().find(|(f, _)| *f == "4.1.9.toml").unwrap().1;
         let bad = good.replacen("id = 2\n", "id = 7\n", 1);
         let e = Profile::from_toml("4.1.9.toml", &bad).unwrap_err();
         assert!(e.message.contains("expected 2"), "{e}");
-        assert_eq!(e.line, Some(bad.find("id = 7").map(|o| line_of(&bad, o)).unwrap() - 1));
+        assert_eq!(
+            e.line,
+            Some(bad.find("id = 7").map(|o| line_of(&bad, o)).unwrap() - 1)
+        );
     }
 
     #[test]

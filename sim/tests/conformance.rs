@@ -13,13 +13,20 @@ use jool_sim::{
 use serde_json::Value;
 
 fn corpus(name: &str) -> Value {
-    let path = format!("{}/../fixtures/conformance-4.1.9/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let path = format!(
+        "{}/../fixtures/conformance-4.1.9/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn hex(b: &[u8]) -> String {
@@ -30,7 +37,9 @@ fn hex(b: &[u8]) -> String {
 fn mask(mut datagram: Vec<u8>) -> String {
     let mut off = 0;
     while datagram.len() >= off + 16 {
-        let len = u32::from_le_bytes(datagram[off..off + 4].try_into().unwrap()) as usize;
+        let len =
+            u32::from_le_bytes(datagram[off..off + 4].try_into().unwrap())
+                as usize;
         datagram[off + 8..off + 16].fill(0);
         if len < 16 {
             break;
@@ -45,12 +54,15 @@ fn mask(mut datagram: Vec<u8>) -> String {
 fn kernel_with_instances() -> Kernel {
     let mut k = Kernel::new(Profile::get("4.1.9").unwrap());
     for x in [Xlator::Siit, Xlator::Nat64] {
-        k.add_instance(INIT_NETNS, x, "default", Framework::Netfilter).unwrap();
+        k.add_instance(INIT_NETNS, x, "default", Framework::Netfilter)
+            .unwrap();
     }
     let mut pool6 = [0u8; 16];
     pool6[..4].copy_from_slice(&[0x00, 0x64, 0xff, 0x9b]);
-    k.set_pool6(INIT_NETNS, Xlator::Siit, "default", Some((pool6, 96))).unwrap();
-    k.set_pool6(INIT_NETNS, Xlator::Nat64, "default", Some((pool6, 96))).unwrap();
+    k.set_pool6(INIT_NETNS, Xlator::Siit, "default", Some((pool6, 96)))
+        .unwrap();
+    k.set_pool6(INIT_NETNS, Xlator::Nat64, "default", Some((pool6, 96)))
+        .unwrap();
     k
 }
 
@@ -77,19 +89,26 @@ fn replay(k: &mut Kernel, file: &str) -> Vec<String> {
             .chain(r["late_replies_hex"].as_array().unwrap())
             .map(|h| mask(unhex(h.as_str().unwrap())))
             .collect();
-        match (k.sendmsg(&caller, &request), r["errno_on_send_name"].as_str()) {
+        match (k.sendmsg(&caller, &request), r["errno_on_send_name"].as_str())
+        {
             (Err(e), Some(want)) => {
                 if !(want == "ENODATA" && e == jool_sim::kernel::ENODATA) {
-                    failures.push(format!("{name}: send failed with {e}, real kernel {want}"));
+                    failures.push(format!(
+                        "{name}: send failed with {e}, real kernel {want}"
+                    ));
                 }
             }
             (Ok(replies), None) => {
                 let got: Vec<String> = replies.into_iter().map(mask).collect();
                 if got != expected {
-                    failures.push(format!("{name}:\n  real: {expected:?}\n  sim:  {got:?}"));
+                    failures.push(format!(
+                        "{name}:\n  real: {expected:?}\n  sim:  {got:?}"
+                    ));
                 }
             }
-            (got, want) => failures.push(format!("{name}: sim {got:?}, real send error {want:?}")),
+            (got, want) => failures.push(format!(
+                "{name}: sim {got:?}, real send error {want:?}"
+            )),
         }
     }
     assert!(count > 0, "{file} has no requests");
@@ -98,7 +117,12 @@ fn replay(k: &mut Kernel, file: &str) -> Vec<String> {
 
 fn assert_replay(k: &mut Kernel, file: &str) {
     let failures = replay(k, file);
-    assert!(failures.is_empty(), "{} of the {file} answers differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of the {file} answers differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -19,13 +19,15 @@ use jool_sim::{
 fn socket_path() -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!("jool-sim-test-{}-{n}.sock", std::process::id()))
+    std::env::temp_dir()
+        .join(format!("jool-sim-test-{}-{n}.sock", std::process::id()))
 }
 
 fn start() -> (daemon::Running, PathBuf) {
     let me = Identity::current().unwrap();
     let mut k = Kernel::new(Profile::get("4.1.9").unwrap());
-    k.add_instance(me.netns, Xlator::Siit, "default", Framework::Netfilter).unwrap();
+    k.add_instance(me.netns, Xlator::Siit, "default", Framework::Netfilter)
+        .unwrap();
     let path = socket_path();
     (daemon::spawn(&path, Shared::new(k)).unwrap(), path)
 }
@@ -34,7 +36,10 @@ fn start() -> (daemon::Running, PathBuf) {
 const STATS: &str = "30000000200001000400000000000000070100006a6f6f6c040109000100000064656661756c74000000000000000000";
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn stats_roundtrip(c: &Client) -> usize {
@@ -48,7 +53,11 @@ fn test_stats_over_the_socket() {
     let (d, path) = start();
     let c = Client::connect(&path).unwrap();
     let (e, port) = c.command(b'B', &0u32.to_le_bytes()).unwrap();
-    assert_eq!((e, port), (0, std::process::id()), "first socket gets the pid");
+    assert_eq!(
+        (e, port),
+        (0, std::process::id()),
+        "first socket gets the pid"
+    );
     assert_eq!(stats_roundtrip(&c), 48 + 69 * 12);
     let c2 = Client::connect(&path).unwrap();
     let (_, port2) = c2.command(b'B', &0u32.to_le_bytes()).unwrap();
@@ -121,10 +130,15 @@ fn test_disconnect_mid_request() {
 #[test]
 fn test_500_concurrent_clients() {
     let (_d, path) = start();
-    let clients: Vec<Client> = (0..500).map(|_| Client::connect(&path).unwrap()).collect();
+    let clients: Vec<Client> =
+        (0..500).map(|_| Client::connect(&path).unwrap()).collect();
     let handles: Vec<_> = clients
         .into_iter()
-        .map(|c| std::thread::spawn(move || (0..5).map(|_| stats_roundtrip(&c)).sum::<usize>()))
+        .map(|c| {
+            std::thread::spawn(move || {
+                (0..5).map(|_| stats_roundtrip(&c)).sum::<usize>()
+            })
+        })
         .collect();
     for h in handles {
         assert_eq!(h.join().unwrap(), 5 * 876);
@@ -133,7 +147,13 @@ fn test_500_concurrent_clients() {
 
 fn rss_kib(pid: u32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches(" kB").parse().unwrap()
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .parse()
+        .unwrap()
 }
 
 /// The daemon as its own process (`jool-sim serve`), so its resident
@@ -150,7 +170,10 @@ fn test_memory_bounded_under_100k_malformed_requests() {
         .unwrap();
     let t = std::time::Instant::now();
     while !path.exists() {
-        assert!(t.elapsed() < std::time::Duration::from_secs(10), "jool-sim serve did not start");
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "jool-sim serve did not start"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let c = Client::connect(&path).unwrap();
@@ -173,5 +196,8 @@ fn test_memory_bounded_under_100k_malformed_requests() {
     let _ = serve.kill();
     let _ = serve.wait();
     eprintln!("jool-sim serve RSS: {before} KiB before, {after} KiB after 100,000 malformed requests");
-    assert!(after < before + 4 * 1024, "RSS grew from {before} to {after} KiB");
+    assert!(
+        after < before + 4 * 1024,
+        "RSS grew from {before} to {after} KiB"
+    );
 }

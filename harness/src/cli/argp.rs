@@ -22,14 +22,44 @@ struct Mode {
 
 /// The 4.1.x tree (src/usr/argp/main.c), `blacklist4` hidden.
 const TREE: &[Mode] = &[
-    Mode { label: "instance", siit: true, nat64: true, ops: &["display", "add", "remove", "flush", "status"] },
+    Mode {
+        label: "instance",
+        siit: true,
+        nat64: true,
+        ops: &["display", "add", "remove", "flush", "status"],
+    },
     Mode { label: "stats", siit: true, nat64: true, ops: &["display"] },
     Mode { label: "address", siit: true, nat64: false, ops: &["query"] },
-    Mode { label: "global", siit: true, nat64: true, ops: &["display", "update"] },
-    Mode { label: "eamt", siit: true, nat64: false, ops: &["display", "add", "remove", "flush"] },
-    Mode { label: "denylist4", siit: true, nat64: false, ops: &["display", "add", "remove", "flush"] },
-    Mode { label: "pool4", siit: false, nat64: true, ops: &["display", "add", "remove", "flush"] },
-    Mode { label: "bib", siit: false, nat64: true, ops: &["display", "add", "remove"] },
+    Mode {
+        label: "global",
+        siit: true,
+        nat64: true,
+        ops: &["display", "update"],
+    },
+    Mode {
+        label: "eamt",
+        siit: true,
+        nat64: false,
+        ops: &["display", "add", "remove", "flush"],
+    },
+    Mode {
+        label: "denylist4",
+        siit: true,
+        nat64: false,
+        ops: &["display", "add", "remove", "flush"],
+    },
+    Mode {
+        label: "pool4",
+        siit: false,
+        nat64: true,
+        ops: &["display", "add", "remove", "flush"],
+    },
+    Mode {
+        label: "bib",
+        siit: false,
+        nat64: true,
+        ops: &["display", "add", "remove"],
+    },
     Mode { label: "session", siit: false, nat64: true, ops: &["display"] },
     Mode { label: "file", siit: true, nat64: true, ops: &["handle"] },
     Mode { label: "joold", siit: false, nat64: true, ops: &["advertise"] },
@@ -71,11 +101,17 @@ fn step<'a>(labels: &[&'a str], token: &str) -> Result<&'a str, Walk> {
     match matches(labels, token).as_slice() {
         [one] => Ok(one),
         [] => Err(Walk::Failed(
-            format!("Unexpected token: '{token}'\nAvailable options: {}\n", list(labels)),
+            format!(
+                "Unexpected token: '{token}'\nAvailable options: {}\n",
+                list(labels)
+            ),
             EX_TREE,
         )),
         many => Err(Walk::Failed(
-            format!("Ambiguous token: '{token}'\nAvailable options: {}\n", list(many)),
+            format!(
+                "Ambiguous token: '{token}'\nAvailable options: {}\n",
+                list(many)
+            ),
             EX_TREE,
         )),
     }
@@ -83,14 +119,18 @@ fn step<'a>(labels: &[&'a str], token: &str) -> Result<&'a str, Walk> {
 
 fn more_expected(labels: &[&str]) -> Walk {
     Walk::Failed(
-        format!("More arguments expected.\nPossible follow-ups: {}\n", list(labels)),
+        format!(
+            "More arguments expected.\nPossible follow-ups: {}\n",
+            list(labels)
+        ),
         EX_TREE,
     )
 }
 
 /// `__handle`: walks mode and operation.
 pub fn walk(xlator: Xlator, args: &[String]) -> Walk {
-    let modes: Vec<&Mode> = TREE.iter().filter(|m| visible(m, xlator)).collect();
+    let modes: Vec<&Mode> =
+        TREE.iter().filter(|m| visible(m, xlator)).collect();
     let labels: Vec<&str> = modes.iter().map(|m| m.label).collect();
     let Some(first) = args.first() else { return more_expected(&labels) };
     let mode = match step(&labels, first) {
@@ -148,7 +188,11 @@ impl Parsed {
 
     /// The last argument of `long`.
     pub fn value(&self, long: &str) -> Option<&str> {
-        self.options.iter().rev().find(|(l, _)| *l == long).and_then(|(_, v)| v.as_deref())
+        self.options
+            .iter()
+            .rev()
+            .find(|(l, _)| *l == long)
+            .and_then(|(_, v)| v.as_deref())
     }
 }
 
@@ -161,7 +205,11 @@ fn usage_error(cmd: &str, msg: &str) -> (String, u8) {
 
 /// argp (getopt_long, permuting) over `args` (`args[0]` is the command
 /// name, e.g. `display`). `max_positional` arguments are allowed.
-pub fn parse(table: &[Opt], args: &[String], max_positional: usize) -> Result<Parsed, (String, u8)> {
+pub fn parse(
+    table: &[Opt],
+    args: &[String],
+    max_positional: usize,
+) -> Result<Parsed, (String, u8)> {
     let cmd = args.first().map_or("display", String::as_str);
     let all: Vec<Opt> = table.iter().chain(BUILTIN.iter()).copied().collect();
     let mut out = Parsed::default();
@@ -179,20 +227,35 @@ pub fn parse(table: &[Opt], args: &[String], max_positional: usize) -> Result<Pa
                 None => (long, None),
             };
             let exact = all.iter().find(|o| o.long == name);
-            let cands: Vec<&Opt> = all.iter().filter(|o| o.long.starts_with(name)).collect();
+            let cands: Vec<&Opt> =
+                all.iter().filter(|o| o.long.starts_with(name)).collect();
             let opt = match (exact, cands.as_slice()) {
                 (Some(o), _) => o,
                 (None, [o]) => *o,
-                (None, []) => return Err(usage_error(cmd, &format!("unrecognized option '--{name}'"))),
+                (None, []) => {
+                    return Err(usage_error(
+                        cmd,
+                        &format!("unrecognized option '--{name}'"),
+                    ))
+                }
                 (None, many) => {
-                    let names: Vec<String> = many.iter().map(|o| format!("'--{}'", o.long)).collect();
-                    let msg = format!("option '--{name}' is ambiguous; possibilities: {}", names.join(" "));
+                    let names: Vec<String> = many
+                        .iter()
+                        .map(|o| format!("'--{}'", o.long))
+                        .collect();
+                    let msg = format!(
+                        "option '--{name}' is ambiguous; possibilities: {}",
+                        names.join(" ")
+                    );
                     return Err(usage_error(cmd, &msg));
                 }
             };
             let value = match (opt.arg, inline) {
                 (false, Some(_)) => {
-                    let msg = format!("option '--{}' doesn't allow an argument", opt.long);
+                    let msg = format!(
+                        "option '--{}' doesn't allow an argument",
+                        opt.long
+                    );
                     return Err(usage_error(cmd, &msg));
                 }
                 (true, Some(v)) => Some(v),
@@ -202,7 +265,10 @@ pub fn parse(table: &[Opt], args: &[String], max_positional: usize) -> Result<Pa
                         Some(v.clone())
                     }
                     None => {
-                        let msg = format!("option '--{}' requires an argument", opt.long);
+                        let msg = format!(
+                            "option '--{}' requires an argument",
+                            opt.long
+                        );
                         return Err(usage_error(cmd, &msg));
                     }
                 },
@@ -216,7 +282,10 @@ pub fn parse(table: &[Opt], args: &[String], max_positional: usize) -> Result<Pa
                 let c = chars[j];
                 j += 1;
                 let Some(opt) = all.iter().find(|o| o.short == Some(c)) else {
-                    return Err(usage_error(cmd, &format!("invalid option -- '{c}'")));
+                    return Err(usage_error(
+                        cmd,
+                        &format!("invalid option -- '{c}'"),
+                    ));
                 };
                 if opt.arg {
                     let rest: String = chars[j..].iter().collect();
@@ -226,7 +295,8 @@ pub fn parse(table: &[Opt], args: &[String], max_positional: usize) -> Result<Pa
                         i += 1;
                         v.clone()
                     } else {
-                        let msg = format!("option requires an argument -- '{c}'");
+                        let msg =
+                            format!("option requires an argument -- '{c}'");
                         return Err(usage_error(cmd, &msg));
                     };
                     out.options.push((opt.long, Some(v)));
@@ -266,24 +336,41 @@ mod test {
         );
         assert_eq!(
             walk(Xlator::Siit, &s(&["stats"])),
-            Walk::Failed("More arguments expected.\nPossible follow-ups: display \n".into(), 234)
+            Walk::Failed(
+                "More arguments expected.\nPossible follow-ups: display \n"
+                    .into(),
+                234
+            )
         );
         assert_eq!(
             walk(Xlator::Nat64, &s(&["stats", "--help"])),
-            Walk::Failed("Unexpected token: '--help'\nAvailable options: display \n".into(), 234)
+            Walk::Failed(
+                "Unexpected token: '--help'\nAvailable options: display \n"
+                    .into(),
+                234
+            )
         );
     }
 
     #[test]
     fn test_display_options() {
-        let p = parse(&DISPLAY, &s(&["display", "-ae", "--no-h", "--csv"]), 0).unwrap();
-        assert!(p.has("all") && p.has("explain") && p.has("no-headers") && p.has("csv"));
-        let (e, code) = parse(&DISPLAY, &s(&["display", "--csv=yes"]), 0).unwrap_err();
+        let p = parse(&DISPLAY, &s(&["display", "-ae", "--no-h", "--csv"]), 0)
+            .unwrap();
+        assert!(
+            p.has("all")
+                && p.has("explain")
+                && p.has("no-headers")
+                && p.has("csv")
+        );
+        let (e, code) =
+            parse(&DISPLAY, &s(&["display", "--csv=yes"]), 0).unwrap_err();
         assert_eq!(code, 64);
         assert_eq!(e, "display: option '--csv' doesn't allow an argument\nTry `display --help' or `display --usage' for more information.\n");
-        let (e, _) = parse(&DISPLAY, &s(&["display", "extra"]), 0).unwrap_err();
+        let (e, _) =
+            parse(&DISPLAY, &s(&["display", "extra"]), 0).unwrap_err();
         assert!(e.starts_with("display: Too many arguments\n"));
-        let (e, _) = parse(&DISPLAY, &s(&["display", "--bogus"]), 0).unwrap_err();
+        let (e, _) =
+            parse(&DISPLAY, &s(&["display", "--bogus"]), 0).unwrap_err();
         assert!(e.starts_with("display: unrecognized option '--bogus'\n"));
     }
 }

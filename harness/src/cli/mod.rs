@@ -21,7 +21,9 @@ use jool_sim::{
 use crate::{
     client::{self, Client, ErrorKind},
     counters,
-    format::{self, DisplayFlags, JsonMeta, RenderError, Renderer, Translator},
+    format::{
+        self, DisplayFlags, JsonMeta, RenderError, Renderer, Translator,
+    },
     transport::{self, InProcess, NetlinkSocket, Transport},
 };
 
@@ -129,7 +131,11 @@ enum Start {
 
 fn program_xlator(program: &str) -> Xlator {
     let base = program.rsplit('/').next().unwrap_or(program);
-    if base.contains("siit") { Xlator::Siit } else { Xlator::Nat64 }
+    if base.contains("siit") {
+        Xlator::Siit
+    } else {
+        Xlator::Nat64
+    }
 }
 
 /// getopt_long("+?Vi:f:") plus the extra options; stops at the first
@@ -162,7 +168,10 @@ fn parse_globals(args: &[String]) -> Start {
             Some((n, v)) if a.starts_with("--") => (n, Some(v.to_owned())),
             _ => (a, None),
         };
-        let (name, inline) = match name.strip_prefix("-i").filter(|r| !r.is_empty() && !a.starts_with("--")) {
+        let (name, inline) = match name
+            .strip_prefix("-i")
+            .filter(|r| !r.is_empty() && !a.starts_with("--"))
+        {
             Some(rest) => ("-i", Some(rest.to_owned())),
             None => (name, inline),
         };
@@ -171,7 +180,10 @@ fn parse_globals(args: &[String]) -> Start {
                 return Ok(v);
             }
             let v = args.get(i).cloned().ok_or_else(|| {
-                bad(format!("{}: option '{what}' requires an argument\n", g.program))
+                bad(format!(
+                    "{}: option '{what}' requires an argument\n",
+                    g.program
+                ))
             })?;
             i += 1;
             Ok(v)
@@ -226,9 +238,10 @@ fn parse_globals(args: &[String]) -> Start {
 
 /// `joolnl_file_get_iname`: the `instance` field of a JSON file.
 fn iname_from_file(path: &str) -> Result<String, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("Error: {path}: {e}\n"))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("Error: {path}: {e}\n"))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("Error: {path}: {e}\n"))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("Error: {path}: {e}\n"))?;
     v.get("instance")
         .and_then(|i| i.as_str())
         .map(str::to_owned)
@@ -236,7 +249,11 @@ fn iname_from_file(path: &str) -> Result<String, String> {
 }
 
 /// Runs one invocation; returns the exit status.
-pub fn run<O: Write, E: Write>(args: &[String], out: &mut O, err: &mut E) -> u8 {
+pub fn run<O: Write, E: Write>(
+    args: &[String],
+    out: &mut O,
+    err: &mut E,
+) -> u8 {
     let (g, rest) = match parse_globals(args) {
         Start::Run(g, rest) => (g, rest),
         Start::Print(o, e, code) => {
@@ -260,7 +277,9 @@ pub fn run<O: Write, E: Write>(args: &[String], out: &mut O, err: &mut E) -> u8 
             let _ = err.write_all(text.as_bytes());
             code
         }
-        argp::Walk::Handler("stats", "display", a) => display(&g, profile, &a, out, err),
+        argp::Walk::Handler("stats", "display", a) => {
+            display(&g, profile, &a, out, err)
+        }
         argp::Walk::Handler("instance", op @ ("add" | "remove"), a) => {
             instance(&g, profile, op, &a, err)
         }
@@ -276,7 +295,11 @@ pub fn run<O: Write, E: Write>(args: &[String], out: &mut O, err: &mut E) -> u8 
 }
 
 /// Prints a client error as the release's client does; returns its status.
-pub(crate) fn report<E: Write>(profile: &Profile, e: &client::Error, err: &mut E) -> u8 {
+pub(crate) fn report<E: Write>(
+    profile: &Profile,
+    e: &client::Error,
+    err: &mut E,
+) -> u8 {
     let text = match (profile.error_style, e.kind()) {
         (ErrorStyle::Bare, ErrorKind::FamilyMissing(_)) => {
             "Jool's socket family doesn't seem to exist.\n(This probably means Jool hasn't been modprobed.)\n".to_owned()
@@ -289,53 +312,80 @@ pub(crate) fn report<E: Write>(profile: &Profile, e: &client::Error, err: &mut E
     };
     let _ = err.write_all(text.as_bytes());
     match (profile.error_style, e.kind()) {
-        (ErrorStyle::Bare, ErrorKind::FamilyMissing(nle)) => (256 - nle.code()) as u8,
+        (ErrorStyle::Bare, ErrorKind::FamilyMissing(nle)) => {
+            (256 - nle.code()) as u8
+        }
         _ => e.exit_code(),
     }
 }
 
 /// A transport for the invocation: the in-process sim, the daemon, or the
 /// real kernel.
-fn transport(g: &Globals, profile: &'static Profile) -> Result<Box<dyn Transport>, String> {
-    let me = Identity::current().map_err(|e| format!("cannot read /proc/self: {e}"))?;
+fn transport(
+    g: &Globals,
+    profile: &'static Profile,
+) -> Result<Box<dyn Transport>, String> {
+    let me = Identity::current()
+        .map_err(|e| format!("cannot read /proc/self: {e}"))?;
     let Some(sim) = &g.sim else {
         if let Some(path) = std::env::var_os("JOOL_SIM_SOCKET") {
             let path = PathBuf::from(path);
             return transport::Daemon::connect(&path)
                 .map(|s| Box::new(s) as Box<dyn Transport>)
-                .map_err(|e| format!("Could not connect to jool-sim at {}: {e}", path.display()));
+                .map_err(|e| {
+                    format!(
+                        "Could not connect to jool-sim at {}: {e}",
+                        path.display()
+                    )
+                });
         }
         return NetlinkSocket::open()
             .map(|s| Box::new(s) as Box<dyn Transport>)
-            .map_err(|e| format!("Could not open the socket to kernelspace: {e}"));
+            .map_err(|e| {
+                format!("Could not open the socket to kernelspace: {e}")
+            });
     };
     let kv = sim.kernel_version.as_deref().unwrap_or(&profile.release);
     let kprofile = Profile::get(kv).ok_or_else(|| {
-        format!("unknown --kernel-version '{kv}'; known releases: {}", Profile::names().join(" "))
+        format!(
+            "unknown --kernel-version '{kv}'; known releases: {}",
+            Profile::names().join(" ")
+        )
     })?;
     let mut k = Kernel::new(kprofile);
     let pool6 = client::parse_prefix6("64:ff9b::/96");
     for x in [Xlator::Siit, Xlator::Nat64] {
-        k.add_instance(me.netns, x, "default", Framework::Netfilter).map_err(|e| e.to_string())?;
-        k.set_pool6(me.netns, x, "default", pool6).map_err(|e| e.to_string())?;
+        k.add_instance(me.netns, x, "default", Framework::Netfilter)
+            .map_err(|e| e.to_string())?;
+        k.set_pool6(me.netns, x, "default", pool6)
+            .map_err(|e| e.to_string())?;
     }
     if let Some(path) = &sim.counters {
         let rows = std::fs::File::open(path)
             .map_err(|e| e.to_string())
             .and_then(|f| counters::read(f).map_err(|e| e.to_string()))
-            .and_then(|c| counters::to_ids(&c, kprofile).map_err(|e| e.to_string()))
+            .and_then(|c| {
+                counters::to_ids(&c, kprofile).map_err(|e| e.to_string())
+            })
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        k.set_counters(me.netns, g.xlator, "default", &rows).map_err(|e| e.to_string())?;
+        k.set_counters(me.netns, g.xlator, "default", &rows)
+            .map_err(|e| e.to_string())?;
     }
     if sim.no_instance {
         for x in [Xlator::Siit, Xlator::Nat64] {
-            k.remove_instance(me.netns, x, "default").map_err(|e| e.to_string())?;
+            k.remove_instance(me.netns, x, "default")
+                .map_err(|e| e.to_string())?;
         }
     }
     if sim.no_module {
         k.set_modules(false, false);
     }
-    let caller = Caller { netns: me.netns, net_admin: me.net_admin(), port_id: std::process::id(), ext_ack: false };
+    let caller = Caller {
+        netns: me.netns,
+        net_admin: me.net_admin(),
+        port_id: std::process::id(),
+        ext_ack: false,
+    };
     Ok(Box::new(InProcess::new(k, caller)))
 }
 
@@ -383,8 +433,17 @@ fn display<O: Write, E: Write>(
     }
     let mut stdout = BufWriter::new(out);
     let code = match g.format {
-        Format::Text => display_text(&mut c, g.iname.as_deref(), profile, flags, &mut stdout, err),
-        Format::Json | Format::Prometheus => display_doc(&mut c, g, profile, flags, &mut stdout, err),
+        Format::Text => display_text(
+            &mut c,
+            g.iname.as_deref(),
+            profile,
+            flags,
+            &mut stdout,
+            err,
+        ),
+        Format::Json | Format::Prometheus => {
+            display_doc(&mut c, g, profile, flags, &mut stdout, err)
+        }
     };
     match stdout.flush() {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
@@ -485,7 +544,13 @@ pub(crate) const INSTANCE_ADD: [argp::Opt; 3] = [
     argp::Opt { long: "pool6", short: None, arg: true },
 ];
 
-fn instance<E: Write>(g: &Globals, profile: &'static Profile, op: &str, args: &[String], err: &mut E) -> u8 {
+fn instance<E: Write>(
+    g: &Globals,
+    profile: &'static Profile,
+    op: &str,
+    args: &[String],
+    err: &mut E,
+) -> u8 {
     let table: &[argp::Opt] = if op == "add" { &INSTANCE_ADD } else { &[] };
     let p = match argp::parse(table, args, 1) {
         Ok(p) => p,
@@ -517,13 +582,20 @@ pub(crate) fn instance_on<T: Transport, E: Write>(
 ) -> u8 {
     let name = p.positional.first().map(String::as_str).or(iname);
     let result = if op == "add" {
-        let framework = if p.has("iptables") { Framework::Iptables } else { Framework::Netfilter };
+        let framework = if p.has("iptables") {
+            Framework::Iptables
+        } else {
+            Framework::Netfilter
+        };
         let pool6 = match p.value("pool6") {
             None => None,
             Some(s) => match client::parse_prefix6(s) {
                 Some(v) => Some(v),
                 None => {
-                    let _ = writeln!(err, "Error: '{s}' is not a valid IPv6 prefix.");
+                    let _ = writeln!(
+                        err,
+                        "Error: '{s}' is not a valid IPv6 prefix."
+                    );
                     return 234;
                 }
             },
@@ -539,8 +611,11 @@ pub(crate) fn instance_on<T: Transport, E: Write>(
 }
 
 /// The binary's `main`: real stdout/stderr, exit status.
-pub fn main(args: impl IntoIterator<Item = OsString>) -> std::process::ExitCode {
-    let args: Vec<String> = args.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
+pub fn main(
+    args: impl IntoIterator<Item = OsString>,
+) -> std::process::ExitCode {
+    let args: Vec<String> =
+        args.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let stdout = io::stdout();
     let stderr = io::stderr();
     let code = run(&args, &mut stdout.lock(), &mut stderr.lock());

@@ -18,15 +18,24 @@ fn test_program_name_picks_the_translator() {
 
 #[test]
 fn test_sim_all_zero_prints_nothing() {
-    let (out, err, code) = run_args(&["jool_siit", "--sim", "stats", "display"]);
+    let (out, err, code) =
+        run_args(&["jool_siit", "--sim", "stats", "display"]);
     assert_eq!((out.as_str(), err.as_str(), code), ("", "", 0));
-    let (out, _, _) = run_args(&["jool_siit", "--sim", "stats", "display", "--csv"]);
+    let (out, _, _) =
+        run_args(&["jool_siit", "--sim", "stats", "display", "--csv"]);
     assert_eq!(out, "Stat,Value\n");
 }
 
 #[test]
 fn test_sim_no_module() {
-    let (out, err, code) = run_args(&["jool", "--sim", "--no-module", "stats", "display", "--csv"]);
+    let (out, err, code) = run_args(&[
+        "jool",
+        "--sim",
+        "--no-module",
+        "stats",
+        "display",
+        "--csv",
+    ]);
     assert_eq!(out, "", "no header when the module is missing");
     assert_eq!(err, "Error: Jool's socket family doesn't seem to exist.\n(This probably means Jool hasn't been modprobed.)\nNetlink error message: Object not found\n");
     assert_eq!(code, 253);
@@ -34,7 +43,15 @@ fn test_sim_no_module() {
 
 #[test]
 fn test_sim_nonexistent_instance() {
-    let (out, err, code) = run_args(&["jool_siit", "--sim", "-i", "nonexistent", "stats", "display", "--csv"]);
+    let (out, err, code) = run_args(&[
+        "jool_siit",
+        "--sim",
+        "-i",
+        "nonexistent",
+        "stats",
+        "display",
+        "--csv",
+    ]);
     assert_eq!(out, "Stat,Value\n", "the header comes before the request");
     assert_eq!(err, "Error: The kernel module returned error 3: This namespace lacks an instance named 'nonexistent'.\n");
     assert_eq!(code, 3);
@@ -43,17 +60,29 @@ fn test_sim_nonexistent_instance() {
 #[test]
 fn test_argument_errors() {
     let (_, err, code) = run_args(&["jool_siit", "stats"]);
-    assert_eq!((err.as_str(), code), ("More arguments expected.\nPossible follow-ups: display \n", 234));
-    let (_, err, code) = run_args(&["jool_siit", "stats", "display", "--bogus"]);
+    assert_eq!(
+        (err.as_str(), code),
+        ("More arguments expected.\nPossible follow-ups: display \n", 234)
+    );
+    let (_, err, code) =
+        run_args(&["jool_siit", "stats", "display", "--bogus"]);
     assert_eq!(code, 64);
     assert!(err.starts_with("display: unrecognized option '--bogus'"));
-    let (out, _, code) = run_args(&["jool_siit", "stats", "display", "--help"]);
+    let (out, _, code) =
+        run_args(&["jool_siit", "stats", "display", "--help"]);
     assert_eq!((out.as_str(), code), (argp::DISPLAY_HELP, 0));
 }
 
 #[test]
 fn test_unknown_client_version_is_a_usage_error() {
-    let (_, err, code) = run_args(&["jool", "--client-version", "9.9", "--sim", "stats", "display"]);
+    let (_, err, code) = run_args(&[
+        "jool",
+        "--client-version",
+        "9.9",
+        "--sim",
+        "stats",
+        "display",
+    ]);
     assert_eq!(code, 64);
     assert!(err.contains("unknown --client-version '9.9'"), "{err}");
 }
@@ -64,7 +93,16 @@ fn test_old_client_fails_on_newer_kernel_ids() {
     // JSTAT_UNKNOWN, then "unknown stat counter" on id 70; jool-stats
     // warns first, since it knows the kernel's release.
     let (out, err, code) = run_args(&[
-        "jool", "--client-version", "4.1.9", "--sim", "--kernel-version", "4.1.12", "stats", "display", "--all", "--csv",
+        "jool",
+        "--client-version",
+        "4.1.9",
+        "--sim",
+        "--kernel-version",
+        "4.1.12",
+        "stats",
+        "display",
+        "--all",
+        "--csv",
     ]);
     assert_eq!(code, 234);
     assert_eq!(err, "\
@@ -80,30 +118,78 @@ Error: The kernel module returned an unknown stat counter.
 
 #[test]
 fn test_default_labels_follow_the_sim_kernel() {
-    let (out, err, code) = run_args(&["jool", "--sim", "--kernel-version", "4.1.12", "stats", "display", "--all", "--csv"]);
+    let (out, err, code) = run_args(&[
+        "jool",
+        "--sim",
+        "--kernel-version",
+        "4.1.12",
+        "stats",
+        "display",
+        "--all",
+        "--csv",
+    ]);
     assert_eq!((err.as_str(), code), ("", 0));
     assert_eq!(out.lines().count(), 1 + 84);
-    assert!(out.contains("\nJSTAT_JOOLD_EMPTY,0\n") && out.ends_with("\nJSTAT_UNKNOWN,0\n"), "{out}");
+    assert!(
+        out.contains("\nJSTAT_JOOLD_EMPTY,0\n")
+            && out.ends_with("\nJSTAT_UNKNOWN,0\n"),
+        "{out}"
+    );
 }
 
 #[test]
 fn test_strict_refuses_mislabels() {
     let (out, err, code) = run_args(&[
-        "jool", "--strict", "--client-version", "4.1.9", "--sim", "--kernel-version", "4.1.12", "stats", "display", "--csv",
+        "jool",
+        "--strict",
+        "--client-version",
+        "4.1.9",
+        "--sim",
+        "--kernel-version",
+        "4.1.12",
+        "stats",
+        "display",
+        "--csv",
     ]);
     assert_eq!((out.as_str(), code), ("", labels::EXIT_MISMATCH));
-    assert!(err.starts_with("jool: error: the kernel module is Jool 4.1.12 (--sim)"), "{err}");
-    let (_, err, code) = run_args(&["jool", "--strict", "--sim", "--kernel-version", "4.1.12", "stats", "display"]);
-    assert_eq!((err.as_str(), code), ("", 0), "auto labels match: nothing to refuse");
+    assert!(
+        err.starts_with(
+            "jool: error: the kernel module is Jool 4.1.12 (--sim)"
+        ),
+        "{err}"
+    );
+    let (_, err, code) = run_args(&[
+        "jool",
+        "--strict",
+        "--sim",
+        "--kernel-version",
+        "4.1.12",
+        "stats",
+        "display",
+    ]);
+    assert_eq!(
+        (err.as_str(), code),
+        ("", 0),
+        "auto labels match: nothing to refuse"
+    );
 }
 
 #[test]
 fn test_json_and_prometheus() {
-    let (out, _, code) = run_args(&["jool", "--sim", "--format", "json", "stats", "display", "--all"]);
+    let (out, _, code) = run_args(&[
+        "jool", "--sim", "--format", "json", "stats", "display", "--all",
+    ]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["stats"].as_array().unwrap().len(), 69);
-    let (out, _, code) = run_args(&["jool", "--sim", "--format", "prometheus", "stats", "display"]);
+    let (out, _, code) = run_args(&[
+        "jool",
+        "--sim",
+        "--format",
+        "prometheus",
+        "stats",
+        "display",
+    ]);
     assert_eq!(code, 0);
     assert!(out.contains("# TYPE jool_received6 gauge\n"), "{out}");
 }

@@ -278,7 +278,10 @@ mod test {
     #[test]
     fn test_exit_codes_match_the_real_client() {
         // fixtures/captures/4.1.9: premodprobe 253, no instance 3.
-        assert_eq!(Error::new(ErrorKind::FamilyMissing(Nle::ObjNotFound)).exit_code(), 253);
+        assert_eq!(
+            Error::new(ErrorKind::FamilyMissing(Nle::ObjNotFound)).exit_code(),
+            253
+        );
         assert_eq!(kernel_error(3, Some("x".into())).exit_code(), 3);
         assert_eq!(Error::new(ErrorKind::UnknownStat(70)).exit_code(), 234);
         assert_eq!(Error::new(ErrorKind::TooSmall).exit_code(), 235);
@@ -287,7 +290,10 @@ mod test {
     #[test]
     fn test_kernel_error_without_message_uses_strerror() {
         let e = kernel_error(22, None);
-        assert_eq!(e.to_string(), "The kernel module returned error 22: Invalid argument");
+        assert_eq!(
+            e.to_string(),
+            "The kernel module returned error 22: Invalid argument"
+        );
     }
 
     #[test]

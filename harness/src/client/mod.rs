@@ -14,7 +14,10 @@ use jool_sim::{
     versions::{cmp_releases, LegacyLayout, Profile, Protocol, ReplyCheck},
     wire::{
         genl::{CTRL_ATTR_FAMILY_ID, HEADER_LEN as GENL_HDRLEN},
-        jool::{self as jhdr, Layout, FLAG_ERROR, FLAG_M, JNLAERR_CODE, JNLAERR_MSG},
+        jool::{
+            self as jhdr, Layout, FLAG_ERROR, FLAG_M, JNLAERR_CODE,
+            JNLAERR_MSG,
+        },
         legacy,
         nla::NlasIterator,
         nlmsg::{self, ErrorPayload, Messages, Packet},
@@ -59,7 +62,11 @@ struct Reply {
 impl<T: Transport> Client<T> {
     /// A client of `profile`'s release, for `xlator` (`jool_siit` is SIIT,
     /// `jool` is NAT64).
-    pub fn new(transport: T, profile: &'static Profile, xlator: Xlator) -> Self {
+    pub fn new(
+        transport: T,
+        profile: &'static Profile,
+        xlator: Xlator,
+    ) -> Self {
         Self { transport, profile, xlator, family: None, seq: 1 }
     }
 
@@ -76,12 +83,18 @@ impl<T: Transport> Client<T> {
     /// Name of the generic netlink family the release uses.
     pub fn family_name(&self) -> &'static str {
         match (self.profile.protocol, self.xlator) {
-            (Protocol::Legacy(LegacyLayout::TypeChar | LegacyLayout::NoType), Xlator::Siit) => {
-                "SIIT_Jool"
-            }
-            (Protocol::Legacy(LegacyLayout::TypeChar | LegacyLayout::NoType), Xlator::Nat64) => {
-                "NAT64_Jool"
-            }
+            (
+                Protocol::Legacy(
+                    LegacyLayout::TypeChar | LegacyLayout::NoType,
+                ),
+                Xlator::Siit,
+            ) => "SIIT_Jool",
+            (
+                Protocol::Legacy(
+                    LegacyLayout::TypeChar | LegacyLayout::NoType,
+                ),
+                Xlator::Nat64,
+            ) => "NAT64_Jool",
             _ => "Jool",
         }
     }
@@ -92,7 +105,9 @@ impl<T: Transport> Client<T> {
     }
 
     fn exchange(&mut self, request: &[u8]) -> Result<Vec<u8>, Error> {
-        self.transport.send(request).map_err(|e| Error::new(ErrorKind::Send(e)))?;
+        self.transport
+            .send(request)
+            .map_err(|e| Error::new(ErrorKind::Send(e)))?;
         self.transport.recv().map_err(|e| Error::new(ErrorKind::Socket(e)))
     }
 
@@ -103,19 +118,26 @@ impl<T: Transport> Client<T> {
             return Ok(id);
         }
         let seq = self.next_seq();
-        let req = request::get_family(self.family_name(), seq, self.transport.port_id());
+        let req = request::get_family(
+            self.family_name(),
+            seq,
+            self.transport.port_id(),
+        );
         let missing = |nle| Error::new(ErrorKind::FamilyMissing(nle));
-        let datagram = self.exchange(&req).map_err(|_| missing(Nle::ObjNotFound))?;
+        let datagram =
+            self.exchange(&req).map_err(|_| missing(Nle::ObjNotFound))?;
         let Some(msg) = Messages::new(&datagram).next() else {
             return Err(missing(Nle::MsgTooShort));
         };
         if msg.kind() == nlmsg::NLMSG_ERROR {
-            let errno = ErrorPayload::new_checked(msg.payload()).map_or(22, |e| e.error().wrapping_neg());
+            let errno = ErrorPayload::new_checked(msg.payload())
+                .map_or(22, |e| e.error().wrapping_neg());
             return Err(missing(Nle::from_errno(errno)));
         }
         let attrs = msg.payload().get(GENL_HDRLEN..).unwrap_or_default();
         for a in NlasIterator::new(attrs).flatten() {
-            if let (CTRL_ATTR_FAMILY_ID, [lo, hi, ..]) = (a.kind(), a.value()) {
+            if let (CTRL_ATTR_FAMILY_ID, [lo, hi, ..]) = (a.kind(), a.value())
+            {
                 let id = u16::from_le_bytes([*lo, *hi]);
                 self.family = Some(id);
                 return Ok(id);
@@ -125,23 +147,44 @@ impl<T: Transport> Client<T> {
     }
 
     fn header(&self, iname: Option<&str>) -> Result<Vec<u8>, Error> {
-        let layout = Layout::from_len(self.profile.header_len()).unwrap_or(Layout::V2);
+        let layout =
+            Layout::from_len(self.profile.header_len()).unwrap_or(Layout::V2);
         let name = iname.unwrap_or("default");
-        let h = jhdr::Repr::request(layout, self.profile.wire_version, self.xlator.xt(), name)
-            .map_err(|_| Error::new(ErrorKind::BadInstanceName(name.to_owned())))?;
+        let h = jhdr::Repr::request(
+            layout,
+            self.profile.wire_version,
+            self.xlator.xt(),
+            name,
+        )
+        .map_err(|_| {
+            Error::new(ErrorKind::BadInstanceName(name.to_owned()))
+        })?;
         Ok(h.to_vec())
     }
 
     /// Sends one Jool request and checks the reply like the client's
     /// `response_handler`.
-    fn request(&mut self, cmd: u8, iname: Option<&str>, attrs: &[Attr]) -> Result<Reply, Error> {
+    fn request(
+        &mut self,
+        cmd: u8,
+        iname: Option<&str>,
+        attrs: &[Attr],
+    ) -> Result<Reply, Error> {
         let family = self.connect()?;
         let header = self.header(iname)?;
         let seq = self.next_seq();
-        let req = request::jool(family, seq, self.transport.port_id(), cmd, &header, attrs);
+        let req = request::jool(
+            family,
+            seq,
+            self.transport.port_id(),
+            cmd,
+            &header,
+            attrs,
+        );
         let datagram = self.exchange(&req)?;
         let mut messages = Messages::new(&datagram);
-        let msg = messages.next().ok_or_else(|| Error::new(ErrorKind::TooSmall))?;
+        let msg =
+            messages.next().ok_or_else(|| Error::new(ErrorKind::TooSmall))?;
         self.check_reply(&msg)
     }
 
@@ -151,24 +194,35 @@ impl<T: Transport> Client<T> {
         if msg.message().len() < nlmsg::HEADER_LEN + GENL_HDRLEN + hdrlen {
             return Err(Error::new(ErrorKind::TooSmall));
         }
-        let view = jhdr::Header::new_checked(&msg.payload()[GENL_HDRLEN..], layout)
+        let view =
+            jhdr::Header::new_checked(&msg.payload()[GENL_HDRLEN..], layout)
+                .map_err(|e| Error::new(ErrorKind::Malformed(e)))?;
+        let h = jhdr::Repr::parse(&view)
             .map_err(|e| Error::new(ErrorKind::Malformed(e)))?;
-        let h = jhdr::Repr::parse(&view).map_err(|e| Error::new(ErrorKind::Malformed(e)))?;
         if let ReplyCheck::Magic(rule) = self.profile.reply_check {
             if !h.magic_ok() {
                 return Err(Error::new(ErrorKind::BadMagic));
             }
             if !rule.accepts(self.profile.wire_version, h.version) {
                 let (theirs, mine) = (h.version, self.profile.wire_version);
-                return Err(Error::new(ErrorKind::VersionMismatch { theirs, mine }));
+                return Err(Error::new(ErrorKind::VersionMismatch {
+                    theirs,
+                    mine,
+                }));
             }
             if h.xt & self.xlator.xt() == 0 {
                 let (theirs, mine) = (h.xt, self.xlator.xt());
-                return Err(Error::new(ErrorKind::WrongTranslator { theirs, mine }));
+                return Err(Error::new(ErrorKind::WrongTranslator {
+                    theirs,
+                    mine,
+                }));
             }
         } else if msg.kind() == nlmsg::NLMSG_ERROR {
-            let errno = ErrorPayload::new_checked(msg.payload()).map_or(22, |e| e.error().wrapping_neg());
-            return Err(Error::new(ErrorKind::Receive(Nle::from_errno(errno))));
+            let errno = ErrorPayload::new_checked(msg.payload())
+                .map_or(22, |e| e.error().wrapping_neg());
+            return Err(Error::new(ErrorKind::Receive(Nle::from_errno(
+                errno,
+            ))));
         }
         let attrs = view.payload().to_vec();
         if h.flags & FLAG_ERROR != 0 {
@@ -183,7 +237,9 @@ impl<T: Transport> Client<T> {
         let mut msg = None;
         for a in NlasIterator::new(attrs).flatten() {
             match (a.kind(), a.value()) {
-                (JNLAERR_CODE, [lo, hi, ..]) => code = Some(u16::from_le_bytes([*lo, *hi])),
+                (JNLAERR_CODE, [lo, hi, ..]) => {
+                    code = Some(u16::from_le_bytes([*lo, *hi]))
+                }
                 (JNLAERR_MSG, v) => {
                     let s = v.split(|&b| b == 0).next().unwrap_or_default();
                     msg = Some(String::from_utf8_lossy(s).into_owned());
@@ -193,7 +249,9 @@ impl<T: Transport> Client<T> {
         }
         match (code, self.profile.reply_check) {
             (Some(c), _) => error::kernel_error(c, msg),
-            (None, ReplyCheck::Magic(_)) => Error::new(ErrorKind::ErrorWithoutCode(msg)),
+            (None, ReplyCheck::Magic(_)) => {
+                Error::new(ErrorKind::ErrorWithoutCode(msg))
+            }
             (None, ReplyCheck::None) => error::kernel_error(22, msg),
         }
     }
@@ -202,7 +260,11 @@ impl<T: Transport> Client<T> {
     /// counter, in the kernel's order, across as many pages as the kernel
     /// asks for. Stops at the first error, from the kernel or from `each`.
     /// Returns the version word of the last reply header.
-    pub fn stats_foreach<F>(&mut self, iname: Option<&str>, mut each: F) -> Result<u32, Error>
+    pub fn stats_foreach<F>(
+        &mut self,
+        iname: Option<&str>,
+        mut each: F,
+    ) -> Result<u32, Error>
     where
         F: FnMut(u16, u64) -> Result<(), Error>,
     {
@@ -221,7 +283,10 @@ impl<T: Transport> Client<T> {
                 let id = a.kind();
                 last = id;
                 let Ok(v) = <[u8; 8]>::try_from(a.value()) else {
-                    return Err(Error::new(ErrorKind::BadCounter { id, len: a.value().len() }));
+                    return Err(Error::new(ErrorKind::BadCounter {
+                        id,
+                        len: a.value().len(),
+                    }));
                 };
                 each(id, u64::from_le_bytes(v))?;
             }
@@ -240,7 +305,10 @@ impl<T: Transport> Client<T> {
     }
 
     /// Every counter, in the kernel's order.
-    pub fn stats(&mut self, iname: Option<&str>) -> Result<Vec<(u16, u64)>, Error> {
+    pub fn stats(
+        &mut self,
+        iname: Option<&str>,
+    ) -> Result<Vec<(u16, u64)>, Error> {
         let mut out = Vec::new();
         self.stats_foreach(iname, |id, v| {
             out.push((id, v));
@@ -250,17 +318,27 @@ impl<T: Transport> Client<T> {
     }
 
     /// 4.0.0 – 4.0.7: one request, a flat array of counters.
-    fn legacy_stats<F>(&mut self, iname: Option<&str>, mut each: F) -> Result<u32, Error>
+    fn legacy_stats<F>(
+        &mut self,
+        iname: Option<&str>,
+        mut each: F,
+    ) -> Result<u32, Error>
     where
         F: FnMut(u16, u64) -> Result<(), Error>,
     {
         // `MODE_STATS`: 1 until 4.0.4, 2 once MODE_ADDRESS was inserted.
-        let mode = if cmp_releases(&self.profile.release, "4.0.5").is_lt() { 1 } else { 2 };
+        let mode = if cmp_releases(&self.profile.release, "4.0.5").is_lt() {
+            1
+        } else {
+            2
+        };
         let payload = self.legacy_request(mode, iname)?;
         let n = self.profile.stats.len();
         if payload.len() != n * 8 {
             let (expected, got) = (n * 8, payload.len());
-            return Err(Error::new(ErrorKind::BogusLength { expected, got }).legacy());
+            return Err(
+                Error::new(ErrorKind::BogusLength { expected, got }).legacy()
+            );
         }
         for (i, chunk) in payload.chunks_exact(8).enumerate() {
             let mut v = [0u8; 8];
@@ -272,26 +350,47 @@ impl<T: Transport> Client<T> {
 
     /// Sends a legacy request of `mode`/FOREACH; returns the payload after
     /// the response header.
-    fn legacy_request(&mut self, mode: u8, iname: Option<&str>) -> Result<Vec<u8>, Error> {
+    fn legacy_request(
+        &mut self,
+        mode: u8,
+        iname: Option<&str>,
+    ) -> Result<Vec<u8>, Error> {
         let family = self.connect()?;
         let b4 = match self.profile.protocol {
-            Protocol::Legacy(LegacyLayout::TypeChar) => {
-                [if self.xlator == Xlator::Siit { b's' } else { b'n' }, b'u', 0, 0]
-            }
+            Protocol::Legacy(LegacyLayout::TypeChar) => [
+                if self.xlator == Xlator::Siit { b's' } else { b'n' },
+                b'u',
+                0,
+                0,
+            ],
             Protocol::Legacy(LegacyLayout::NoType) => [b'u', 0, 0, 0],
             _ => [self.xlator.xt(), b'u', 0, 0],
         };
-        let data = legacy::request_bytes(b4, self.profile.wire_version, mode, legacy::OP_FOREACH);
+        let data = legacy::request_bytes(
+            b4,
+            self.profile.wire_version,
+            mode,
+            legacy::OP_FOREACH,
+        );
         let iname = iname.filter(|n| *n != "default");
         let seq = self.next_seq();
-        let req = request::legacy(family, seq, self.transport.port_id(), iname, &data);
+        let req = request::legacy(
+            family,
+            seq,
+            self.transport.port_id(),
+            iname,
+            &data,
+        );
         let datagram = self.exchange(&req)?;
         let msg = Messages::new(&datagram)
             .next()
             .ok_or_else(|| Error::new(ErrorKind::TooSmall).legacy())?;
         if msg.kind() == nlmsg::NLMSG_ERROR {
-            let errno = ErrorPayload::new_checked(msg.payload()).map_or(22, |e| e.error().wrapping_neg());
-            return Err(Error::new(ErrorKind::Receive(Nle::from_errno(errno))));
+            let errno = ErrorPayload::new_checked(msg.payload())
+                .map_or(22, |e| e.error().wrapping_neg());
+            return Err(Error::new(ErrorKind::Receive(Nle::from_errno(
+                errno,
+            ))));
         }
         let attrs = msg.payload().get(GENL_HDRLEN..).unwrap_or_default();
         let data = NlasIterator::new(attrs)
@@ -320,7 +419,10 @@ impl<T: Transport> Client<T> {
     ) -> Result<(), Error> {
         let mut operand = vec![Attr::u8(1, framework.xf())];
         if let Some((addr, len)) = pool6 {
-            let p = request::attrs_bytes(&[Attr::bytes(1, addr.to_vec()), Attr::u8(2, len)]);
+            let p = request::attrs_bytes(&[
+                Attr::bytes(1, addr.to_vec()),
+                Attr::u8(2, len),
+            ]);
             operand.push(Attr::nested(2, p));
         }
         let kind = self.profile.offset_u8_attr() + 1;
@@ -329,7 +431,10 @@ impl<T: Transport> Client<T> {
     }
 
     /// `instance remove NAME`.
-    pub fn instance_remove(&mut self, iname: Option<&str>) -> Result<(), Error> {
+    pub fn instance_remove(
+        &mut self,
+        iname: Option<&str>,
+    ) -> Result<(), Error> {
         self.request(OP_INSTANCE_RM, iname, &[]).map(drop)
     }
 }

@@ -8,7 +8,10 @@ use neli::{
         genl::{CtrlAttr, CtrlCmd},
         nl::{GenlId, NlmF},
     },
-    genl::{AttrTypeBuilder, Genlmsghdr, GenlmsghdrBuilder, NlattrBuilder, NoUserHeader},
+    genl::{
+        AttrTypeBuilder, Genlmsghdr, GenlmsghdrBuilder, NlattrBuilder,
+        NoUserHeader,
+    },
     nl::{NlPayload, Nlmsghdr, NlmsghdrBuilder},
     types::{Buffer, GenlBuffer},
     Size, ToBytes,
@@ -107,7 +110,14 @@ pub(crate) fn get_family(name: &str, seq: u32, pid: u32) -> Vec<u8> {
 
 /// A Jool request (4.0.8+): genl `cmd`, version 1, the Jool header as
 /// the genl user header, then `attrs`.
-pub(crate) fn jool(family: u16, seq: u32, pid: u32, cmd: u8, header: &[u8], attrs: &[Attr]) -> Vec<u8> {
+pub(crate) fn jool(
+    family: u16,
+    seq: u32,
+    pid: u32,
+    cmd: u8,
+    header: &[u8],
+    attrs: &[Attr],
+) -> Vec<u8> {
     match header.len() {
         28 => jool_sized::<28>(family, seq, pid, cmd, header, attrs),
         _ => jool_sized::<24>(family, seq, pid, cmd, header, attrs),
@@ -136,7 +146,13 @@ fn jool_sized<const N: usize>(
 
 /// A 4.0.0 – 4.0.7 request: genl cmd 0, version 1, optional `ATTR_INAME`,
 /// then `ATTR_DATA` (request_hdr + payload).
-pub(crate) fn legacy(family: u16, seq: u32, pid: u32, iname: Option<&str>, data: &[u8]) -> Vec<u8> {
+pub(crate) fn legacy(
+    family: u16,
+    seq: u32,
+    pid: u32,
+    iname: Option<&str>,
+    data: &[u8],
+) -> Vec<u8> {
     let mut attrs = Vec::new();
     if let Some(name) = iname {
         let mut v = name.as_bytes().to_vec();
@@ -164,7 +180,10 @@ mod test {
         let m = get_family("Jool", 7, 9);
         assert_eq!(&m[..4], &32u32.to_le_bytes());
         assert_eq!(&m[4..8], &[0x10, 0, 1, 0]);
-        assert_eq!(&m[16..], b"\x03\x01\x00\x00\x09\x00\x02\x00Jool\x00\x00\x00\x00");
+        assert_eq!(
+            &m[16..],
+            b"\x03\x01\x00\x00\x09\x00\x02\x00Jool\x00\x00\x00\x00"
+        );
     }
 
     #[test]
@@ -182,14 +201,20 @@ mod test {
         let want = "30000000200001000400000000000000070100006a6f6f6c040109000100000064656661756c74000000000000000000";
         let got: String = m.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(got, want);
-        let with_offset = jool(0x20, 4, 0, 7, &hdr.to_vec(), &[Attr::u8(9, 30)]);
+        let with_offset =
+            jool(0x20, 4, 0, 7, &hdr.to_vec(), &[Attr::u8(9, 30)]);
         assert_eq!(&with_offset[48..], &[5, 0, 9, 0, 30, 0, 0, 0]);
         assert_eq!(with_offset[0], 56);
     }
 
     #[test]
     fn test_legacy_request_layout() {
-        let data = jool_sim::wire::legacy::request_bytes([1, b'u', 0, 0], 0x0400_0700, 2, 0);
+        let data = jool_sim::wire::legacy::request_bytes(
+            [1, b'u', 0, 0],
+            0x0400_0700,
+            2,
+            0,
+        );
         let m = legacy(0x20, 1, 1, None, &data);
         assert_eq!(m.len(), 40);
         assert_eq!(&m[16..24], &[0, 1, 0, 0, 20, 0, 2, 0]);

@@ -485,9 +485,12 @@ fn mcast_group_id(reply: &[u8]) -> Option<u32> {
     if reply.get(4..6)? != 0x10u16.to_ne_bytes() || *reply.get(16)? != 1 {
         return None;
     }
-    let groups = NlasIterator::new(reply.get(20..)?).flatten().find(|a| a.kind() == 7)?;
+    let groups = NlasIterator::new(reply.get(20..)?)
+        .flatten()
+        .find(|a| a.kind() == 7)?;
     let group = NlasIterator::new(groups.value()).flatten().next()?;
-    let id = NlasIterator::new(group.value()).flatten().find(|a| a.kind() == 2)?;
+    let id =
+        NlasIterator::new(group.value()).flatten().find(|a| a.kind() == 2)?;
     let v = id.value();
     Some(u32::from_ne_bytes([*v.first()?, *v.get(1)?, *v.get(2)?, *v.get(3)?]))
 }
@@ -644,7 +647,9 @@ fn compare_case(
                     if let Some(id) = want.iter().find_map(|r| family_id(r)) {
                         k.set_family_id(id);
                     }
-                    if let Some(id) = want.iter().find_map(|r| mcast_group_id(r)) {
+                    if let Some(id) =
+                        want.iter().find_map(|r| mcast_group_id(r))
+                    {
                         k.set_mcast_group_id(id);
                     }
                     if moving.contains(&netns) {

@@ -130,7 +130,14 @@ pub fn run_on<T: Transport, O: Write, E: Write>(
                 return cli::run(args, out, err);
             };
             let mut c = Client::new(transport, g.profile, g.xlator);
-            cli::instance_on(&mut c, g.profile, op, &p, g.iname.as_deref(), err)
+            cli::instance_on(
+                &mut c,
+                g.profile,
+                op,
+                &p,
+                g.iname.as_deref(),
+                err,
+            )
         }
         _ => cli::run(args, out, err),
     }

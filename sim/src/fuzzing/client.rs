@@ -466,26 +466,38 @@ impl<'k> SimClient<'k> {
                 attrs.end_nest(at);
             }
             let before = out.len();
-            let a = self.jool(op::INSTANCE_FOREACH, x, [0; INAME_LEN], attrs.as_slice())?;
+            let a = self.jool(
+                op::INSTANCE_FOREACH,
+                x,
+                [0; INAME_LEN],
+                attrs.as_slice(),
+            )?;
             for entry in NlasIterator::new(&a.body).flatten() {
                 let (mut ns, mut xf, mut name) = (None, None, None);
                 for f in NlasIterator::new(entry.value()).flatten() {
                     match (f.kind(), f.value()) {
-                        (1, v) => ns = v.try_into().ok().map(u32::from_le_bytes),
+                        (1, v) => {
+                            ns = v.try_into().ok().map(u32::from_le_bytes)
+                        }
                         (2, [v]) => xf = Some(*v),
                         (3, [n @ .., 0]) => name = Some(n.to_vec()),
                         other => panic!("instance entry field {other:?}"),
                     }
                 }
                 match (ns, xf, name) {
-                    (Some(ns), Some(xf), Some(name)) => out.push((ns, xf, name)),
+                    (Some(ns), Some(xf), Some(name)) => {
+                        out.push((ns, xf, name))
+                    }
                     other => panic!("incomplete instance entry {other:?}"),
                 }
             }
             if a.flags & FLAG_M == 0 {
                 return Ok(out);
             }
-            assert!(out.len() > before, "an instance page with M and no entry");
+            assert!(
+                out.len() > before,
+                "an instance page with M and no entry"
+            );
         }
         panic!("instance display never ended");
     }

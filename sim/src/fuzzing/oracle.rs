@@ -19,7 +19,6 @@
 //! replies (a full page for 4.0.x, which ignores it), `NLMSG_DEFAULT_SIZE`
 //! for nlctrl, and the echoed request plus extended acks for errors.
 
-
 use crate::{
     kernel::{Caller, Family, Kernel, DEFAULT_MSG_BUDGET},
     versions::Profile,

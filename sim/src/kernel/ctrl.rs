@@ -19,7 +19,8 @@ const OP_FLAGS: u32 = 0x2 | 0x8;
 /// nlctrl's own family version.
 const CTRL_VERSION: u8 = 2;
 /// `ctrl_policy_family`: id (u16) and name (NUL string, 15 chars max).
-const POLICY: [Policy; 3] = [Policy::Unspec, Policy::U16, Policy::NulString(15)];
+const POLICY: [Policy; 3] =
+    [Policy::Unspec, Policy::U16, Policy::NulString(15)];
 
 pub(super) fn rcv(
     k: &mut Kernel,
@@ -85,10 +86,22 @@ fn dump(
 
 /// `ctrl_fill_info` for Jool: name, id, version, hdrsize, maxattr, ops,
 /// multicast groups.
-fn family_msg(k: &Kernel, family: &Family, seq: u32, pid: u32, flags: u16) -> Vec<u8> {
+fn family_msg(
+    k: &Kernel,
+    family: &Family,
+    seq: u32,
+    pid: u32,
+    flags: u16,
+) -> Vec<u8> {
     let prof = k.profile();
-    let mut w: Writer =
-        netlink::begin(nlmsg::GENL_ID_CTRL, flags, seq, pid, CTRL_CMD_NEWFAMILY, CTRL_VERSION);
+    let mut w: Writer = netlink::begin(
+        nlmsg::GENL_ID_CTRL,
+        flags,
+        seq,
+        pid,
+        CTRL_CMD_NEWFAMILY,
+        CTRL_VERSION,
+    );
     w.string(CTRL_ATTR_FAMILY_NAME, family.name.as_bytes())
         .u16(CTRL_ATTR_FAMILY_ID, family.id)
         .u32(CTRL_ATTR_VERSION, u32::from(prof.genl_version()))

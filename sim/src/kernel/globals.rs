@@ -12,7 +12,8 @@ use crate::{
 };
 
 /// The MTU plateaus Jool ships by default (RFC 1191's table).
-const PLATEAUS: [u16; 11] = [65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
+const PLATEAUS: [u16; 11] =
+    [65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
 
 /// The globals of a new instance, in metadata-array order, each as
 /// `(JNLAG id, encoded attribute)`; `None` where the simulator does not
@@ -22,7 +23,10 @@ pub(super) fn entries(
     xlator: Xlator,
     pool6: Option<([u8; 16], u8)>,
 ) -> Option<Vec<(u16, Vec<u8>)>> {
-    if profile.is_legacy() || profile.numbering != Numbering::Jool41 || xlator != Xlator::Siit {
+    if profile.is_legacy()
+        || profile.numbering != Numbering::Jool41
+        || xlator != Xlator::Siit
+    {
         return None;
     }
     let one = |f: &dyn Fn(&mut Writer)| {
@@ -31,43 +35,64 @@ pub(super) fn entries(
         w.into_vec()
     };
     let mut out = Vec::new();
-    out.push((1, one(&|w| {
-        w.u8(1, 1); // enabled: true
-    })));
-    out.push((2, one(&|w| {
-        let p = w.begin_nest(2 | F_NESTED); // pool6
-        if let Some((addr, len)) = pool6 {
-            w.attr(1, &addr).u8(2, len);
-        }
-        w.end_nest(p);
-    })));
-    out.push((3, one(&|w| {
-        w.u32(3, 1280); // lowest-ipv6-mtu
-    })));
+    out.push((
+        1,
+        one(&|w| {
+            w.u8(1, 1); // enabled: true
+        }),
+    ));
+    out.push((
+        2,
+        one(&|w| {
+            let p = w.begin_nest(2 | F_NESTED); // pool6
+            if let Some((addr, len)) = pool6 {
+                w.attr(1, &addr).u8(2, len);
+            }
+            w.end_nest(p);
+        }),
+    ));
+    out.push((
+        3,
+        one(&|w| {
+            w.u32(3, 1280); // lowest-ipv6-mtu
+        }),
+    ));
     for kind in 4..=7 {
         // reset-traffic-class, reset-tos, tos, and the next boolean: 0.
-        out.push((kind, one(&|w| {
-            w.u8(kind, 0);
-        })));
+        out.push((
+            kind,
+            one(&|w| {
+                w.u8(kind, 0);
+            }),
+        ));
     }
-    out.push((8, one(&|w| {
-        let p = w.begin_nest(8 | F_NESTED); // mtu-plateaus
-        for v in PLATEAUS {
-            w.u16(1, v);
-        }
-        w.end_nest(p);
-    })));
+    out.push((
+        8,
+        one(&|w| {
+            let p = w.begin_nest(8 | F_NESTED); // mtu-plateaus
+            for v in PLATEAUS {
+                w.u16(1, v);
+            }
+            w.end_nest(p);
+        }),
+    ));
     for (kind, v) in [(9, 0), (10, 2), (11, 1)] {
-        out.push((kind, one(&|w| {
-            w.u8(kind, v);
-        })));
+        out.push((
+            kind,
+            one(&|w| {
+                w.u8(kind, v);
+            }),
+        ));
     }
     for kind in [12, 13] {
-        out.push((kind, one(&|w| {
-            let p = w.begin_nest(kind | F_NESTED);
-            w.u8(2, 0);
-            w.end_nest(p);
-        })));
+        out.push((
+            kind,
+            one(&|w| {
+                let p = w.begin_nest(kind | F_NESTED);
+                w.u8(2, 0);
+                w.end_nest(p);
+            }),
+        ));
     }
     Some(out)
 }

@@ -3,7 +3,10 @@
 //! rc2/rc3's `jnl_start`) and the operations the `stats` path needs.
 
 use super::{
-    netlink::{self, Attrs, Policy, Reject, Validate, EEXIST, EINVAL, ENOSYS, EOPNOTSUPP, EPERM, ESRCH},
+    netlink::{
+        self, Attrs, Policy, Reject, Validate, EEXIST, EINVAL, ENOSYS,
+        EOPNOTSUPP, EPERM, ESRCH,
+    },
     state::{iname_valid, Framework, Xlator},
     Caller, Kernel, NetnsId,
 };
@@ -11,7 +14,10 @@ use crate::{
     versions::Numbering,
     wire::{
         genl,
-        jool::{self as hdr, Header, Layout, FLAG_ERROR, FLAG_M, JNLAERR_CODE, JNLAERR_MSG},
+        jool::{
+            self as hdr, Header, Layout, FLAG_ERROR, FLAG_M, JNLAERR_CODE,
+            JNLAERR_MSG,
+        },
         nla::{Writer, F_NESTED},
         nlmsg::{self, Packet},
     },
@@ -49,12 +55,37 @@ const INAME_DEFAULT: &str = "default";
 fn policy(n: Numbering) -> &'static [Policy] {
     use Policy::*;
     const P41: [Policy; 14] = [
-        Unspec, Binary(0), Nested, Nested, Nested, Nested, Nested, Nested, Nested, U8,
-        Nested, U8, U8, Binary(0),
+        Unspec,
+        Binary(0),
+        Nested,
+        Nested,
+        Nested,
+        Nested,
+        Nested,
+        Nested,
+        Nested,
+        U8,
+        Nested,
+        U8,
+        U8,
+        Binary(0),
     ];
     const MAPT: [Policy; 15] = [
-        Unspec, Binary(0), Nested, Nested, Nested, Nested, Nested, Nested, Nested, Nested,
-        U8, Nested, U8, U8, Binary(0),
+        Unspec,
+        Binary(0),
+        Nested,
+        Nested,
+        Nested,
+        Nested,
+        Nested,
+        Nested,
+        Nested,
+        Nested,
+        U8,
+        Nested,
+        U8,
+        U8,
+        Binary(0),
     ];
     match n {
         Numbering::Jool41 => &P41,
@@ -98,7 +129,8 @@ pub(super) fn rcv(
     out: &mut Vec<Vec<u8>>,
 ) -> Result<(), Reject> {
     let prof = k.profile();
-    let layout = Layout::from_len(prof.header_len()).ok_or(Reject::plain(EINVAL))?;
+    let layout =
+        Layout::from_len(prof.header_len()).ok_or(Reject::plain(EINVAL))?;
     let hdrlen = nlmsg::HEADER_LEN + genl::HEADER_LEN + layout.len();
     if msg.len() < hdrlen {
         return Err(Reject::plain(EINVAL));
@@ -108,8 +140,16 @@ pub(super) fn rcv(
     if cmd >= prof.op_count() || p.flags() & nlmsg::F_DUMP == nlmsg::F_DUMP {
         return Err(Reject::plain(EOPNOTSUPP));
     }
-    let attrs = netlink::parse_attrs(msg, hdrlen, policy(prof.numbering), Validate::Strict)?;
-    let view = Header::new_unchecked(&msg[nlmsg::HEADER_LEN + genl::HEADER_LEN..], layout);
+    let attrs = netlink::parse_attrs(
+        msg,
+        hdrlen,
+        policy(prof.numbering),
+        Validate::Strict,
+    )?;
+    let view = Header::new_unchecked(
+        &msg[nlmsg::HEADER_LEN + genl::HEADER_LEN..],
+        layout,
+    );
     let hdr = hdr::Repr::parse(&view).map_err(|_| Reject::plain(EINVAL))?;
     let req = Request { msg, seq: p.seq(), cmd, hdr, attrs };
     let reply = match dispatch(k, caller, &req) {
@@ -124,7 +164,11 @@ pub(super) fn rcv(
     Ok(())
 }
 
-fn dispatch(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8>, Failure> {
+fn dispatch(
+    k: &mut Kernel,
+    caller: &Caller,
+    req: &Request<'_>,
+) -> Result<Vec<u8>, Failure> {
     match req.cmd {
         op::STATS_FOREACH => stats_foreach(k, caller, req),
         op::INSTANCE_FOREACH => instance_foreach(k, caller, req),
@@ -135,7 +179,10 @@ fn dispatch(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8
         op::GLOBAL_FOREACH => global_foreach(k, caller, req),
         _ => {
             req.start(k, caller, true)?;
-            Err(Failure::new(ENOSYS, "jool-sim does not emulate this operation."))
+            Err(Failure::new(
+                ENOSYS,
+                "jool-sim does not emulate this operation.",
+            ))
         }
     }
 }
@@ -143,9 +190,16 @@ fn dispatch(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8
 impl Request<'_> {
     /// `request_handle_start` / `jnl_start` up to the instance lookup:
     /// privilege, magic, stateness, version. Returns the translator.
-    fn start(&self, k: &Kernel, caller: &Caller, require_admin: bool) -> Result<Xlator, Failure> {
+    fn start(
+        &self,
+        k: &Kernel,
+        caller: &Caller,
+        require_admin: bool,
+    ) -> Result<Xlator, Failure> {
         let prof = k.profile();
-        if (require_admin || prof.stats_requires_net_admin) && !caller.net_admin {
+        if (require_admin || prof.stats_requires_net_admin)
+            && !caller.net_admin
+        {
             return Err(Failure::new(EPERM, prof.cap_error_text()));
         }
         if !self.hdr.magic_ok() {
@@ -156,14 +210,22 @@ impl Request<'_> {
         }
         let xlator = stateness(k, self.hdr.xt)?;
         if !prof.kernel_accepts(self.hdr.version) {
-            return Err(Failure::new(EINVAL, version_mismatch(self.hdr.version, prof.wire_version)));
+            return Err(Failure::new(
+                EINVAL,
+                version_mismatch(self.hdr.version, prof.wire_version),
+            ));
         }
         Ok(xlator)
     }
 
     /// `xlator_find_current`: the instance name, validated, and found in
     /// the caller's namespace.
-    fn lookup(&self, k: &Kernel, caller: &Caller, xlator: Xlator) -> Result<String, Failure> {
+    fn lookup(
+        &self,
+        k: &Kernel,
+        caller: &Caller,
+        xlator: Xlator,
+    ) -> Result<String, Failure> {
         let name = self.iname()?;
         if k.instance(caller.netns, xlator, &name).is_none() {
             return Err(Failure::new(
@@ -213,10 +275,19 @@ fn stateness(k: &Kernel, xt: u8) -> Result<Xlator, Failure> {
             EINVAL,
             "NAT64 Jool has not been modprobed. (Try `modprobe jool`)",
         )),
-        None if xt == hdr::XT_MAPT && k.profile().header_len() == 28 && k.profile().numbering == Numbering::MapT => {
-            Err(Failure::new(EINVAL, "MAPT Jool has not been modprobed. (Try `modprobe jool_mapt`)"))
+        None if xt == hdr::XT_MAPT
+            && k.profile().header_len() == 28
+            && k.profile().numbering == Numbering::MapT =>
+        {
+            Err(Failure::new(
+                EINVAL,
+                "MAPT Jool has not been modprobed. (Try `modprobe jool_mapt`)",
+            ))
         }
-        None => Err(Failure::new(EINVAL, "The instance type must be either SIIT or NAT64.")),
+        None => Err(Failure::new(
+            EINVAL,
+            "The instance type must be either SIIT or NAT64.",
+        )),
     }
 }
 
@@ -232,9 +303,20 @@ pub(super) fn version_mismatch(client: u32, kernel: u32) -> String {
 
 /// `jresponse_init`: a reply whose header is the request's, byte for byte
 /// (rc2/rc3 zero the flags).
-fn reply_start(k: &Kernel, caller: &Caller, req: &Request<'_>) -> (Writer, usize) {
+fn reply_start(
+    k: &Kernel,
+    caller: &Caller,
+    req: &Request<'_>,
+) -> (Writer, usize) {
     let fam = k.family_id;
-    let mut w = netlink::begin(fam, 0, req.seq, caller.port_id, 0, k.profile().genl_version());
+    let mut w = netlink::begin(
+        fam,
+        0,
+        req.seq,
+        caller.port_id,
+        0,
+        k.profile().genl_version(),
+    );
     let mut h = req.hdr;
     if k.profile().zero_reply_flags {
         h.flags = 0;
@@ -245,14 +327,23 @@ fn reply_start(k: &Kernel, caller: &Caller, req: &Request<'_>) -> (Writer, usize
 }
 
 /// `jresponse_send_simple` with an error: ERROR flag, code, message.
-fn error_reply(k: &Kernel, caller: &Caller, req: &Request<'_>, f: &Failure) -> Vec<u8> {
+fn error_reply(
+    k: &Kernel,
+    caller: &Caller,
+    req: &Request<'_>,
+    f: &Failure,
+) -> Vec<u8> {
     let (mut w, flags_at) = reply_start(k, caller, req);
     w.or_byte(flags_at, FLAG_ERROR);
     let code = f.errno.unsigned_abs().min(u32::from(u16::MAX)) as u16;
     w.u16(JNLAERR_CODE, code);
     if k.profile().always_error_msg || !f.msg.is_empty() {
         let room = k.budget.saturating_sub(w.len() + 4);
-        let text = if f.msg.len() < room { &f.msg[..] } else { truncate(&f.msg, 128) };
+        let text = if f.msg.len() < room {
+            &f.msg[..]
+        } else {
+            truncate(&f.msg, 128)
+        };
         w.string(JNLAERR_MSG, text.as_bytes());
     }
     netlink::finish(w)
@@ -272,13 +363,20 @@ fn ack_reply(k: &Kernel, caller: &Caller, req: &Request<'_>) -> Vec<u8> {
 }
 
 /// `handle_stats_foreach`.
-fn stats_foreach(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8>, Failure> {
+fn stats_foreach(
+    k: &mut Kernel,
+    caller: &Caller,
+    req: &Request<'_>,
+) -> Result<Vec<u8>, Failure> {
     let xlator = req.start(k, caller, false)?;
     let name = req.lookup(k, caller, xlator)?;
     let offset = req.attr(k.profile().offset_u8_attr()).map_or(0, |v| v[0]);
     let (mut w, flags_at) = reply_start(k, caller, req);
     let Some(inst) = k.instance(caller.netns, xlator, &name) else {
-        return Err(Failure::new(ESRCH, format!("This namespace lacks an instance named '{name}'.")));
+        return Err(Failure::new(
+            ESRCH,
+            format!("This namespace lacks an instance named '{name}'."),
+        ));
     };
     let mut written = 0;
     for id in u16::from(offset) + 1..=k.profile().max_id {
@@ -303,7 +401,11 @@ fn stats_foreach(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<V
 /// after the one named by `JNLAR_OFFSET` (none matching: ESRCH with an
 /// empty message), as many as fit (then the M flag). The real module walks
 /// a hash table; the simulator lists in (netns, name) order.
-fn instance_foreach(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8>, Failure> {
+fn instance_foreach(
+    k: &mut Kernel,
+    caller: &Caller,
+    req: &Request<'_>,
+) -> Result<Vec<u8>, Failure> {
     let xlator = req.start(k, caller, true)?;
     let offset_kind = match k.profile().numbering {
         Numbering::Jool41 => JNLAR_OFFSET_41,
@@ -318,7 +420,9 @@ fn instance_foreach(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Resul
         for inst in netns.instances.values().filter(|i| i.xlator == xlator) {
             let mut e = Writer::new();
             let at = e.begin_nest(JNLAL_ENTRY | F_NESTED);
-            e.u32(1, netns_tag(ns)).u8(2, inst.framework.xf()).string(3, inst.name.as_bytes());
+            e.u32(1, netns_tag(ns))
+                .u8(2, inst.framework.xf())
+                .string(3, inst.name.as_bytes());
             e.end_nest(at);
             entries.push(((netns_tag(ns), inst.name.clone()), e.into_vec()));
         }
@@ -349,12 +453,22 @@ fn instance_foreach(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Resul
 /// `JNLAR_OFFSET` of INSTANCE_FOREACH: the client's last entry
 /// {NS, XF, INAME}; returns (NS, INAME).
 fn parse_instance_offset(v: &[u8]) -> Result<(u32, String), Failure> {
-    const ENTRY: [Policy; 4] = [Policy::Unspec, Policy::U32, Policy::U8, Policy::NulString(15)];
-    let attrs = netlink::parse_attrs(v, 0, &ENTRY, Validate::Strict).map_err(|r| {
-        let why = r.extack.msg.unwrap_or_default();
-        Failure::new(EINVAL, format!("The 'instance' attribute is malformed: {why}"))
-    })?;
-    let missing = |what| Failure::new(EINVAL, format!("Invalid request: '{what}' attribute is missing."));
+    const ENTRY: [Policy; 4] =
+        [Policy::Unspec, Policy::U32, Policy::U8, Policy::NulString(15)];
+    let attrs =
+        netlink::parse_attrs(v, 0, &ENTRY, Validate::Strict).map_err(|r| {
+            let why = r.extack.msg.unwrap_or_default();
+            Failure::new(
+                EINVAL,
+                format!("The 'instance' attribute is malformed: {why}"),
+            )
+        })?;
+    let missing = |what| {
+        Failure::new(
+            EINVAL,
+            format!("Invalid request: '{what}' attribute is missing."),
+        )
+    };
     let ns = attrs.get(v, 1).ok_or_else(|| missing("namespace"))?;
     attrs.get(v, 2).ok_or_else(|| missing("framework"))?;
     let name = attrs.get(v, 3).ok_or_else(|| missing("instance name"))?;
@@ -371,11 +485,15 @@ pub(super) fn netns_tag(ns: NetnsId) -> u32 {
 
 /// `handle_instance_hello`: alive (0) or dead (1) in the caller's netns,
 /// looked up by the raw name ("" is not "default" here).
-fn instance_hello(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8>, Failure> {
+fn instance_hello(
+    k: &mut Kernel,
+    caller: &Caller,
+    req: &Request<'_>,
+) -> Result<Vec<u8>, Failure> {
     let xlator = req.start(k, caller, true)?;
-    let name = req
-        .raw_iname()
-        .map_err(|f| Failure::new(f.errno, format!("{}Unknown status.", f.msg)))?;
+    let name = req.raw_iname().map_err(|f| {
+        Failure::new(f.errno, format!("{}Unknown status.", f.msg))
+    })?;
     let alive = k.instance(caller.netns, xlator, &name).is_some();
     let (mut w, _) = reply_start(k, caller, req);
     w.u8(JNLAIS_STATUS, if alive { 0 } else { 1 });
@@ -384,14 +502,21 @@ fn instance_hello(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<
 
 /// `handle_instance_add`, in the real order: operand, framework, pool6,
 /// then `xlator_add`'s name, type, framework, pool6 and collision checks.
-fn instance_add(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8>, Failure> {
+fn instance_add(
+    k: &mut Kernel,
+    caller: &Caller,
+    req: &Request<'_>,
+) -> Result<Vec<u8>, Failure> {
     let xlator = req.start(k, caller, true)?;
     let operand_kind = match k.profile().numbering {
         Numbering::Jool41 => JNLAR_OPERAND_41,
         Numbering::MapT => JNLAR_OPERAND_41 + 1,
     };
     let Some(operand) = req.attr(operand_kind) else {
-        return Err(Failure::new(EINVAL, "The request is missing an 'Operand' attribute."));
+        return Err(Failure::new(
+            EINVAL,
+            "The request is missing an 'Operand' attribute.",
+        ));
     };
     let (xf, pool6) = parse_operand(operand)?;
     let name = req.raw_iname()?;
@@ -399,7 +524,10 @@ fn instance_add(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Ve
         Failure::new(EINVAL, "Netfilter and iptables are the only available instance frameworks.")
     })?;
     if xlator == Xlator::Nat64 && pool6.is_none() {
-        return Err(Failure::new(EINVAL, "pool6 is mandatory in NAT64 instances."));
+        return Err(Failure::new(
+            EINVAL,
+            "pool6 is mandatory in NAT64 instances.",
+        ));
     }
     if let Some((_, len)) = pool6 {
         if ![32, 40, 48, 56, 64, 96].contains(&len) {
@@ -409,7 +537,8 @@ fn instance_add(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Ve
             ));
         }
     }
-    check_add(k, caller.netns, xlator, &name, framework).map_err(|m| Failure::new(EEXIST, m))?;
+    check_add(k, caller.netns, xlator, &name, framework)
+        .map_err(|m| Failure::new(EEXIST, m))?;
     k.insert_instance(caller.netns, xlator, &name, framework, pool6);
     Ok(ack_reply(k, caller, req))
 }
@@ -421,9 +550,15 @@ fn parse_operand(v: &[u8]) -> Result<(u8, Option<([u8; 16], u8)>), Failure> {
     const OPERAND: [Policy; 3] = [Policy::Unspec, Policy::U8, Policy::Nested];
     let attrs = netlink::parse_attrs(v, 0, &OPERAND, Validate::Strict)
         .map_err(|r| Failure::raw(r.errno))?;
-    let xf = attrs.get(v, JNLAIA_XF).and_then(|x| x.first().copied()).ok_or_else(|| {
-        Failure::new(EINVAL, "Invalid request: 'framework' attribute is missing.")
-    })?;
+    let xf = attrs
+        .get(v, JNLAIA_XF)
+        .and_then(|x| x.first().copied())
+        .ok_or_else(|| {
+            Failure::new(
+                EINVAL,
+                "Invalid request: 'framework' attribute is missing.",
+            )
+        })?;
     let pool6 = match attrs.get(v, JNLAIA_POOL6) {
         Some(p) => parse_prefix6(p)?,
         None => None,
@@ -433,13 +568,21 @@ fn parse_operand(v: &[u8]) -> Result<(u8, Option<([u8; 16], u8)>), Failure> {
 
 /// `jnla_get_prefix6_optional`: {ADDR: binary(16), LEN: u8}.
 fn parse_prefix6(v: &[u8]) -> Result<Option<([u8; 16], u8)>, Failure> {
-    const PREFIX6: [Policy; 3] = [Policy::Unspec, Policy::Binary(16), Policy::U8];
-    let attrs = netlink::parse_attrs(v, 0, &PREFIX6, Validate::Strict).map_err(|r| {
-        let why = r.extack.msg.unwrap_or_default();
-        Failure::new(EINVAL, format!("The 'pool6' attribute is malformed: {why}"))
-    })?;
+    const PREFIX6: [Policy; 3] =
+        [Policy::Unspec, Policy::Binary(16), Policy::U8];
+    let attrs = netlink::parse_attrs(v, 0, &PREFIX6, Validate::Strict)
+        .map_err(|r| {
+            let why = r.extack.msg.unwrap_or_default();
+            Failure::new(
+                EINVAL,
+                format!("The 'pool6' attribute is malformed: {why}"),
+            )
+        })?;
     let Some(len) = attrs.get(v, 2).and_then(|l| l.first().copied()) else {
-        return Err(Failure::new(EINVAL, "Malformed pool6: length attribute is missing"));
+        return Err(Failure::new(
+            EINVAL,
+            "Malformed pool6: length attribute is missing",
+        ));
     };
     let Some(addr) = attrs.get(v, 1) else { return Ok(None) };
     let addr: [u8; 16] = addr.try_into().map_err(|_| {
@@ -462,26 +605,43 @@ pub(super) fn check_add(
 ) -> Result<(), String> {
     let Some(ns) = k.namespaces().get(&netns) else { return Ok(()) };
     if ns.instances.contains_key(&(xlator, name.to_owned())) {
-        return Err(format!("This namespace already has a Jool instance named '{name}'."));
+        return Err(format!(
+            "This namespace already has a Jool instance named '{name}'."
+        ));
     }
-    let nf = |i: &&super::Instance| i.xlator == xlator && i.framework == Framework::Netfilter;
-    if framework == Framework::Netfilter && ns.instances.values().any(|i| nf(&i)) {
-        return Err("This namespace already has a Netfilter Jool instance.".to_owned());
+    let nf = |i: &&super::Instance| {
+        i.xlator == xlator && i.framework == Framework::Netfilter
+    };
+    if framework == Framework::Netfilter
+        && ns.instances.values().any(|i| nf(&i))
+    {
+        return Err(
+            "This namespace already has a Netfilter Jool instance.".to_owned()
+        );
     }
     Ok(())
 }
 
 /// `handle_instance_rm`.
-fn instance_rm(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8>, Failure> {
+fn instance_rm(
+    k: &mut Kernel,
+    caller: &Caller,
+    req: &Request<'_>,
+) -> Result<Vec<u8>, Failure> {
     let xlator = req.start(k, caller, true)?;
     let name = req.raw_iname()?;
-    k.remove_instance(caller.netns, xlator, &name)
-        .map_err(|_| Failure::new(ESRCH, "The requested instance does not exist."))?;
+    k.remove_instance(caller.netns, xlator, &name).map_err(|_| {
+        Failure::new(ESRCH, "The requested instance does not exist.")
+    })?;
     Ok(ack_reply(k, caller, req))
 }
 
 /// `handle_instance_flush`: removes every instance of the caller's netns.
-fn instance_flush(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8>, Failure> {
+fn instance_flush(
+    k: &mut Kernel,
+    caller: &Caller,
+    req: &Request<'_>,
+) -> Result<Vec<u8>, Failure> {
     let xlator = req.start(k, caller, true)?;
     if let Some(ns) = k.namespaces.get_mut(&caller.netns) {
         ns.instances.retain(|(x, _), _| *x != xlator);
@@ -492,17 +652,31 @@ fn instance_flush(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<
 /// `handle_global_foreach`: the instance's global configuration, from
 /// after the global whose id is `JNLAR_OFFSET_U8` (an offset never
 /// matched gives an empty page), as many as fit (then the M flag).
-fn global_foreach(k: &mut Kernel, caller: &Caller, req: &Request<'_>) -> Result<Vec<u8>, Failure> {
+fn global_foreach(
+    k: &mut Kernel,
+    caller: &Caller,
+    req: &Request<'_>,
+) -> Result<Vec<u8>, Failure> {
     let xlator = req.start(k, caller, true)?;
     let name = req.lookup(k, caller, xlator)?;
     let (mut w, flags_at) = reply_start(k, caller, req);
     let pool6 = k.instance(caller.netns, xlator, &name).and_then(|i| i.pool6);
-    let all = super::globals::entries(k.profile(), xlator, pool6)
-        .ok_or_else(|| Failure::new(ENOSYS, "jool-sim does not emulate the globals of this release."))?;
-    let offset = req.attr(k.profile().offset_u8_attr()).map(|v| u16::from(v[0]));
+    let all = super::globals::entries(k.profile(), xlator, pool6).ok_or_else(
+        || {
+            Failure::new(
+                ENOSYS,
+                "jool-sim does not emulate the globals of this release.",
+            )
+        },
+    )?;
+    let offset =
+        req.attr(k.profile().offset_u8_attr()).map(|v| u16::from(v[0]));
     let start = match offset {
         None => 0,
-        Some(o) => all.iter().position(|(id, _)| *id == o).map_or(all.len(), |i| i + 1),
+        Some(o) => all
+            .iter()
+            .position(|(id, _)| *id == o)
+            .map_or(all.len(), |i| i + 1),
     };
     let mut written = 0;
     for (_, bytes) in &all[start..] {

@@ -9,7 +9,10 @@
 
 use super::{
     jool::version_mismatch,
-    netlink::{self, Policy, Reject, Validate, EEXIST, EINVAL, EOPNOTSUPP, EPERM, ESRCH},
+    netlink::{
+        self, Policy, Reject, Validate, EEXIST, EINVAL, EOPNOTSUPP, EPERM,
+        ESRCH,
+    },
     state::{iname_valid, Framework, Xlator},
     Caller, Family, Kernel,
 };
@@ -57,11 +60,18 @@ pub(super) fn rcv(
         return Err(Reject::plain(EINVAL));
     }
     let p = Packet::new_unchecked(msg);
-    if msg[nlmsg::HEADER_LEN] != 0 || p.flags() & nlmsg::F_DUMP == nlmsg::F_DUMP {
+    if msg[nlmsg::HEADER_LEN] != 0
+        || p.flags() & nlmsg::F_DUMP == nlmsg::F_DUMP
+    {
         return Err(Reject::plain(EOPNOTSUPP));
     }
     // No policy: only the type range and trailing bytes are checked.
-    let policy = [Policy::Unspec, Policy::Binary(0), Policy::Binary(0), Policy::Binary(0)];
+    let policy = [
+        Policy::Unspec,
+        Policy::Binary(0),
+        Policy::Binary(0),
+        Policy::Binary(0),
+    ];
     let attrs = netlink::parse_attrs(msg, hdrlen, &policy, Validate::Strict)?;
     let Some(data) = attrs.get(msg, ATTR_DATA) else {
         return Err(Reject::plain(EINVAL));
@@ -105,7 +115,9 @@ fn handle(
     iname: Option<&[u8]>,
 ) -> Outcome {
     match checks(k, caller, family_xlator, data) {
-        Ok(Ok(x)) => dispatch(k, caller, x, data, iname).unwrap_or_else(|f| fail(k, f)),
+        Ok(Ok(x)) => {
+            dispatch(k, caller, x, data, iname).unwrap_or_else(|f| fail(k, f))
+        }
         Ok(Err(f)) => fail(k, f),
         Err(raw) => Outcome::Raw(raw),
     }
@@ -121,7 +133,10 @@ fn fail(k: &mut Kernel, Failure(errno, msg): Failure) -> Outcome {
         payload.push(b'\n');
     }
     payload.push(0);
-    Outcome::Reply(errno.unsigned_abs().min(u32::from(u16::MAX)) as u16, payload)
+    Outcome::Reply(
+        errno.unsigned_abs().min(u32::from(u16::MAX)) as u16,
+        payload,
+    )
 }
 
 /// Privilege, header, type and version. `Err` is a raw errno; `Ok(Err)` a
@@ -142,7 +157,8 @@ fn checks(
         return Err(EINVAL);
     }
     let xlator = match prof.protocol {
-        Protocol::Legacy(LegacyLayout::Xt) => match Xlator::from_xt(h.byte4()) {
+        Protocol::Legacy(LegacyLayout::Xt) => match Xlator::from_xt(h.byte4())
+        {
             Some(x) if k.loaded(x) => x,
             Some(Xlator::Siit) => return Ok(Err(modprobe(Xlator::Siit))),
             Some(Xlator::Nat64) => return Ok(Err(modprobe(Xlator::Nat64))),
@@ -168,21 +184,29 @@ fn checks(
         _ => family_xlator.unwrap_or(Xlator::Siit),
     };
     if !prof.kernel_accepts(h.version()) {
-        return Ok(Err(Failure(EINVAL, version_mismatch(h.version(), prof.wire_version))));
+        return Ok(Err(Failure(
+            EINVAL,
+            version_mismatch(h.version(), prof.wire_version),
+        )));
     }
     Ok(Ok(xlator))
 }
 
 fn modprobe(x: Xlator) -> Failure {
     let m = match x {
-        Xlator::Siit => "SIIT Jool has not been modprobed. (Try `modprobe jool_siit`)",
-        Xlator::Nat64 => "NAT64 Jool has not been modprobed. (Try `modprobe jool`)",
+        Xlator::Siit => {
+            "SIIT Jool has not been modprobed. (Try `modprobe jool_siit`)"
+        }
+        Xlator::Nat64 => {
+            "NAT64 Jool has not been modprobed. (Try `modprobe jool`)"
+        }
     };
     Failure(EINVAL, m.to_owned())
 }
 
 fn type_mismatch(sent: u8) -> Failure {
-    let (client, kernel) = if sent == b's' { ("SIIT", "NAT64") } else { ("NAT64", "SIIT") };
+    let (client, kernel) =
+        if sent == b's' { ("SIIT", "NAT64") } else { ("NAT64", "SIIT") };
     Failure(
         EINVAL,
         format!("The userspace client is {client} but the kernel module is {kernel}. Please match us correctly."),
@@ -202,16 +226,24 @@ fn dispatch(
         return instance(k, caller, xlator, op, &data[REQUEST_LEN..]);
     }
     let name = lookup(k, caller, xlator, iname)?;
-    let stats_mode = if cmp_releases(&k.profile().release, "4.0.5").is_lt() { 1 } else { 2 };
+    let stats_mode = if cmp_releases(&k.profile().release, "4.0.5").is_lt() {
+        1
+    } else {
+        2
+    };
     if mode != stats_mode {
         // Other configuration modes exist in the real module; the
         // simulator only serves the stats path.
-        return Err(Failure(EINVAL, format!("Unknown configuration mode: {mode}")));
+        return Err(Failure(
+            EINVAL,
+            format!("Unknown configuration mode: {mode}"),
+        ));
     }
     if op != oper::FOREACH {
         return Err(Failure(EINVAL, format!("Unknown operation: {op}")));
     }
-    let inst = k.instance(caller.netns, xlator, &name).map(|i| i.counters.clone());
+    let inst =
+        k.instance(caller.netns, xlator, &name).map(|i| i.counters.clone());
     let counters = inst.unwrap_or_default();
     let payload = counters.iter().flat_map(|c| c.to_le_bytes()).collect();
     Ok(Outcome::Reply(0, payload))
@@ -236,7 +268,10 @@ fn lookup(
     let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
     let name = String::from_utf8_lossy(&raw[..end]).into_owned();
     if k.instance(caller.netns, xlator, &name).is_none() {
-        return Err(Failure(ESRCH, format!("This namespace lacks an instance named '{name}'.")));
+        return Err(Failure(
+            ESRCH,
+            format!("This namespace lacks an instance named '{name}'."),
+        ));
     }
     Ok(name)
 }
@@ -269,7 +304,10 @@ fn instance(
             })?;
             let pool6_set = body.get(20).copied().unwrap_or(0) != 0;
             if xlator == Xlator::Nat64 && !pool6_set {
-                return Err(Failure(EINVAL, "pool6 is mandatory in NAT64 instances.".to_owned()));
+                return Err(Failure(
+                    EINVAL,
+                    "pool6 is mandatory in NAT64 instances.".to_owned(),
+                ));
             }
             super::jool::check_add(k, caller.netns, xlator, &name, framework)
                 .map_err(|m| Failure(EEXIST, m))?;
@@ -286,7 +324,10 @@ fn instance(
         oper::REMOVE => {
             let name = iname_at(0)?;
             k.remove_instance(caller.netns, xlator, &name).map_err(|_| {
-                Failure(ESRCH, "The requested instance does not exist.".to_owned())
+                Failure(
+                    ESRCH,
+                    "The requested instance does not exist.".to_owned(),
+                )
             })?;
             Ok(Outcome::Reply(0, vec![]))
         }

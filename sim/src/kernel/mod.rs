@@ -28,9 +28,12 @@ pub(crate) mod netlink;
 mod state;
 
 pub use netlink::{
-    EEXIST, EINVAL, EMSGSIZE, ENODATA, ENOENT, ENOSYS, EOPNOTSUPP, EPERM, ERANGE, ESRCH,
+    EEXIST, EINVAL, EMSGSIZE, ENODATA, ENOENT, ENOSYS, EOPNOTSUPP, EPERM,
+    ERANGE, ESRCH,
 };
-pub use state::{iname_valid, Framework, Instance, Netns, NetnsId, StateError, Xlator};
+pub use state::{
+    iname_valid, Framework, Instance, Netns, NetnsId, StateError, Xlator,
+};
 
 /// Who sent a request, and the options of the socket it came through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,14 +141,26 @@ impl Kernel {
         let mut out = Vec::new();
         if split {
             if self.siit_loaded {
-                out.push(Family { name: "SIIT_Jool", id: self.family_id, xlator: Some(Xlator::Siit) });
+                out.push(Family {
+                    name: "SIIT_Jool",
+                    id: self.family_id,
+                    xlator: Some(Xlator::Siit),
+                });
             }
             if self.nat64_loaded {
                 let id = self.family_id + 1;
-                out.push(Family { name: "NAT64_Jool", id, xlator: Some(Xlator::Nat64) });
+                out.push(Family {
+                    name: "NAT64_Jool",
+                    id,
+                    xlator: Some(Xlator::Nat64),
+                });
             }
         } else if self.module_loaded() {
-            out.push(Family { name: "Jool", id: self.family_id, xlator: None });
+            out.push(Family {
+                name: "Jool",
+                id: self.family_id,
+                xlator: None,
+            });
         }
         out
     }
@@ -236,8 +251,18 @@ impl Kernel {
         pool6: Option<([u8; 16], u8)>,
     ) {
         let counters = vec![0; usize::from(self.profile.max_id) + 1];
-        let inst = Instance { name: name.to_owned(), xlator, framework, pool6, counters };
-        self.namespaces.entry(netns).or_default().instances.insert((xlator, name.to_owned()), inst);
+        let inst = Instance {
+            name: name.to_owned(),
+            xlator,
+            framework,
+            pool6,
+            counters,
+        };
+        self.namespaces
+            .entry(netns)
+            .or_default()
+            .instances
+            .insert((xlator, name.to_owned()), inst);
     }
 
     /// Removes an instance.
@@ -248,12 +273,22 @@ impl Kernel {
         name: &str,
     ) -> Result<Instance, StateError> {
         let ns = self.namespaces.get_mut(&netns);
-        let removed = ns.and_then(|ns| ns.instances.remove(&(xlator, name.to_owned())));
-        removed.ok_or_else(|| StateError::NoSuchInstance { netns, xlator, name: name.to_owned() })
+        let removed =
+            ns.and_then(|ns| ns.instances.remove(&(xlator, name.to_owned())));
+        removed.ok_or_else(|| StateError::NoSuchInstance {
+            netns,
+            xlator,
+            name: name.to_owned(),
+        })
     }
 
     /// An instance, if it exists.
-    pub fn instance(&self, netns: NetnsId, xlator: Xlator, name: &str) -> Option<&Instance> {
+    pub fn instance(
+        &self,
+        netns: NetnsId,
+        xlator: Xlator,
+        name: &str,
+    ) -> Option<&Instance> {
         self.namespaces.get(&netns)?.instances.get(&(xlator, name.to_owned()))
     }
 
@@ -266,7 +301,11 @@ impl Kernel {
         self.namespaces
             .get_mut(&netns)
             .and_then(|ns| ns.instances.get_mut(&(xlator, name.to_owned())))
-            .ok_or_else(|| StateError::NoSuchInstance { netns, xlator, name: name.to_owned() })
+            .ok_or_else(|| StateError::NoSuchInstance {
+                netns,
+                xlator,
+                name: name.to_owned(),
+            })
     }
 
     fn counter_mut(
@@ -281,7 +320,9 @@ impl Kernel {
         if id < first {
             return Err(StateError::UnknownStat(id));
         }
-        inst.counters.get_mut(usize::from(id)).ok_or(StateError::UnknownStat(id))
+        inst.counters
+            .get_mut(usize::from(id))
+            .ok_or(StateError::UnknownStat(id))
     }
 
     /// Sets counter `id` of an instance.
@@ -343,7 +384,9 @@ impl Kernel {
         values: &[(u16, u64)],
     ) -> Result<(), StateError> {
         let (first, max) = (self.profile.first_id(), self.profile.max_id);
-        if let Some(&(id, _)) = values.iter().find(|(id, _)| *id < first || *id > max) {
+        if let Some(&(id, _)) =
+            values.iter().find(|(id, _)| *id < first || *id > max)
+        {
             return Err(StateError::UnknownStat(id));
         }
         let inst = self.instance_mut(netns, xlator, name)?;
@@ -356,7 +399,11 @@ impl Kernel {
     /// `sendmsg()` of one datagram: `Err(ENODATA)` for an empty one and
     /// `Err(EMSGSIZE)` past the socket buffer, as the kernel answers the
     /// sender; otherwise the reply datagrams.
-    pub fn sendmsg(&mut self, caller: &Caller, datagram: &[u8]) -> Result<Vec<Vec<u8>>, i32> {
+    pub fn sendmsg(
+        &mut self,
+        caller: &Caller,
+        datagram: &[u8],
+    ) -> Result<Vec<Vec<u8>>, i32> {
         if datagram.is_empty() {
             return Err(ENODATA);
         }
@@ -367,7 +414,11 @@ impl Kernel {
     }
 
     /// Handles one datagram; returns the reply datagrams in order.
-    pub fn handle(&mut self, caller: &Caller, datagram: &[u8]) -> Vec<Vec<u8>> {
+    pub fn handle(
+        &mut self,
+        caller: &Caller,
+        datagram: &[u8],
+    ) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         for msg in nlmsg::Messages::new(datagram) {
             self.handle_message(caller, msg.message(), &mut out);
@@ -376,7 +427,12 @@ impl Kernel {
     }
 
     /// `netlink_rcv_skb`'s body for one message.
-    fn handle_message(&mut self, caller: &Caller, msg: &[u8], out: &mut Vec<Vec<u8>>) {
+    fn handle_message(
+        &mut self,
+        caller: &Caller,
+        msg: &[u8],
+        out: &mut Vec<Vec<u8>>,
+    ) {
         let p = nlmsg::Packet::new_unchecked(msg);
         let flags = p.flags();
         let mut reject = None;
@@ -385,9 +441,16 @@ impl Kernel {
                 reject = Some(r);
             }
         }
-        let (errno, extack) = reject.map_or((0, Default::default()), |r| (r.errno, r.extack));
+        let (errno, extack) =
+            reject.map_or((0, Default::default()), |r| (r.errno, r.extack));
         if flags & nlmsg::F_ACK != 0 || errno != 0 {
-            out.push(netlink::ack(msg, caller.port_id, errno, &extack, caller.ext_ack));
+            out.push(netlink::ack(
+                msg,
+                caller.port_id,
+                errno,
+                &extack,
+                caller.ext_ack,
+            ));
         }
     }
 
@@ -402,7 +465,9 @@ impl Kernel {
         if p.kind() == nlmsg::GENL_ID_CTRL {
             return ctrl::rcv(self, caller, msg, out);
         }
-        let Some(family) = self.families().into_iter().find(|f| f.id == p.kind()) else {
+        let Some(family) =
+            self.families().into_iter().find(|f| f.id == p.kind())
+        else {
             return Err(netlink::Reject::plain(ENOENT));
         };
         if self.profile.is_legacy() {

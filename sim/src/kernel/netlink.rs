@@ -130,10 +130,19 @@ impl Reject {
         Self { errno, extack: Extack::default() }
     }
 
-    fn attr(errno: i32, msg: &'static str, off: usize, policy: Option<Policy>) -> Self {
+    fn attr(
+        errno: i32,
+        msg: &'static str,
+        off: usize,
+        policy: Option<Policy>,
+    ) -> Self {
         Self {
             errno,
-            extack: Extack { msg: Some(msg), bad_attr: Some(off as u32), policy },
+            extack: Extack {
+                msg: Some(msg),
+                bad_attr: Some(off as u32),
+                policy,
+            },
         }
     }
 }
@@ -147,7 +156,11 @@ pub(crate) struct Attrs {
 
 impl Attrs {
     /// The value of attribute `kind`, if present.
-    pub(crate) fn get<'a>(&self, msg: &'a [u8], kind: u16) -> Option<&'a [u8]> {
+    pub(crate) fn get<'a>(
+        &self,
+        msg: &'a [u8],
+        kind: u16,
+    ) -> Option<&'a [u8]> {
         let off = (*self.slots.get(usize::from(kind))?)?;
         let a = NlaBuffer::new_unchecked(&msg[off..]);
         Some(&msg[off + NLA_HDRLEN..off + usize::from(a.length())])
@@ -173,7 +186,12 @@ pub(crate) fn parse_attrs(
         let kind = usize::from(a.raw_kind() & TYPE_MASK);
         if kind == 0 || kind > maxtype {
             if mode == Validate::Strict {
-                return Err(Reject::attr(EINVAL, "Unknown attribute type", off, None));
+                return Err(Reject::attr(
+                    EINVAL,
+                    "Unknown attribute type",
+                    off,
+                    None,
+                ));
             }
         } else {
             validate_nla(&a, policy[kind], mode, off)?;
@@ -204,41 +222,76 @@ fn validate_nla(
     let len = a.value().len();
     if let Some(exact) = pt.exact_len() {
         if len != exact && strict {
-            return Err(Reject::attr(EINVAL, "invalid attribute length", off, Some(pt)));
+            return Err(Reject::attr(
+                EINVAL,
+                "invalid attribute length",
+                off,
+                Some(pt),
+            ));
         }
     }
     if strict {
         let nested = a.nested_flag();
         if pt == Policy::Nested && !nested {
-            return Err(Reject::attr(EINVAL, "NLA_F_NESTED is missing", off, Some(pt)));
+            return Err(Reject::attr(
+                EINVAL,
+                "NLA_F_NESTED is missing",
+                off,
+                Some(pt),
+            ));
         }
         if pt != Policy::Nested && pt != Policy::Unspec && nested {
-            return Err(Reject::attr(EINVAL, "NLA_F_NESTED not expected", off, Some(pt)));
+            return Err(Reject::attr(
+                EINVAL,
+                "NLA_F_NESTED not expected",
+                off,
+                Some(pt),
+            ));
         }
     }
-    let failed = |errno| Err(Reject::attr(errno, "Attribute failed policy validation", off, Some(pt)));
+    let failed = |errno| {
+        Err(Reject::attr(
+            errno,
+            "Attribute failed policy validation",
+            off,
+            Some(pt),
+        ))
+    };
     match pt {
         Policy::Unspec if strict => {
             Err(Reject::attr(EINVAL, "Unsupported attribute", off, None))
         }
         Policy::Unspec => Ok(()),
         Policy::Nested if len != 0 && len < NLA_HDRLEN => failed(ERANGE),
-        Policy::Binary(max) if max != 0 && len > usize::from(max) => failed(ERANGE),
+        Policy::Binary(max) if max != 0 && len > usize::from(max) => {
+            failed(ERANGE)
+        }
         Policy::NulString(max) => {
-            let limit = if max == 0 { len } else { len.min(usize::from(max) + 1) };
+            let limit =
+                if max == 0 { len } else { len.min(usize::from(max) + 1) };
             if limit == 0 || !a.value()[..limit].contains(&0) {
                 return failed(EINVAL);
             }
             Ok(())
         }
-        Policy::U8 | Policy::U16 | Policy::U32 if len < pt.exact_len().unwrap_or(0) => failed(ERANGE),
+        Policy::U8 | Policy::U16 | Policy::U32
+            if len < pt.exact_len().unwrap_or(0) =>
+        {
+            failed(ERANGE)
+        }
         _ => Ok(()),
     }
 }
 
 /// Builds an `NLMSG_ERROR` answering `msg` (the whole request message)
 /// with `-errno` (0 = ack), as `netlink_ack` does.
-pub(crate) fn ack(msg: &[u8], port_id: u32, errno: i32, extack: &Extack, ext_ack: bool) -> Vec<u8> {
+pub(crate) fn ack(
+    msg: &[u8],
+    port_id: u32,
+    errno: i32,
+    extack: &Extack,
+    ext_ack: bool,
+) -> Vec<u8> {
     let req = Packet::new_unchecked(msg);
     let mut flags = 0;
     let echoed = if errno != 0 {
@@ -281,7 +334,14 @@ fn header(kind: u16, flags: u16, seq: u32, pid: u32) -> Writer {
 
 /// Starts a message: `nlmsghdr` (length fixed by [`finish`]) and a
 /// `genlmsghdr`.
-pub(crate) fn begin(kind: u16, flags: u16, seq: u32, pid: u32, cmd: u8, version: u8) -> Writer {
+pub(crate) fn begin(
+    kind: u16,
+    flags: u16,
+    seq: u32,
+    pid: u32,
+    cmd: u8,
+    version: u8,
+) -> Writer {
     let mut w = header(kind, flags, seq, pid);
     w.bytes(&[cmd, version, 0, 0]);
     w
@@ -327,7 +387,10 @@ mod test {
     fn test_trailing_bytes() {
         let m = msg_with(&[3, 0, 1, 0]);
         let r = parse_attrs(&m, 20, &U8_ONLY, Validate::Strict).unwrap_err();
-        assert_eq!(r.extack.msg, Some("bytes leftover after parsing attributes"));
+        assert_eq!(
+            r.extack.msg,
+            Some("bytes leftover after parsing attributes")
+        );
         assert_eq!(r.extack.bad_attr, None);
     }
 

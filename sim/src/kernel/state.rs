@@ -129,11 +129,18 @@ impl fmt::Display for StateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NoSuchInstance { netns, xlator, name } => {
-                write!(f, "netns {netns} has no {xlator} instance named '{name}'")
+                write!(
+                    f,
+                    "netns {netns} has no {xlator} instance named '{name}'"
+                )
             }
             Self::Exists(m) => f.write_str(m),
-            Self::UnknownStat(id) => write!(f, "stat id {id} is not in the kernel's table"),
-            Self::ModuleNotLoaded(x) => write!(f, "the {x} module is not loaded"),
+            Self::UnknownStat(id) => {
+                write!(f, "stat id {id} is not in the kernel's table")
+            }
+            Self::ModuleNotLoaded(x) => {
+                write!(f, "the {x} module is not loaded")
+            }
             Self::BadName(n) => write!(f, "bad instance name {n:?}"),
         }
     }

@@ -14,13 +14,21 @@ const FAMILY: u16 = 0x20;
 fn kernel(release: &str) -> Kernel {
     let mut k = Kernel::new(Profile::get(release).unwrap());
     for x in [Xlator::Siit, Xlator::Nat64] {
-        k.add_instance(INIT_NETNS, x, "default", Framework::Netfilter).unwrap();
+        k.add_instance(INIT_NETNS, x, "default", Framework::Netfilter)
+            .unwrap();
     }
     k
 }
 
 /// A joolnl request: header of `layout`, `version`, `xt`, `iname`.
-fn request(cmd: u8, layout: Layout, version: u32, xt: u8, iname: &str, attrs: &[u8]) -> Vec<u8> {
+fn request(
+    cmd: u8,
+    layout: Layout,
+    version: u32,
+    xt: u8,
+    iname: &str,
+    attrs: &[u8],
+) -> Vec<u8> {
     let h = JoolHdr::request(layout, version, xt, iname).unwrap().to_vec();
     let mut w = netlink::begin(FAMILY, nlmsg::F_REQUEST, 5, 0, cmd, 1);
     w.bytes(&h).bytes(attrs);
@@ -44,7 +52,14 @@ fn jool_error(reply: &[u8], hdr_len: usize) -> Option<(u16, Option<String>)> {
     for a in NlasIterator::new(&reply[20 + hdr_len..]).flatten() {
         match a.kind() {
             1 => code = Some(u16::from_le_bytes([a.value()[0], a.value()[1]])),
-            2 => msg = Some(String::from_utf8_lossy(a.value().split(|b| *b == 0).next()?).into()),
+            2 => {
+                msg = Some(
+                    String::from_utf8_lossy(
+                        a.value().split(|b| *b == 0).next()?,
+                    )
+                    .into(),
+                )
+            }
             _ => {}
         }
     }
@@ -69,7 +84,13 @@ fn test_stats_needs_net_admin_before_4_1_5() {
     let r = one(&mut k, &Caller::unprivileged(INIT_NETNS), &req);
     assert_eq!(
         jool_error(&r, 24),
-        Some((1, Some("CAP_NET_ADMIN capability required. (Maybe try su or sudo?)".into())))
+        Some((
+            1,
+            Some(
+                "CAP_NET_ADMIN capability required. (Maybe try su or sudo?)"
+                    .into()
+            )
+        ))
     );
     let mut k = kernel("4.1.5");
     let req = stats(&k, 1, "default");
@@ -93,16 +114,32 @@ fn test_version_rules() {
     // Exact kernels reject any other word; major.minor kernels accept the
     // same major.minor, including the 4.2.0-rc tags' 4.1.255.x.
     let mut k = kernel("4.1.8");
-    let r = one(&mut k, &Caller::root(INIT_NETNS), &request(7, Layout::V2, 0x0401_0900, 1, "default", &[]));
+    let r = one(
+        &mut k,
+        &Caller::root(INIT_NETNS),
+        &request(7, Layout::V2, 0x0401_0900, 1, "default", &[]),
+    );
     assert_eq!(
         jool_error(&r, 28),
         Some((22, Some("Version mismatch. The userspace client's version is 4.1.9.0,\nbut the kernel module is 4.1.8.0.\nPlease update the kernel module.".into())))
     );
     let mut k = kernel("4.1.13");
-    let r = one(&mut k, &Caller::root(INIT_NETNS), &request(7, Layout::V2, 0x0401_ff05, 1, "default", &[]));
+    let r = one(
+        &mut k,
+        &Caller::root(INIT_NETNS),
+        &request(7, Layout::V2, 0x0401_ff05, 1, "default", &[]),
+    );
     assert_eq!(jool_error(&r, 28), None);
-    let r = one(&mut k, &Caller::root(INIT_NETNS), &request(7, Layout::V2, 0x0400_0900, 1, "default", &[]));
-    assert!(jool_error(&r, 28).unwrap().1.unwrap().ends_with("Please update the userspace client."));
+    let r = one(
+        &mut k,
+        &Caller::root(INIT_NETNS),
+        &request(7, Layout::V2, 0x0400_0900, 1, "default", &[]),
+    );
+    assert!(jool_error(&r, 28)
+        .unwrap()
+        .1
+        .unwrap()
+        .ends_with("Please update the userspace client."));
 }
 
 #[test]
@@ -122,7 +159,10 @@ fn test_short_header_is_a_netlink_error() {
     // A 24-byte-header client against a 28-byte-header kernel.
     let mut k = kernel("4.1.9");
     let req = request(7, Layout::V1, 0x0401_0400, 1, "default", &[]);
-    assert_eq!(netlink_errno(&one(&mut k, &Caller::root(INIT_NETNS), &req)), EINVAL);
+    assert_eq!(
+        netlink_errno(&one(&mut k, &Caller::root(INIT_NETNS), &req)),
+        EINVAL
+    );
 }
 
 #[test]
@@ -196,18 +236,28 @@ fn test_offset_u8_numbering_of_mapt_releases() {
     let mut w = Writer::new();
     w.u8(9, 80);
     let req = request(7, Layout::V2, 0x0401_ff05, 1, "default", w.as_slice());
-    assert_eq!(netlink_errno(&one(&mut k, &Caller::root(INIT_NETNS), &req)), EINVAL);
+    assert_eq!(
+        netlink_errno(&one(&mut k, &Caller::root(INIT_NETNS), &req)),
+        EINVAL
+    );
 }
 
 #[test]
 fn test_unknown_command_and_dump() {
     let mut k = kernel("4.1.9");
     let req = request(30, Layout::V2, 0x0401_0900, 1, "default", &[]);
-    assert_eq!(netlink_errno(&one(&mut k, &Caller::root(INIT_NETNS), &req)), EOPNOTSUPP);
+    assert_eq!(
+        netlink_errno(&one(&mut k, &Caller::root(INIT_NETNS), &req)),
+        EOPNOTSUPP
+    );
     let mut k = kernel("4.2.0-rc1");
     let req = request(33, Layout::V1, 0x0401_ff02, 1, "default", &[]);
     let r = one(&mut k, &Caller::root(INIT_NETNS), &req);
-    assert_eq!(jool_error(&r, 24).unwrap().0, 38, "rc1 has 34 ops; unemulated ones say so");
+    assert_eq!(
+        jool_error(&r, 24).unwrap().0,
+        38,
+        "rc1 has 34 ops; unemulated ones say so"
+    );
 }
 
 #[test]
@@ -215,10 +265,19 @@ fn test_no_module_means_no_family() {
     let mut k = kernel("4.1.9");
     k.set_modules(false, false);
     let req = stats(&k, 1, "default");
-    assert_eq!(netlink_errno(&one(&mut k, &Caller::root(INIT_NETNS), &req)), ENOENT);
+    assert_eq!(
+        netlink_errno(&one(&mut k, &Caller::root(INIT_NETNS), &req)),
+        ENOENT
+    );
 }
 
-fn legacy_request(k: &Kernel, b4: [u8; 4], mode: u8, op: u8, family: u16) -> Vec<u8> {
+fn legacy_request(
+    k: &Kernel,
+    b4: [u8; 4],
+    mode: u8,
+    op: u8,
+    family: u16,
+) -> Vec<u8> {
     let data = legacy::request_bytes(b4, k.profile().wire_version, mode, op);
     let mut w = netlink::begin(family, nlmsg::F_REQUEST, 1, 0, 0, 1);
     w.attr(legacy::ATTR_DATA, &data);
@@ -238,12 +297,14 @@ fn test_legacy_stats_and_families() {
     let names: Vec<&str> = k.families().iter().map(|f| f.name).collect();
     assert_eq!(names, ["SIIT_Jool", "NAT64_Jool"]);
     let req = legacy_request(&k, [b'u', 0, 0, 0], 1, 0, FAMILY + 1);
-    let (code, payload) = legacy_reply(&one(&mut k, &Caller::root(INIT_NETNS), &req));
+    let (code, payload) =
+        legacy_reply(&one(&mut k, &Caller::root(INIT_NETNS), &req));
     assert_eq!((code, payload.len()), (0, 63 * 8));
     let mut k = kernel("4.0.7");
     assert_eq!(k.families()[0].name, "Jool");
     let req = legacy_request(&k, [2, b'u', 0, 0], 2, 0, FAMILY);
-    let (code, payload) = legacy_reply(&one(&mut k, &Caller::root(INIT_NETNS), &req));
+    let (code, payload) =
+        legacy_reply(&one(&mut k, &Caller::root(INIT_NETNS), &req));
     assert_eq!((code, payload.len()), (0, 66 * 8));
 }
 
@@ -251,12 +312,14 @@ fn test_legacy_stats_and_families() {
 fn test_legacy_privilege_and_texts() {
     let mut k = kernel("4.0.5");
     let req = legacy_request(&k, [b'u', 0, 0, 0], 2, 0, FAMILY);
-    let (code, payload) = legacy_reply(&one(&mut k, &Caller::unprivileged(INIT_NETNS), &req));
+    let (code, payload) =
+        legacy_reply(&one(&mut k, &Caller::unprivileged(INIT_NETNS), &req));
     assert_eq!(code, 1);
     assert_eq!(payload, b"CAP_NET_ADMIN capability required. (Maybe try using su or sudo?)\n\0");
     let mut k = kernel("4.0.0");
     let req = legacy_request(&k, [b'n', b'u', 0, 0], 1, 0, FAMILY);
-    let (code, payload) = legacy_reply(&one(&mut k, &Caller::root(INIT_NETNS), &req));
+    let (code, payload) =
+        legacy_reply(&one(&mut k, &Caller::root(INIT_NETNS), &req));
     assert_eq!(code, 22);
     assert_eq!(
         payload,
@@ -269,7 +332,10 @@ fn test_legacy_bad_magic_is_a_netlink_error() {
     let mut k = kernel("4.0.7");
     let mut req = legacy_request(&k, [1, b'u', 0, 0], 2, 0, FAMILY);
     req[24] = b'J';
-    assert_eq!(netlink_errno(&one(&mut k, &Caller::root(INIT_NETNS), &req)), EINVAL);
+    assert_eq!(
+        netlink_errno(&one(&mut k, &Caller::root(INIT_NETNS), &req)),
+        EINVAL
+    );
 }
 
 #[test]

@@ -97,7 +97,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 
     /// Sets `reserved`.
     pub fn set_reserved(&mut self, v: u16) {
-        self.buffer.as_mut()[field::RESERVED].copy_from_slice(&v.to_le_bytes());
+        self.buffer.as_mut()[field::RESERVED]
+            .copy_from_slice(&v.to_le_bytes());
     }
 }
 
@@ -154,7 +155,8 @@ mod test {
     #[test]
     fn test_construct() {
         let mut buf = [0xa5; 4];
-        Repr { cmd: 7, version: 1 }.emit(&mut Packet::new_unchecked(&mut buf[..]));
+        Repr { cmd: 7, version: 1 }
+            .emit(&mut Packet::new_unchecked(&mut buf[..]));
         assert_eq!(buf, BYTES);
     }
 

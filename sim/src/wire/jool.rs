@@ -223,7 +223,12 @@ pub struct Repr {
 
 impl Repr {
     /// A request header as the client builds it.
-    pub fn request(layout: Layout, version: u32, xt: u8, iname: &str) -> Result<Self> {
+    pub fn request(
+        layout: Layout,
+        version: u32,
+        xt: u8,
+        iname: &str,
+    ) -> Result<Self> {
         Ok(Self {
             layout,
             magic: MAGIC,
@@ -293,7 +298,10 @@ impl Repr {
 pub fn encode_iname(name: &str) -> Result<[u8; INAME_LEN]> {
     let b = name.as_bytes();
     if b.len() >= INAME_LEN {
-        return Err(Error::BadValue { what: "instance name length", value: b.len() as u64 });
+        return Err(Error::BadValue {
+            what: "instance name length",
+            value: b.len() as u64,
+        });
     }
     let mut out = [0; INAME_LEN];
     out[..b.len()].copy_from_slice(b);
@@ -312,7 +320,8 @@ mod test {
         0x01, // xt = SIIT
         0x00, // flags
         0x00, 0x00, // reserved1, reserved2
-        b'd', b'e', b'f', b'a', b'u', b'l', b't', 0, 0, 0, 0, 0, 0, 0, 0, 0, // iname
+        b'd', b'e', b'f', b'a', b'u', b'l', b't', 0, 0, 0, 0, 0, 0, 0, 0,
+        0, // iname
     ];
 
     fn repr() -> Repr {

@@ -114,7 +114,12 @@ impl<T: AsRef<[u8]>> ResponseHdr<T> {
 }
 
 /// Builds a 16-byte request header.
-pub fn request_bytes(b4_7: [u8; 4], version: u32, mode: u8, operation: u8) -> [u8; REQUEST_LEN] {
+pub fn request_bytes(
+    b4_7: [u8; 4],
+    version: u32,
+    mode: u8,
+    operation: u8,
+) -> [u8; REQUEST_LEN] {
     let mut h = [0; REQUEST_LEN];
     h[..4].copy_from_slice(b"jool");
     h[4..8].copy_from_slice(&b4_7);

@@ -102,7 +102,11 @@ pub(crate) fn read_u32(b: &[u8]) -> u32 {
     u32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
-pub(crate) fn check(what: &'static str, have: usize, need: usize) -> Result<()> {
+pub(crate) fn check(
+    what: &'static str,
+    have: usize,
+    need: usize,
+) -> Result<()> {
     if have < need {
         return Err(Error::Truncated { what, need, have });
     }

@@ -123,7 +123,10 @@ impl<'a> Iterator for NlasIterator<'a> {
             }
             Err(_) => {
                 self.failed = true;
-                Some(Err(Error::TrailingData { what: "attributes", len: self.rest.len() }))
+                Some(Err(Error::TrailingData {
+                    what: "attributes",
+                    len: self.rest.len(),
+                }))
             }
         }
     }
@@ -263,7 +266,8 @@ mod test {
 
     #[test]
     fn test_deconstruct() {
-        let attrs: Vec<_> = NlasIterator::new(&TWO).collect::<Result<_>>().unwrap();
+        let attrs: Vec<_> =
+            NlasIterator::new(&TWO).collect::<Result<_>>().unwrap();
         assert_eq!(attrs.len(), 2);
         assert_eq!(attrs[0].kind(), 1);
         assert_eq!(attrs[0].value(), &42u64.to_le_bytes());
@@ -286,7 +290,10 @@ mod test {
         bad[12] = 40; // second attribute claims 40 bytes
         let mut it = NlasIterator::new(&bad);
         assert!(it.next().unwrap().is_ok());
-        assert!(matches!(it.next(), Some(Err(Error::TrailingData { len: 12, .. }))));
+        assert!(matches!(
+            it.next(),
+            Some(Err(Error::TrailingData { len: 12, .. }))
+        ));
         assert!(it.next().is_none());
     }
 

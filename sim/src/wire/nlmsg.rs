@@ -320,7 +320,8 @@ mod test {
         two.extend_from_slice(&[0; 4]);
         two.extend_from_slice(&HEADER);
         two[20] = 16;
-        let lens: Vec<usize> = Messages::new(&two).map(|m| m.message().len()).collect();
+        let lens: Vec<usize> =
+            Messages::new(&two).map(|m| m.message().len()).collect();
         assert_eq!(lens, vec![18, 16]);
         // A header whose length runs past the datagram ends the walk.
         assert_eq!(Messages::new(&HEADER).count(), 0);
