@@ -9,12 +9,7 @@
 //! `cargo test -p jool-harness --test tests fuzz_corpus::write_seeds --
 //! --ignored`.
 
-use std::{
-    collections::BTreeMap,
-    fs, io,
-    panic::{catch_unwind, AssertUnwindSafe},
-    path::{Path, PathBuf},
-};
+use std::{fs, io, path::PathBuf};
 
 use jool_harness::{
     client::Client,
@@ -33,49 +28,10 @@ use serde_json::Value;
 #[path = "../../fuzz/src/exposition.rs"]
 mod exposition;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Every file of the target's corpus and regressions, by name.
-fn inputs(target: &str) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    for dir in [
-        root().join("fuzz/corpus").join(target),
-        root().join("fixtures/fuzz-regressions").join(target),
-    ] {
-        let Ok(entries) = fs::read_dir(&dir) else { continue };
-        for e in entries {
-            let path = e.unwrap().path();
-            if path.extension().is_some_and(|x| x == "md") {
-                continue;
-            }
-            out.insert(path.display().to_string(), fs::read(&path).unwrap());
-        }
-    }
-    out
-}
-
-/// Runs every input of `target` through `body`; fails naming each input
-/// that panics.
-fn replay(target: &str, body: &dyn Fn(&[u8])) {
-    let inputs = inputs(target);
-    assert!(!inputs.is_empty(), "no corpus for {target}: run write_seeds");
-    let failed: Vec<_> = inputs
-        .iter()
-        .filter(|(_, data)| {
-            catch_unwind(AssertUnwindSafe(|| body(data))).is_err()
-        })
-        .map(|(name, _)| name.as_str())
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "{} of {} {target} inputs fail:\n{}",
-        failed.len(),
-        inputs.len(),
-        failed.join("\n")
-    );
-}
+// Corpus replay shared with the other crate's fuzz_corpus tests.
+#[path = "../../fuzz/corpus_replay.rs"]
+mod corpus_replay;
+use corpus_replay::{replay, root};
 
 fn format(data: &[u8]) {
     fuzz_format(data, &exposition::parse);

@@ -9,12 +9,7 @@
 //! `cargo test -p jool-sim --test tests fuzz_corpus::write_seeds --
 //! --ignored`.
 
-use std::{
-    collections::BTreeMap,
-    fs,
-    panic::{catch_unwind, AssertUnwindSafe},
-    path::{Path, PathBuf},
-};
+use std::fs;
 
 use jool_sim::{
     fuzzing::{
@@ -34,68 +29,29 @@ use jool_sim::{
 use proptest::prelude::*;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Every file of the target's corpus and regressions, by name.
-fn inputs(target: &str) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    for dir in [
-        root().join("fuzz/corpus").join(target),
-        root().join("fixtures/fuzz-regressions").join(target),
-    ] {
-        let Ok(entries) = fs::read_dir(&dir) else { continue };
-        for e in entries {
-            let path = e.unwrap().path();
-            if path.extension().is_some_and(|x| x == "md") {
-                continue;
-            }
-            out.insert(path.display().to_string(), fs::read(&path).unwrap());
-        }
-    }
-    out
-}
-
-/// Runs every input of `target` through `body`; fails naming each input
-/// that panics.
-fn replay(target: &str, body: fn(&[u8])) {
-    let inputs = inputs(target);
-    assert!(!inputs.is_empty(), "no corpus for {target}: run write_seeds");
-    let failed: Vec<_> = inputs
-        .iter()
-        .filter(|(_, data)| {
-            catch_unwind(AssertUnwindSafe(|| body(data))).is_err()
-        })
-        .map(|(name, _)| name.as_str())
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "{} of {} {target} inputs fail:\n{}",
-        failed.len(),
-        inputs.len(),
-        failed.join("\n")
-    );
-}
+// Corpus replay shared with the other crate's fuzz_corpus tests.
+#[path = "../../fuzz/corpus_replay.rs"]
+mod corpus_replay;
+use corpus_replay::{replay, root};
 
 #[test]
 fn test_replay_sim_request() {
-    replay("sim_request", fuzz_request);
+    replay("sim_request", &fuzz_request);
 }
 
 #[test]
 fn test_replay_sim_session() {
-    replay("sim_session", fuzz_session);
+    replay("sim_session", &fuzz_session);
 }
 
 #[test]
 fn test_replay_wire_roundtrip() {
-    replay("wire_roundtrip", fuzz_wire);
+    replay("wire_roundtrip", &fuzz_wire);
 }
 
 #[test]
 fn test_replay_differential() {
-    replay("differential", fuzz_differential);
+    replay("differential", &fuzz_differential);
 }
 
 /// Runs one file through one body, with the panic message and backtrace:
