@@ -524,3 +524,85 @@ fn test_jool_stats_reads_the_kernel_release_from_the_environment() {
     assert_eq!((out.as_str(), code), ("", Some(65)));
     assert!(err.starts_with("jool-stats: error: the kernel module is Jool 4.1.12 (JOOL_SIM_KERNEL_VERSION)"), "{err}");
 }
+
+/// `fixtures/captures/cross/<module>.json`: the real C clients of 4.1.9,
+/// 4.1.13 and 4.1.15 and jool-stats, run against the real modules of the
+/// same releases in the VMs (`jool-harness versions real`).
+fn cross_captures() -> Vec<compat::real::Capture> {
+    compat::real::DEBIAN_RELEASES
+        .iter()
+        .map(|m| {
+            compat::real::load(
+                &fixtures().join(format!("captures/cross/{m}.json")),
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn test_real_clients_on_real_modules_match_matrix_and_sim() {
+    let mut pairs = BTreeSet::new();
+    let mut checks = 0;
+    for c in cross_captures() {
+        let findings = compat::real::check(&c).unwrap();
+        let bad: Vec<String> = findings
+            .iter()
+            .filter_map(|f| {
+                f.problem.as_ref().map(|p| format!("{}\n{p}", f.what))
+            })
+            .collect();
+        assert!(bad.is_empty(), "{}", bad.join("\n\n"));
+        checks += findings.len();
+        for r in &c.runs {
+            if r.kind == compat::real::Kind::Real {
+                pairs.insert((r.release.clone(), c.module.clone()));
+            }
+        }
+    }
+    // Every client x module pair of Debian's three releases, each with
+    // every flag set on both translators.
+    assert_eq!(pairs.len(), 9, "{pairs:?}");
+    assert!(checks >= 9 * compat::real::FLAG_SETS.len() * 2 * 2, "{checks}");
+}
+
+#[test]
+fn test_real_capture_check_catches_a_wrong_label_and_a_wrong_sim() {
+    let mut c = cross_captures().remove(1);
+    assert_eq!(c.module, "4.1.13");
+    let all_csv = ["--all", "--csv", "--no-headers"].map(String::from);
+    // The real 4.1.9 client on 4.1.13: id 69 printed as JSTAT_UNKNOWN
+    // (meant: JSTAT_JOOLD_EMPTY), then "unknown stat counter" at id 70.
+    let r = c
+        .runs
+        .iter_mut()
+        .find(|r| {
+            r.kind == compat::real::Kind::Real
+                && r.release == "4.1.9"
+                && r.program == "jool_siit"
+                && r.flags == all_csv
+        })
+        .unwrap();
+    assert_eq!(r.status, 234);
+    assert!(r.stdout.ends_with("\nJSTAT_UNKNOWN,0\n"), "{}", r.stdout);
+    // Had the real client printed the kernel's name, the matrix (which
+    // predicts the mislabel) and the sim (which reproduces it) disagree.
+    r.stdout =
+        r.stdout.replace("\nJSTAT_UNKNOWN,0\n", "\nJSTAT_JOOLD_EMPTY,0\n");
+    let findings = compat::real::check(&c).unwrap();
+    let bad: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.problem.is_some())
+        .map(|f| f.what.as_str())
+        .collect();
+    assert!(bad.iter().any(|w| w.contains("versions matrix says")), "{bad:?}");
+    assert!(bad.iter().any(|w| w.contains("on the sim")), "{bad:?}");
+    assert!(bad.iter().any(|w| w.contains("on the real module")), "{bad:?}");
+    // Counters that moved between the runs are reported too.
+    let mut c = cross_captures().remove(0);
+    c.counters_after.insert("siit".into(), String::new());
+    assert!(compat::real::check(&c)
+        .unwrap()
+        .iter()
+        .any(|f| f.problem.is_some() && f.what.contains("frozen")));
+}

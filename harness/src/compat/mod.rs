@@ -30,6 +30,7 @@ pub mod list;
 pub mod matrix;
 pub mod predict;
 pub mod protocol;
+pub mod real;
 
 use matrix::MatrixFormat;
 
@@ -101,6 +102,14 @@ enum VersionsCmd {
         #[arg(long)]
         tag: Option<String>,
     },
+    /// Prove the matrix on real kernels: boot each module release's
+    /// guest, run every release's real C client and jool-stats against
+    /// it, and check the outputs against `versions matrix` and the sim
+    /// (captures in fixtures/captures/cross/).
+    Real(real::RealArgs),
+    /// Run inside a guest by `versions real`.
+    #[command(hide = true)]
+    RealGuest(real::GuestArgs),
 }
 
 /// A release by name, or an error listing the known ones.
@@ -139,6 +148,8 @@ pub fn run_to<W: Write>(
         VersionsCmd::Matrix { format, check } => {
             return matrix_cmd(format, check, out)
         }
+        VersionsCmd::Real(a) => return real::run(a),
+        VersionsCmd::RealGuest(a) => return real::guest(a),
         VersionsCmd::Import { path, out: dir, stdout, release, tag } => {
             let ov = import::Overrides { release, tag };
             if stdout {

@@ -336,6 +336,20 @@ pub fn boot_guest(
     suites: &[String],
     words: &[String],
 ) -> anyhow::Result<GuestRun> {
+    boot_guest_with(release, vm, suites_dir, suites, words, &[])
+}
+
+/// [`boot_guest`], with more folders in the guest's `bin` share: each
+/// `(name, dir)` is copied to `/h/bin/NAME` (read-only in the guest; copy
+/// executables to a tmpfs before running them many times).
+pub fn boot_guest_with(
+    release: &str,
+    vm: &VmArgs,
+    suites_dir: Option<&Path>,
+    suites: &[String],
+    words: &[String],
+    extra_bin: &[(&str, &Path)],
+) -> anyhow::Result<GuestRun> {
     let t0 = Instant::now();
     let image = image_for(release, vm)?;
     for f in ["vmlinuz", "initrd.img", "rootfs.img"] {
@@ -375,6 +389,17 @@ pub fn boot_guest(
     let share = Share::new()?;
     let bin = share.root.join("bin");
     copy_stripped(&[&exe, &jool_stats], &bin)?;
+    for (name, dir) in extra_bin {
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(dir)
+            .arg(bin.join(name))
+            .status()
+            .context("Failed to run cp")?;
+        if !st.success() {
+            bail!("Failed to copy {} into the guest's share", dir.display());
+        }
+    }
     let script = share.out.join("run.sh");
     std::fs::write(&script, run_script(&words))?;
     Command::new("chmod").arg("755").arg(&script).status()?;
