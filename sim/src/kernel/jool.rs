@@ -135,6 +135,7 @@ pub(super) fn rcv(
     if msg.len() < hdrlen {
         return Err(Reject::plain(EINVAL));
     }
+    netlink::genl_header_check(msg)?;
     let p = Packet::new_unchecked(msg);
     let cmd = msg[nlmsg::HEADER_LEN];
     if cmd >= prof.op_count() || p.flags() & nlmsg::F_DUMP == nlmsg::F_DUMP {
@@ -420,11 +421,11 @@ fn instance_foreach(
         for inst in netns.instances.values().filter(|i| i.xlator == xlator) {
             let mut e = Writer::new();
             let at = e.begin_nest(JNLAL_ENTRY | F_NESTED);
-            e.u32(1, netns_tag(ns))
+            e.u32(1, k.netns_tag(ns))
                 .u8(2, inst.framework.xf())
                 .string(3, inst.name.as_bytes());
             e.end_nest(at);
-            entries.push(((netns_tag(ns), inst.name.clone()), e.into_vec()));
+            entries.push(((k.netns_tag(ns), inst.name.clone()), e.into_vec()));
         }
     }
     let start = match &offset {
@@ -477,9 +478,10 @@ fn parse_instance_offset(v: &[u8]) -> Result<(u32, String), Failure> {
     Ok((ns, String::from_utf8_lossy(name).into_owned()))
 }
 
-/// What `JNLAIE_NS` carries for a namespace (the kernel sends the low 32
-/// bits of its `struct net` pointer; any stable tag will do).
-pub(super) fn netns_tag(ns: NetnsId) -> u32 {
+/// What `JNLAIE_NS` carries for a namespace without a tag set with
+/// [`Kernel::set_netns_tag`] (the kernel sends the low 32 bits of its
+/// `struct net` pointer; any stable tag will do).
+pub(super) fn default_netns_tag(ns: NetnsId) -> u32 {
     (ns as u32) ^ 0xb309_dcc0 ^ 1
 }
 

@@ -59,6 +59,7 @@ pub(super) fn rcv(
     if msg.len() < hdrlen {
         return Err(Reject::plain(EINVAL));
     }
+    netlink::genl_header_check(msg)?;
     let p = Packet::new_unchecked(msg);
     if msg[nlmsg::HEADER_LEN] != 0
         || p.flags() & nlmsg::F_DUMP == nlmsg::F_DUMP

@@ -96,6 +96,7 @@ pub struct Kernel {
     nat64_loaded: bool,
     budget: usize,
     namespaces: BTreeMap<NetnsId, Netns>,
+    netns_tags: BTreeMap<NetnsId, u32>,
     log: Vec<String>,
 }
 
@@ -112,6 +113,7 @@ impl Kernel {
             nat64_loaded: true,
             budget: DEFAULT_MSG_BUDGET,
             namespaces: BTreeMap::new(),
+            netns_tags: BTreeMap::new(),
             log: Vec::new(),
         }
     }
@@ -200,6 +202,21 @@ impl Kernel {
     /// [`DEFAULT_MSG_BUDGET`]); small budgets force stats pagination.
     pub fn set_msg_budget(&mut self, bytes: usize) {
         self.budget = bytes;
+    }
+
+    /// Sets what `JNLAIE_NS` (INSTANCE_FOREACH) carries for `netns`: the
+    /// real module sends the low 32 bits of the namespace's `struct net`
+    /// pointer, so a comparison with a real kernel needs its value.
+    pub fn set_netns_tag(&mut self, netns: NetnsId, tag: u32) {
+        self.netns_tags.insert(netns, tag);
+    }
+
+    /// What `JNLAIE_NS` carries for `netns`.
+    pub fn netns_tag(&self, netns: NetnsId) -> u32 {
+        self.netns_tags
+            .get(&netns)
+            .copied()
+            .unwrap_or_else(|| jool::default_netns_tag(netns))
     }
 
     /// Jool's `Jool error: ...` kernel log lines, oldest first.
