@@ -6,6 +6,7 @@ pub mod client;
 pub mod compat;
 pub use jool_sim::counters;
 pub mod format;
+pub mod fuzz_kernel;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod suite;

@@ -117,9 +117,7 @@ pub struct RunArgs {
 
 pub use capture::CaptureArgs;
 
-/// `jool-harness fuzz-kernel`.
-#[derive(Debug, clap::Args)]
-pub struct FuzzKernelArgs {}
+pub use crate::fuzz_kernel::FuzzKernelArgs;
 
 /// The repository's `fixtures/suites`.
 pub fn default_suites_dir() -> PathBuf {
@@ -328,8 +326,8 @@ pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs `jool-harness fuzz-kernel`.
-pub fn fuzz_kernel(_args: FuzzKernelArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`jool-harness fuzz-kernel` is not implemented yet")
+pub fn fuzz_kernel(args: FuzzKernelArgs) -> anyhow::Result<ExitCode> {
+    crate::fuzz_kernel::run(args)
 }
 
 #[cfg(test)]

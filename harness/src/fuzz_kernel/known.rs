@@ -1,0 +1,75 @@
+//! Known divergences between the real module and the simulator: each one
+//! is either a documented limit of the simulator or a documented kernel
+//! behaviour (docs/kernel-facts.md, "Fuzzing the real module" in
+//! docs/fuzzing.md). `fuzz-kernel` counts them but does not fail on them.
+
+use jool_sim::wire::{genl, nlmsg};
+
+use super::{engine::attrs, mutate::message_offsets, target::Exchange};
+
+/// One request and both answers.
+#[derive(Clone, Copy, Debug)]
+pub struct Case<'a> {
+    /// The request datagram (family id already mapped).
+    pub request: &'a [u8],
+    /// The kernel under test's answer.
+    pub real: &'a Exchange,
+    /// The simulator's answer.
+    pub sim: &'a Exchange,
+}
+
+/// A known divergence.
+#[derive(Clone, Copy, Debug)]
+pub struct Known {
+    /// Short id, shown in reports.
+    pub id: &'static str,
+    /// Why the answers differ.
+    pub why: &'static str,
+    /// The real kernel may have changed state the simulator did not:
+    /// resynchronise after it.
+    pub may_change_state: bool,
+    matches: fn(&Case<'_>, u16) -> bool,
+}
+
+/// How the simulator's error texts for what it does not emulate start
+/// ("... this operation.", "... the globals of this release.").
+const NOT_EMULATED: &[u8] = b"jool-sim does not emulate ";
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every known divergence.
+pub const KNOWN: &[Known] = &[
+    Known {
+        id: "sim-op-not-emulated",
+        why: "The simulator emulates the operations of the stats path (instance foreach/add/hello/rm/flush, stats foreach, global foreach); the others (EAMT, pool4, BIB, session, global update, ...) answer ENOSYS \"jool-sim does not emulate this operation.\" after the common checks, and GLOBAL_FOREACH of a NAT64 instance \"jool-sim does not emulate the globals of this release.\". The real module runs them, and may change state: both sides are resynchronised.",
+        may_change_state: true,
+        matches: |c, _| c.sim.replies.iter().any(|r| contains(r, NOT_EMULATED)),
+    },
+    Known {
+        id: "ctrl-other-family",
+        why: "nlctrl on the real kernel knows every generic netlink family (nlctrl itself, devlink, ethtool, ...): a GETFAMILY by another name or id, or a dump, answers them; the simulator only registers Jool's.",
+        may_change_state: false,
+        matches: |c, _| c.real.replies.iter().any(|r| names_other_family(r)),
+    },
+];
+
+/// Whether a datagram holds an nlctrl message about a family other than
+/// Jool's.
+fn names_other_family(d: &[u8]) -> bool {
+    message_offsets(d).into_iter().any(|(off, len)| {
+        let m = &d[off..off + len];
+        m.len() >= 20
+            && u16::from_le_bytes([m[4], m[5]]) == nlmsg::GENL_ID_CTRL
+            && attrs(&m[20..]).iter().any(|(k, v)| {
+                *k == genl::CTRL_ATTR_FAMILY_NAME
+                    && v.split(|&b| b == 0).next() != Some(b"Jool")
+            })
+    })
+}
+
+/// The known divergence that explains `c`, if any.
+pub fn explain(c: &Case<'_>, family_id: u16) -> Option<&'static Known> {
+    KNOWN.iter().find(|k| (k.matches)(c, family_id))
+}
