@@ -16,6 +16,11 @@ use serde::Deserialize;
 const FIXTURES: &[(&str, &str)] =
     include!(concat!(env!("OUT_DIR"), "/fixtures.rs"));
 
+/// The same fixtures as JSON, converted by build.rs (`None`: the TOML did
+/// not parse there; [`Profile::from_toml`] then reports why).
+const FIXTURES_JSON: &[Option<&str>] =
+    include!(concat!(env!("OUT_DIR"), "/fixtures_json.rs"));
+
 /// How a kernel compares the client's version word with its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compat {
@@ -224,6 +229,31 @@ impl Profile {
             let line = e.span().map(|s| line_of(text, s.start));
             err(line, e.message().to_owned())
         })?;
+        Self::from_fixture(file, text, fx)
+    }
+
+    /// Embedded fixture `i`: from build.rs's JSON when it reads, else
+    /// from the TOML (whose errors name a line).
+    fn embedded(i: usize) -> Result<Self, FixtureError> {
+        let (file, text) = FIXTURES[i];
+        match FIXTURES_JSON[i].map(serde_json::from_str::<Fixture>) {
+            Some(Ok(fx)) => Self::from_fixture(file, text, fx),
+            _ => Self::from_toml(file, text),
+        }
+    }
+
+    /// Checks a parsed fixture and derives the release's protocol facts;
+    /// `text` (the TOML) locates errors.
+    fn from_fixture(
+        file: &str,
+        text: &str,
+        fx: Fixture,
+    ) -> Result<Self, FixtureError> {
+        let err = |line, message: String| FixtureError {
+            file: file.to_owned(),
+            line,
+            message,
+        };
         let compat = match fx.compat.as_str() {
             "exact" => Compat::Exact,
             "major.minor" => Compat::MajorMinor,
@@ -339,8 +369,8 @@ impl Profile {
     pub fn load_all() -> Result<Vec<Self>, Vec<FixtureError>> {
         let mut ok = Vec::new();
         let mut bad = Vec::new();
-        for (file, text) in FIXTURES {
-            match Self::from_toml(file, text) {
+        for i in 0..FIXTURES.len() {
+            match Self::embedded(i) {
                 Ok(p) => ok.push(p),
                 Err(e) => bad.push(e),
             }
@@ -384,8 +414,7 @@ impl Profile {
         let i = FIXTURES
             .iter()
             .position(|(file, _)| file.strip_suffix(".toml") == Some(name))?;
-        let (file, text) = FIXTURES[i];
-        Some(cells[i].get_or_init(|| match Self::from_toml(file, text) {
+        Some(cells[i].get_or_init(|| match Self::embedded(i) {
             Ok(p) => p,
             Err(e) => panic!("malformed version fixture: {e}"),
         }))
@@ -506,6 +535,16 @@ mod test {
             panic!("{}", text.join("\n"));
         }
         assert_eq!(Profile::all().len(), FIXTURES.len());
+        // build.rs's JSON reads to exactly what the TOML says.
+        assert_eq!(FIXTURES_JSON.len(), FIXTURES.len());
+        for (i, (file, text)) in FIXTURES.iter().enumerate() {
+            assert!(FIXTURES_JSON[i].is_some(), "{file}: no JSON");
+            assert_eq!(
+                format!("{:?}", Profile::embedded(i).unwrap()),
+                format!("{:?}", Profile::from_toml(file, text).unwrap()),
+                "{file}"
+            );
+        }
     }
 
     #[test]

@@ -125,7 +125,14 @@ pub fn parse_quad(text: &str) -> Option<u32> {
 pub fn parse_release(text: &str) -> Option<&'static Profile> {
     let text = text.trim();
     let name = text.strip_prefix('v').unwrap_or(text);
-    Profile::get(name).or_else(|| parse_quad(name).and_then(release_for_wire))
+    let wire = parse_quad(name);
+    // `4.1.9.0` is usually release `4.1.9`: try it before reading every
+    // table (the rc tags are `4.1.255.N` on the wire).
+    let named = name
+        .strip_suffix(".0")
+        .and_then(Profile::get)
+        .filter(|p| Some(p.wire_version) == wire);
+    Profile::get(name).or(named).or_else(|| wire.and_then(release_for_wire))
 }
 
 fn classify(text: &str, source: Source) -> Detection {
