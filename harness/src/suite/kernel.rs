@@ -159,6 +159,38 @@ pub(crate) fn wrap(netns: &str, user: User) -> Vec<String> {
     w.into_iter().map(str::to_owned).collect()
 }
 
+/// Runs `argv` in namespace `netns` as `user`, like the command that
+/// [`wrap`] prefixes, but a named namespace is entered by the thread that
+/// spawns the command (`setns(2)` on `/run/netns/NAME`) instead of through
+/// `ip netns exec`: one exec less per step, which under TCG is ~30 ms.
+/// (`ip netns exec` also remounts /sys and binds /etc/netns/NAME; Jool's
+/// clients use neither.)
+pub fn run_wrapped(
+    netns: &str,
+    user: User,
+    argv: &[String],
+    timeout: Duration,
+) -> Result<Output, String> {
+    let named = !matches!(netns, "init" | "new");
+    let mut full = wrap(if named { "init" } else { netns }, user);
+    full.extend(argv.iter().cloned());
+    if !named {
+        return run_command(&full, timeout);
+    }
+    let path = Path::new("/run/netns").join(netns);
+    let ns = std::fs::File::open(&path)
+        .map_err(|e| format!("netns {netns}: {}: {e}", path.display()))?;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| format!("setns to {}: {e}", path.display()))?;
+            run_command(&full, timeout)
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the setns thread panicked".into()))
+    })
+}
+
 fn sh(script: &str) -> Result<Output, String> {
     run_command(&["sh".into(), "-c".into(), script.into()], COMMAND_TIMEOUT)
 }
@@ -412,7 +444,13 @@ impl Backend for KernelBackend {
             !["init", "new"].contains(&n.as_str())
                 && !topo_ns.contains(n.as_str())
         }) {
-            sh_ok(&format!("ip netns add '{n}'"))?;
+            let o = run_command(
+                &["ip".into(), "netns".into(), "add".into(), n.clone()],
+                COMMAND_TIMEOUT,
+            )?;
+            if o.status != 0 {
+                return Err(format!("ip netns add {n}: {}", o.stderr.trim()));
+            }
             self.created_netns.push(n.clone());
             self.sniff(n)?;
         }
@@ -420,8 +458,7 @@ impl Backend for KernelBackend {
     }
 
     fn run(&mut self, step: &Step, argv: &[String]) -> Result<Output, String> {
-        let mut full = wrap(step.netns(), step.user);
-        full.push(self.program(&argv[0]));
+        let mut full = vec![self.program(&argv[0])];
         if self.client == ClientKind::JoolStats
             && self.release != crate::cli::DEFAULT_CLIENT
         {
@@ -429,15 +466,15 @@ impl Backend for KernelBackend {
         }
         full.extend(argv[1..].iter().cloned());
         self.remember_instance(step, argv);
-        run_command(&full, COMMAND_TIMEOUT)
+        run_wrapped(step.netns(), step.user, &full, COMMAND_TIMEOUT)
     }
 
     fn topology(&mut self, t: &Topology) -> Result<(), String> {
         self.created_netns
             .extend(t.namespaces.iter().map(|n| (*n).to_owned()));
-        for script in t.setup {
-            sh_ok(script).map_err(|e| format!("topology {}: {e}", t.name))?;
-        }
+        // One shell for the whole setup (each exec costs under TCG).
+        sh_ok(&t.setup.join(" && "))
+            .map_err(|e| format!("topology {}: {e}", t.name))?;
         self.sniff(t.netns)
     }
 
@@ -456,8 +493,7 @@ impl Backend for KernelBackend {
         xlator: Xlator,
     ) -> Result<BTreeMap<String, u64>, String> {
         let argv0 = if xlator == Xlator::Siit { "jool_siit" } else { "jool" };
-        let mut cmd = wrap(netns, User::Root);
-        cmd.push(self.program(argv0));
+        let mut cmd = vec![self.program(argv0)];
         if self.client == ClientKind::JoolStats
             && self.release != crate::cli::DEFAULT_CLIENT
         {
@@ -467,7 +503,7 @@ impl Backend for KernelBackend {
             ["stats", "display", "--all", "--csv", "--no-headers"]
                 .map(str::to_owned),
         );
-        let o = run_command(&cmd, COMMAND_TIMEOUT)?;
+        let o = run_wrapped(netns, User::Root, &cmd, COMMAND_TIMEOUT)?;
         if o.status != 0 {
             return Err(format!(
                 "reading counters failed (exit {}): {}",
@@ -486,8 +522,14 @@ impl Backend for KernelBackend {
 
     fn end_case(&mut self) {
         self.stop_sniffers();
-        for n in self.created_netns.drain(..) {
-            let _ = sh(&format!("ip netns del '{n}'"));
+        // One `ip` for every namespace (each exec costs under TCG).
+        let dels: String = self
+            .created_netns
+            .drain(..)
+            .map(|n| format!("netns del {n}\\n"))
+            .collect();
+        if !dels.is_empty() {
+            let _ = sh(&format!("printf '{dels}' | ip -force -batch -"));
         }
         let instances = std::mem::take(&mut self.instances);
         for (x, name) in instances {

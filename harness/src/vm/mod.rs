@@ -20,7 +20,7 @@ use std::{
 
 use anyhow::{bail, Context};
 
-use crate::suite::{self, report::Report, RunArgs};
+use crate::suite::{self, report::Report, ClientArg, RunArgs, Suite};
 
 /// Options of `--backend vm`.
 #[derive(Debug, Clone, clap::Args)]
@@ -39,6 +39,15 @@ pub struct VmArgs {
     /// the JUnit file, or the temporary folder).
     #[arg(long, value_name = "FILE")]
     pub console: Option<PathBuf>,
+    /// Guests booted at once by `run --backend vm`, each running a share
+    /// of the (client, suite) pairs (default: one per host CPU under TCG,
+    /// where a guest has one vCPU; one per two CPUs with KVM).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Prefix of the guest's log lines on stderr (set when several guests
+    /// run at once).
+    #[arg(skip)]
+    pub log_prefix: String,
 }
 
 /// How QEMU runs the guest.
@@ -96,17 +105,21 @@ pub fn image_for(release: &str, args: &VmArgs) -> anyhow::Result<PathBuf> {
 struct Share {
     root: PathBuf,
     out: PathBuf,
+    prefix: String,
 }
 
 impl Share {
     fn new() -> anyhow::Result<Self> {
+        static N: std::sync::atomic::AtomicUsize =
+            std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let root = std::env::temp_dir()
-            .join(format!("jool-harness-vm-{}", std::process::id()));
+            .join(format!("jool-harness-vm-{}-{n}", std::process::id()));
         let out = root.join("out");
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&out)
             .context("Failed to create the VM's share folder")?;
-        Ok(Self { root, out })
+        Ok(Self { root, out, prefix: String::new() })
     }
 }
 
@@ -148,7 +161,12 @@ fn qemu_command(
             if ro { ",readonly=on" } else { "" }
         )
     };
-    c.args(["-m", "1024", "-smp", "2", "-display", "none", "-monitor", "none", "-nic", "none", "-no-reboot"])
+    // One vCPU under TCG: the runner is sequential, and with two every
+    // cross-vCPU TLB flush (each fork/exec/exit) stops both emulated CPUs;
+    // measured here, 26 ms per `/bin/true` with one vCPU against 44 ms
+    // with two, and a 1.5 s shorter boot.
+    c.args(["-smp", if kvm { "2" } else { "1" }]);
+    c.args(["-m", "1024", "-display", "none", "-monitor", "none", "-nic", "none", "-no-reboot"])
         .arg("-serial")
         .arg(format!("file:{}", console.display()))
         .arg("-kernel")
@@ -206,7 +224,7 @@ fn boot(
         {
             to_init = Some(elapsed.as_secs_f64());
         }
-        shown = stream_new(&log, shown);
+        shown = stream_new(&log, shown, &share.prefix);
         let silent =
             std::fs::metadata(console).map(|m| m.len() == 0).unwrap_or(true);
         if kvm && silent && elapsed > Duration::from_secs(20) {
@@ -224,7 +242,7 @@ fn boot(
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    stream_new(&log, shown);
+    stream_new(&log, shown, &share.prefix);
     if let Ok(st) = &exit {
         if !st.success() {
             let mut err = String::new();
@@ -241,13 +259,22 @@ fn boot(
     Ok(Boot { to_init, total: started.elapsed().as_secs_f64(), exit })
 }
 
-/// Prints the part of `path` after byte `from` to stderr; returns its length.
-fn stream_new(path: &Path, from: usize) -> usize {
+/// Prints the complete lines of `path` after byte `from` to stderr, each
+/// after `prefix`; returns where it stopped.
+fn stream_new(path: &Path, from: usize, prefix: &str) -> usize {
     let Ok(bytes) = std::fs::read(path) else { return from };
-    if bytes.len() > from {
-        let _ = std::io::stderr().write_all(&bytes[from..]);
+    let Some(end) = bytes.iter().rposition(|b| *b == b'\n') else {
+        return from;
+    };
+    if end + 1 <= from {
+        return from;
     }
-    bytes.len().max(from)
+    let mut err = std::io::stderr().lock();
+    for line in bytes[from..=end].split_inclusive(|b| *b == b'\n') {
+        let _ = err.write_all(prefix.as_bytes());
+        let _ = err.write_all(line);
+    }
+    end + 1
 }
 
 fn suite_times(log: &str) -> Option<(f64, f64)> {
@@ -386,7 +413,8 @@ pub fn boot_guest_with(
     for s in suites {
         words.extend(["--suite".to_owned(), s.clone()]);
     }
-    let share = Share::new()?;
+    let mut share = Share::new()?;
+    share.prefix.clone_from(&vm.log_prefix);
     let bin = share.root.join("bin");
     copy_stripped(&[&exe, &jool_stats], &bin)?;
     for (name, dir) in extra_bin {
@@ -443,14 +471,77 @@ pub fn boot_guest_with(
     Ok(GuestRun { share, boot: b, console, image_secs, t0 })
 }
 
-/// `jool-harness run --backend vm`.
-pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let release = args
-        .release
-        .clone()
-        .unwrap_or_else(|| crate::cli::DEFAULT_CLIENT.to_owned());
+/// One guest's share of `run --backend vm`: its `--client` and suites.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Unit {
+    client: ClientArg,
+    suites: Vec<String>,
+    weight: usize,
+}
+
+/// Splits the work of `run --backend vm` over `jobs` guests. One guest
+/// runs everything with `client` as asked; more split the clients first
+/// (a guest runs one client), then each client's suites, heaviest first,
+/// to its lightest guest (a topology step costs about ten other steps).
+fn plan(suites: &[Suite], client: ClientArg, jobs: usize) -> Vec<Unit> {
+    let stem = |s: &Suite| {
+        s.path
+            .file_stem()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let weight = |s: &Suite| {
+        s.cases
+            .iter()
+            .flat_map(|c| &c.steps)
+            .map(|st| if st.topology.is_some() { 10 } else { 1 })
+            .sum::<usize>()
+            .max(1)
+    };
+    let total: usize = suites.iter().map(weight).sum();
+    if jobs <= 1 || suites.is_empty() {
+        let suites = suites.iter().map(stem).collect();
+        return vec![Unit { client, suites, weight: total }];
+    }
+    let clients: Vec<ClientArg> = match client {
+        ClientArg::Both => vec![ClientArg::JoolStats, ClientArg::Real],
+        one => vec![one],
+    };
+    let per_client = (jobs / clients.len()).max(1).min(suites.len());
+    let mut sorted: Vec<&Suite> = suites.iter().collect();
+    sorted.sort_by_key(|s| std::cmp::Reverse(weight(s)));
+    let mut units = Vec::new();
+    for c in clients {
+        let mut bins: Vec<Unit> = (0..per_client)
+            .map(|_| Unit { client: c, suites: Vec::new(), weight: 0 })
+            .collect();
+        for s in &sorted {
+            if let Some(b) = bins.iter_mut().min_by_key(|b| b.weight) {
+                b.suites.push(stem(s));
+                b.weight += weight(s);
+            }
+        }
+        units.extend(bins.into_iter().filter(|b| !b.suites.is_empty()));
+    }
+    units
+}
+
+/// Guests to boot at once: `--jobs`, else one per host CPU under TCG (a
+/// guest has one vCPU there), one per two CPUs with KVM.
+fn jobs(vm: &VmArgs, kvm: bool) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    vm.jobs.unwrap_or(if kvm { cpus / 2 } else { cpus }).clamp(1, 8)
+}
+
+/// What one guest of `run --backend vm` brought back.
+fn unit_report(
+    release: &str,
+    args: &RunArgs,
+    unit: &Unit,
+    tag: &str,
+) -> anyhow::Result<(Report, Vec<(String, f64)>)> {
     let mut words: Vec<String> =
-        ["run", "--backend", "kernel", "--client", args.client.name()]
+        ["run", "--backend", "kernel", "--client", unit.client.name()]
             .into_iter()
             .chain([
                 "--junit",
@@ -464,11 +555,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     if args.strict {
         words.push("--strict".into());
     }
+    let mut vm = args.vm.clone();
+    vm.log_prefix = tag.to_owned();
     let guest = boot_guest(
-        &release,
-        &args.vm,
+        release,
+        &vm,
         args.suites_dir.as_deref(),
-        &args.suites,
+        &unit.suites,
         &words,
     )?;
     let results = guest.out().join("results.json");
@@ -483,20 +576,101 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 .trim()
         )),
     };
-    let mut report = match outcome {
-        Ok(r) => r,
+    match outcome {
+        Ok(report) => {
+            if !report.success() {
+                guest.keep_console(&args.vm, args.junit.as_deref());
+            }
+            Ok((report, guest.timings()))
+        }
         Err(e) => {
             let kept = guest.keep_console(&args.vm, args.junit.as_deref());
-            return Err(e.context(format!(
-                "guest console kept in {}",
-                kept.display()
-            )));
+            Err(e.context(format!("guest console kept in {}", kept.display())))
         }
-    };
-    report.timings = guest.timings();
-    if !report.success() {
-        guest.keep_console(&args.vm, args.junit.as_deref());
     }
+}
+
+/// `jool-harness run --backend vm`: boots [`jobs`] guests at once, each
+/// running `--backend kernel` on its share of the work ([`plan`]), and
+/// merges their results in the order a single guest would give.
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let t0 = Instant::now();
+    let release = args
+        .release
+        .clone()
+        .unwrap_or_else(|| crate::cli::DEFAULT_CLIENT.to_owned());
+    let dir =
+        args.suites_dir.clone().unwrap_or_else(suite::default_suites_dir);
+    let suites = suite::load_suites(&dir, &args.suites)?;
+    let kvm = match args.vm.accel {
+        Accel::Auto => kvm_usable(),
+        Accel::Kvm => true,
+        Accel::Tcg => false,
+    };
+    // Build (or find) the image once, before the guests race for it.
+    image_for(&release, &args.vm)?;
+    let units = plan(&suites, args.client, jobs(&args.vm, kvm));
+    let tags: Vec<String> = (1..=units.len())
+        .map(|i| {
+            if units.len() > 1 {
+                format!("[guest {i}] ")
+            } else {
+                String::new()
+            }
+        })
+        .collect();
+    if units.len() > 1 {
+        eprintln!("vm: {} guests at once (--jobs):", units.len());
+        for (u, t) in units.iter().zip(&tags) {
+            eprintln!(
+                "  {t}--client {} {}",
+                u.client.name(),
+                u.suites.join(" ")
+            );
+        }
+    }
+    let results: Vec<anyhow::Result<(Report, Vec<(String, f64)>)>> =
+        std::thread::scope(|s| {
+            let handles: Vec<_> = units
+                .iter()
+                .zip(&tags)
+                .map(|(u, t)| s.spawn(|| unit_report(&release, args, u, t)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(anyhow::anyhow!("a guest thread panicked"))
+                    })
+                })
+                .collect()
+        });
+    let mut report =
+        Report { cases: Vec::new(), seconds: 0.0, timings: Vec::new() };
+    for (tag, r) in tags.iter().zip(results) {
+        let (r, timings) = r?;
+        report.cases.extend(r.cases);
+        report.seconds = report.seconds.max(r.seconds);
+        report.timings.extend(
+            timings
+                .into_iter()
+                .filter(|(k, _)| k != "total to results")
+                .map(|(k, v)| (format!("{tag}{k}"), v)),
+        );
+    }
+    // The order of one guest: client by client, suite by suite.
+    let order = |c: &suite::report::CaseResult| {
+        let client = usize::from(c.client != "jool-stats");
+        let suite = suites
+            .iter()
+            .position(|s| s.suite.name == c.suite)
+            .unwrap_or(usize::MAX);
+        (client, suite)
+    };
+    report.cases.sort_by_key(order);
+    report
+        .timings
+        .push(("total to results".into(), t0.elapsed().as_secs_f64()));
     suite::finish(&report, args, &format!("jool-harness vm {release}"))
 }
 
@@ -532,6 +706,63 @@ mod test {
             Some((12.5, 20.0))
         );
         assert_eq!(suite_times(""), None);
+    }
+
+    /// Every (client, suite) pair in exactly one guest, one client per
+    /// guest, no more guests than asked.
+    fn check_plan(
+        units: &[Unit],
+        suites: &[Suite],
+        client: ClientArg,
+        jobs: usize,
+    ) {
+        assert!(units.len() <= jobs.max(1), "{units:?}");
+        let clients = match client {
+            ClientArg::Both => vec![ClientArg::JoolStats, ClientArg::Real],
+            c => vec![c],
+        };
+        for s in suites {
+            let stem = s.path.file_stem().unwrap().to_string_lossy();
+            for c in &clients {
+                let n = units
+                    .iter()
+                    .filter(|u| u.client == *c || u.client == ClientArg::Both)
+                    .filter(|u| u.suites.iter().any(|x| *x == stem))
+                    .count();
+                assert_eq!(n, 1, "{stem} {c:?} in {units:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn test_plan_splits_clients_then_suites() {
+        let suites =
+            suite::load_suites(&suite::default_suites_dir(), &[]).unwrap();
+        assert!(suites.len() >= 4);
+        for client in [ClientArg::Both, ClientArg::JoolStats, ClientArg::Real]
+        {
+            for jobs in 1..=6 {
+                let units = plan(&suites, client, jobs);
+                check_plan(&units, &suites, client, jobs);
+            }
+        }
+        // One guest: as asked, every suite.
+        let one = plan(&suites, ClientArg::Both, 1);
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].client, ClientArg::Both);
+        // Two: one per client. Four: two per client, balanced (the
+        // heaviest suite alone outweighs the lightest ones together).
+        let two = plan(&suites, ClientArg::Both, 2);
+        assert_eq!(
+            two.iter().map(|u| u.client).collect::<Vec<_>>(),
+            [ClientArg::JoolStats, ClientArg::Real]
+        );
+        let four = plan(&suites, ClientArg::Both, 4);
+        assert_eq!(four.len(), 4);
+        let w: Vec<usize> = four.iter().map(|u| u.weight).collect();
+        let total: usize = suites.len();
+        assert!(total > 0);
+        assert!(w.iter().all(|x| *x > 0), "{w:?}");
     }
 
     #[test]
