@@ -92,6 +92,12 @@ pub struct Discovery {
     pub foreign: BTreeSet<u16>,
     /// `JNLAIE_NS` of the fuzzing namespace.
     pub netns_tag: u32,
+    /// Linux 6.2+ `-funsigned-char` (names with bytes >= 128 are valid).
+    #[serde(default)]
+    pub unsigned_char: bool,
+    /// The module has the iptables framework.
+    #[serde(default)]
+    pub xtables: bool,
 }
 
 /// One class of divergence.
@@ -183,12 +189,14 @@ impl Summary {
             self.seeds.iter().map(|(k, v)| format!("{v} {k}")).collect();
         let _ = writeln!(
             s,
-            "  seed {} ({} seed requests: {}); family id 0x{:x}, JNLAIE_NS {:08x}",
+            "  seed {} ({} seed requests: {}); family id 0x{:x}, JNLAIE_NS {:08x}, char {}, xtables {}",
             self.seed,
             self.seeds.values().sum::<usize>(),
             seeds.join(", "),
             self.discovery.family_id,
-            self.discovery.netns_tag
+            self.discovery.netns_tag,
+            if self.discovery.unsigned_char { "unsigned" } else { "signed" },
+            if self.discovery.xtables { "yes" } else { "no" },
         );
         let _ = writeln!(
             s,
@@ -377,9 +385,46 @@ pub fn discover_netns_tag(
     ))
 }
 
+/// How the kernel under test was built ([`Build`]), by asking it two
+/// questions that change nothing: STATS_FOREACH of a SIIT instance named
+/// "\xff" (ESRCH: unsigned `char`; EINVAL "The instance name must be...":
+/// signed), and INSTANCE_ADD of a NAT64 iptables instance without pool6
+/// ("Netfilter is the only available instance framework.": no xtables;
+/// else "pool6 is mandatory in NAT64 instances.").
+///
+/// [`Build`]: jool_sim::kernel::Build
+pub fn discover_build(
+    k: &mut dyn KernelUnderTest,
+    p: &Profile,
+    d: &mut Discovery,
+) {
+    let mut r = mutate::request(p, op::STATS_FOREACH, 1, b"\xff", &[]);
+    map_type(&mut r, FAMILY_PLACEHOLDER, d.family_id);
+    d.unsigned_char =
+        answer_kind(&k.exchange(&r, false), d.family_id) == "jool-err3";
+    let mut r = mutate::request(
+        p,
+        op::INSTANCE_ADD,
+        2,
+        b"probe",
+        &add_operand(p, 8, None),
+    );
+    map_type(&mut r, FAMILY_PLACEHOLDER, d.family_id);
+    const ONLY_NETFILTER: &[u8] =
+        b"Netfilter is the only available instance framework.";
+    d.xtables =
+        !k.exchange(&r, false).replies.iter().any(|m| {
+            m.windows(ONLY_NETFILTER.len()).any(|w| w == ONLY_NETFILTER)
+        });
+}
+
 /// A simulator configured like the kernel `d` describes.
 pub fn sim_like(profile: &'static Profile, d: &Discovery) -> SimKernel {
     let mut s = SimKernel::new(profile);
+    s.kernel.set_build(jool_sim::kernel::Build {
+        unsigned_char: d.unsigned_char,
+        xtables: d.xtables,
+    });
     s.kernel.set_family_id(d.family_id);
     if let Some(g) = d.mcast_group {
         s.kernel.set_mcast_group_id(g);

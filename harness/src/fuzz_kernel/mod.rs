@@ -84,6 +84,14 @@ pub struct FuzzKernelArgs {
     /// Never send this Jool command (a known crasher; repeatable).
     #[arg(long, value_name = "CMD")]
     pub avoid_cmd: Vec<u8>,
+    /// Also send the Jool commands the simulator does not emulate (EAMT,
+    /// pool4, BIB, session, global update, address queries, joold). By
+    /// default they are replaced by STATS_FOREACH: the simulator answers
+    /// them "not emulated" (a known divergence that costs a resync each
+    /// time), and on 4.1.9 the real module oopses on several of them
+    /// (see fixtures/fuzz-regressions). Use it to hunt such crashes.
+    #[arg(long)]
+    pub all_cmds: bool,
     /// Lower the console log level (`dmesg -n 1`) so that Jool's error
     /// lines do not go to the serial console (vm passes it).
     #[arg(long)]
@@ -155,7 +163,28 @@ fn seeds(
     Ok(seeds)
 }
 
-fn options(args: &FuzzKernelArgs, out: Option<PathBuf>) -> Options {
+/// The Jool commands the simulator emulates (4.1 numbering): instance
+/// foreach/add/hello/rm/flush, stats foreach, global foreach.
+const EMULATED_CMDS: [u8; 7] = [0, 1, 2, 3, 4, 7, 8];
+
+/// `--avoid-cmd`, plus (without `--all-cmds`) every command `p`'s family
+/// registers that the simulator does not emulate.
+fn avoided(args: &FuzzKernelArgs, p: &Profile) -> Vec<u8> {
+    let mut v = args.avoid_cmd.clone();
+    if !args.all_cmds {
+        let n = p.op_count();
+        v.extend((0..n).filter(|c| !EMULATED_CMDS.contains(c)));
+    }
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn options(
+    args: &FuzzKernelArgs,
+    p: &Profile,
+    out: Option<PathBuf>,
+) -> Options {
     Options {
         seed: seed_of(args),
         duration: Some(Duration::from_secs(args.seconds)),
@@ -165,7 +194,7 @@ fn options(args: &FuzzKernelArgs, out: Option<PathBuf>) -> Options {
             .then(|| Duration::from_secs(args.progress)),
         out,
         journal: std::env::var_os(JOURNAL_ENV).map(PathBuf::from),
-        avoid_cmds: args.avoid_cmd.clone(),
+        avoid_cmds: avoided(args, p),
     }
 }
 
@@ -181,6 +210,7 @@ pub fn campaign(
     let mut d = engine::discover_family(real).map_err(anyhow::Error::msg)?;
     d.netns_tag = engine::discover_netns_tag(real, profile, d.family_id)
         .map_err(anyhow::Error::msg)?;
+    engine::discover_build(real, profile, &mut d);
     let mut sim = engine::sim_like(sim_profile, &d);
     let seeds = seeds_of(d.netns_tag)?;
     if let Some(out) = &opts.out {
@@ -216,7 +246,7 @@ fn run_sim(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
         p,
         p,
         &|tag| seeds(args, p, tag),
-        options(args, Some(out)),
+        options(args, p, Some(out)),
     )?;
     Ok(finish(&s))
 }
@@ -289,7 +319,7 @@ fn run_kernel(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
         p,
         p,
         &|tag| seeds(args, p, tag),
-        options(args, Some(out)),
+        options(args, p, Some(out)),
     )?;
     Ok(finish(&s))
 }
@@ -394,6 +424,9 @@ fn run_vm(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
     }
     for c in &args.avoid_cmd {
         words.extend(["--avoid-cmd".into(), c.to_string()]);
+    }
+    if args.all_cmds {
+        words.push("--all-cmds".into());
     }
     let mut vm = args.vm.clone();
     vm.timeout = args.vm.timeout.saturating_add(args.seconds);

@@ -138,22 +138,18 @@ impl KernelUnderTest for RealKernel {
                 return Exchange { sent: Err(errno(&e)), ..Default::default() }
             }
         };
-        let setup = sock.nonblock().and_then(|()| {
-            if ext_ack {
-                sock.enable_ext_ack(true)
-            } else {
-                Ok(())
-            }
-        });
+        // MSG_DONTWAIT on every recv instead of O_NONBLOCK: two syscalls
+        // (fcntl get and set) less per request, which under TCG is ~10%.
+        let setup = if ext_ack { sock.enable_ext_ack(true) } else { Ok(()) };
         if let Err(e) = setup {
             return Exchange { sent: Err(errno(&e)), ..Default::default() };
         }
-        if let Err(e) = sock.send(datagram, Msg::empty()) {
+        if let Err(e) = sock.send(datagram, Msg::DONTWAIT) {
             return Exchange { sent: Err(errno(&e)), ..Default::default() };
         }
         let mut ex = Exchange::default();
         while ex.replies.len() < MAX_REPLIES {
-            match sock.recv(&mut self.buf[..], Msg::TRUNC) {
+            match sock.recv(&mut self.buf[..], Msg::TRUNC | Msg::DONTWAIT) {
                 Ok((n, _)) => {
                     ex.replies.push(self.buf[..n.min(RECV_BUF)].to_vec())
                 }

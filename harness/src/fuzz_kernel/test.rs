@@ -222,3 +222,144 @@ fn r_fuzz_kernel_pool4_add_siit_oops() {
     let ex = base_sim().exchange(&req, false);
     assert_eq!(engine::answer_kind(&ex, 0x20), "jool-err38");
 }
+
+/// Replays `fuzz_kernel/NAME.bin` against the base simulator and checks
+/// the replies equal `NAME.real.hex` (the real module's, one datagram
+/// per line), masking only seq and port id.
+fn assert_replays_as_real(name: &str, ext_ack: bool) {
+    let req = regression(&format!("{name}.bin"));
+    let text =
+        String::from_utf8(regression(&format!("{name}.real.hex"))).unwrap();
+    let real: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| mutate::hex(&engine::mask(&mutate::unhex(l).unwrap())))
+        .collect();
+    let ex = base_sim().exchange(&req, ext_ack);
+    let sim: Vec<String> =
+        ex.replies.iter().map(|r| mutate::hex(&engine::mask(r))).collect();
+    assert_eq!(sim, real, "{name}");
+}
+
+/// Simulator bug found by fuzz-kernel on 4.1.9: nlctrl's commands from
+/// its `resv_start_op` (11) on get `genl_header_check` before the command
+/// lookup: flags REQUEST|ATOMIC on command 15 answer EINVAL "ambiguous or
+/// reserved bits set in nlmsg_flags", not EOPNOTSUPP.
+#[test]
+fn r_fuzz_kernel_ctrl_new_cmd_flags() {
+    assert_replays_as_real("ctrl-new-cmd-flags", true);
+}
+
+/// Simulator bug found by fuzz-kernel on 4.1.9: a CTRL_CMD_GETPOLICY
+/// dump whose attributes do not parse (here a Jool header where nlctrl
+/// expects attributes) answers EINVAL; the simulator did not know the
+/// command (EOPNOTSUPP). It now runs `ctrl_dumppolicy_start`'s checks.
+#[test]
+fn r_fuzz_kernel_ctrl_getpolicy_bad_attrs() {
+    assert_replays_as_real("ctrl-getpolicy-bad-attrs", false);
+}
+
+/// Simulator bug found by fuzz-kernel on 4.1.9: GETFAMILY is parsed
+/// liberally, and bytes after the last attribute leave the extack
+/// warning "bytes leftover after parsing attributes", which the ack
+/// carries (here with EINVAL: no family id or name).
+#[test]
+fn r_fuzz_kernel_ctrl_leftover_warning() {
+    assert_replays_as_real("ctrl-leftover-warning", true);
+}
+
+/// Simulator bug found by fuzz-kernel on 4.1.9: a CTRL_ATTR_FAMILY_NAME
+/// longer than GENL_NAMSIZ - 1 whose first 16 bytes hold a NUL fails
+/// NLA_STRING's length check (ERANGE); the simulator only ran
+/// NLA_NUL_STRING's NUL check and answered ENOENT.
+#[test]
+fn r_fuzz_kernel_ctrl_name_too_long() {
+    assert_replays_as_real("ctrl-name-too-long", false);
+}
+
+/// Simulator bug found by fuzz-kernel on 4.1.9: GLOBAL_FOREACH of a SIIT
+/// instance whose pool6 is unset (a fuzzed INSTANCE_ADD made it) holds
+/// pool6 as a nest with only JNLAP_LEN = 0 (`jnla_put_prefix6(NULL)`),
+/// not an empty nest.
+#[test]
+fn r_fuzz_kernel_global_foreach_pool6_unset() {
+    let name = "global-foreach-pool6-unset";
+    let req = regression(&format!("{name}.bin"));
+    let real: Vec<String> =
+        String::from_utf8(regression(&format!("{name}.real.hex")))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| mutate::hex(&engine::mask(&mutate::unhex(l).unwrap())))
+            .collect();
+    let mut k = SimKernel::new(p("4.1.9"));
+    k.kernel
+        .add_instance(
+            jool_sim::kernel::INIT_NETNS,
+            jool_sim::kernel::Xlator::Siit,
+            "default",
+            jool_sim::kernel::Framework::Netfilter,
+        )
+        .unwrap();
+    let ex = k.exchange(&req, false);
+    let sim: Vec<String> =
+        ex.replies.iter().map(|r| mutate::hex(&engine::mask(r))).collect();
+    assert_eq!(sim, real);
+}
+
+/// Simulator bug found by fuzz-kernel on 4.1.9: INSTANCE_ADD with a pool6
+/// of length 129 fails `prefix6_validate` ("Prefix length 129 is too
+/// high.") before the RFC 6052 length check the simulator ran first.
+#[test]
+fn r_fuzz_kernel_instance_add_prefix_len_129() {
+    assert_replays_as_real("instance-add-prefix-len-129", false);
+}
+
+/// [`assert_replays_as_real`] against the base state of a 4.1.13
+/// simulator built like Debian trixie's (family id 0x23, Linux 6.12:
+/// unsigned `char`, no xtables).
+fn assert_replays_as_trixie(name: &str, ext_ack: bool) {
+    let mut k = SimKernel::new(p("4.1.13"));
+    k.kernel.set_family_id(0x23);
+    k.kernel.set_build(jool_sim::kernel::Build {
+        unsigned_char: true,
+        xtables: false,
+    });
+    for mut r in engine::base_requests(p("4.1.13")) {
+        r[4..6].copy_from_slice(&0x23u16.to_le_bytes());
+        k.exchange(&r, false);
+    }
+    let req = regression(&format!("{name}.bin"));
+    let real: Vec<String> =
+        String::from_utf8(regression(&format!("{name}.real.hex")))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| mutate::hex(&engine::mask(&mutate::unhex(l).unwrap())))
+            .collect();
+    let ex = k.exchange(&req, ext_ack);
+    let sim: Vec<String> =
+        ex.replies.iter().map(|r| mutate::hex(&engine::mask(r))).collect();
+    assert_eq!(sim, real, "{name}");
+}
+
+/// Found by fuzz-kernel on Debian trixie (4.1.13 on Linux 6.12): an
+/// instance name "\xff\x80bad" is valid there (Linux 6.2+ builds with
+/// -funsigned-char, and `iname_validate()` only refuses chars below 32),
+/// so STATS_FOREACH answers ESRCH "This namespace lacks an instance named
+/// ..."; on 6.1 (signed char) the same bytes are EINVAL. The simulator
+/// models it as `Build::unsigned_char`.
+#[test]
+fn r_fuzz_kernel_unsigned_char_iname_4_1_13() {
+    assert_replays_as_trixie("unsigned-char-iname-4.1.13", true);
+}
+
+/// Found by fuzz-kernel on Debian trixie: its 4.1.13 module has no
+/// iptables framework (`NETFILTER_XTABLES` unset), so INSTANCE_ADD with
+/// the iptables framework answers "Netfilter is the only available
+/// instance framework." (EINVAL) before the collision check. Modelled as
+/// `Build::xtables`.
+#[test]
+fn r_fuzz_kernel_no_xtables_4_1_13() {
+    assert_replays_as_trixie("no-xtables-4.1.13", true);
+}

@@ -3,7 +3,9 @@
 //! id lookup, `ENOENT` when the family is absent).
 
 use super::{
-    netlink::{self, Policy, Reject, Validate, EINVAL, ENOENT, EOPNOTSUPP},
+    netlink::{
+        self, Policy, Reject, Validate, EINVAL, ENOENT, ENOSYS, EOPNOTSUPP,
+    },
     Caller, Family, Kernel,
 };
 use crate::wire::{
@@ -33,13 +35,33 @@ pub(super) fn rcv(
         return Err(Reject::plain(EINVAL));
     }
     let p = Packet::new_unchecked(msg);
-    if msg[nlmsg::HEADER_LEN] != CTRL_CMD_GETFAMILY {
+    let cmd = msg[nlmsg::HEADER_LEN];
+    // nlctrl's resv_start_op is CTRL_CMD_GETPOLICY + 1: the newer
+    // commands (none exist) get genl_header_check before the lookup.
+    if cmd >= CTRL_RESV_START_OP {
+        netlink::genl_header_check(msg)?;
+    }
+    let is_dump = p.flags() & nlmsg::F_DUMP == nlmsg::F_DUMP;
+    if cmd == CTRL_CMD_GETPOLICY {
+        // Dump only (no doit).
+        if !is_dump {
+            return Err(Reject::plain(EOPNOTSUPP));
+        }
+        return get_policy(k, msg, hdrlen);
+    }
+    if cmd != CTRL_CMD_GETFAMILY {
         return Err(Reject::plain(EOPNOTSUPP));
     }
-    if p.flags() & nlmsg::F_DUMP == nlmsg::F_DUMP {
+    if is_dump {
         return dump(k, caller, &p, out);
     }
     let attrs = netlink::parse_attrs(msg, hdrlen, &POLICY, Validate::Liberal)?;
+    // Bytes after the attributes: a warning in the ack, error or not.
+    let warning = attrs.leftover.then_some(netlink::LEFTOVER);
+    let reject = |errno| Reject {
+        errno,
+        extack: netlink::Extack { msg: warning, ..Default::default() },
+    };
     let families = k.families();
     let mut found = None;
     let mut err = EINVAL;
@@ -54,10 +76,67 @@ pub(super) fn rcv(
         err = ENOENT;
     }
     let Some(family) = found else {
-        return Err(Reject::plain(err));
+        return Err(reject(err));
     };
     out.push(family_msg(k, family, p.seq(), caller.port_id, 0));
+    k.ack_warning = warning;
     Ok(())
+}
+
+/// `CTRL_CMD_GETPOLICY`, nlctrl's second command (Linux 5.7+).
+const CTRL_CMD_GETPOLICY: u8 = 10;
+/// nlctrl's `resv_start_op`.
+const CTRL_RESV_START_OP: u8 = CTRL_CMD_GETPOLICY + 1;
+/// `ctrl_policy_policy`, validated strictly (GETPOLICY sets no
+/// `GENL_DONT_VALIDATE_*` flag): family id, family name, and
+/// `CTRL_ATTR_OP` (10, u32).
+const GETPOLICY_POLICY: [Policy; 11] = [
+    Policy::Unspec,
+    Policy::U16,
+    Policy::NulString(15),
+    Policy::Unspec,
+    Policy::Unspec,
+    Policy::Unspec,
+    Policy::Unspec,
+    Policy::Unspec,
+    Policy::Unspec,
+    Policy::Unspec,
+    Policy::U32,
+];
+
+/// `ctrl_dumppolicy_start`'s checks (the attributes, the family, the
+/// op); a request that passes them would get the family's policy dump,
+/// which the simulator does not emulate (`ENOSYS`).
+fn get_policy(k: &Kernel, msg: &[u8], hdrlen: usize) -> Result<(), Reject> {
+    let attrs = netlink::parse_attrs(
+        msg,
+        hdrlen,
+        &GETPOLICY_POLICY,
+        Validate::Strict,
+    )?;
+    let id = attrs.get(msg, CTRL_ATTR_FAMILY_ID);
+    let name = attrs.get(msg, CTRL_ATTR_FAMILY_NAME);
+    let families = k.families();
+    let family = match (id, name) {
+        (None, None) => return Err(Reject::plain(EINVAL)),
+        (Some(v), _) => {
+            let id = u16::from_le_bytes([v[0], v[1]]);
+            families.iter().find(|f| f.id == id)
+        }
+        (None, Some(v)) => {
+            let name = v.split(|&b| b == 0).next().unwrap_or_default();
+            families.iter().find(|f| f.name.as_bytes() == name)
+        }
+    };
+    if family.is_none() {
+        // Families other than Jool's exist on a real kernel; the
+        // simulator registers only Jool's (a documented limit).
+        return Err(Reject::plain(ENOENT));
+    }
+    Err(Reject::msg(
+        ENOSYS,
+        "jool-sim does not emulate nlctrl's policy dumps.",
+    ))
 }
 
 /// `ctrl_dumpfamily`: every family this kernel serves, then `NLMSG_DONE`.

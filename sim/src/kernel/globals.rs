@@ -45,9 +45,12 @@ pub(super) fn entries(
         2,
         one(&|w| {
             let p = w.begin_nest(2 | F_NESTED); // pool6
-            if let Some((addr, len)) = pool6 {
-                w.attr(1, &addr).u8(2, len);
-            }
+                                                // jnla_put_prefix6: address and length, or (unset) only
+                                                // JNLAP_LEN = 0, "to force the nested attribute to exist".
+            match pool6 {
+                Some((addr, len)) => w.attr(1, &addr).u8(2, len),
+                None => w.u8(2, 0),
+            };
             w.end_nest(p);
         }),
     ));

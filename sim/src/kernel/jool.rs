@@ -7,7 +7,7 @@ use super::{
         self, Attrs, Policy, Reject, Validate, EEXIST, EINVAL, ENOSYS,
         EOPNOTSUPP, EPERM, ESRCH,
     },
-    state::{iname_valid, Framework, Xlator},
+    state::{iname_valid_for, name_from_bytes, text_bytes, Framework, Xlator},
     Caller, Kernel, NetnsId,
 };
 use crate::{
@@ -101,6 +101,9 @@ struct Request<'a> {
     cmd: u8,
     hdr: hdr::Repr,
     attrs: Attrs,
+    /// The kernel's `char` is unsigned (Linux 6.2+): see
+    /// [`iname_valid_for`].
+    unsigned_char: bool,
 }
 
 /// A Jool-level failure: errno and the messages logged.
@@ -152,7 +155,14 @@ pub(super) fn rcv(
         layout,
     );
     let hdr = hdr::Repr::parse(&view).map_err(|_| Reject::plain(EINVAL))?;
-    let req = Request { msg, seq: p.seq(), cmd, hdr, attrs };
+    let req = Request {
+        msg,
+        seq: p.seq(),
+        cmd,
+        hdr,
+        attrs,
+        unsigned_char: k.build().unsigned_char,
+    };
     let reply = match dispatch(k, caller, &req) {
         Ok(reply) => reply,
         Err(f) if f.raw => return Err(Reject::plain(f.errno)),
@@ -242,21 +252,21 @@ impl Request<'_> {
         if self.hdr.iname[0] == 0 {
             return Ok(INAME_DEFAULT.to_owned());
         }
-        if !iname_valid(&self.hdr.iname) {
+        if !iname_valid_for(&self.hdr.iname, self.unsigned_char) {
             return Err(Failure::new(EINVAL, INAME_ERR));
         }
         let raw = self.hdr.iname_str().unwrap_or_default();
-        Ok(String::from_utf8_lossy(raw).into_owned())
+        Ok(name_from_bytes(raw))
     }
 
     /// The header's instance name as `xlator_add`/`xlator_rm` take it:
     /// validated, but an empty name stays empty.
     fn raw_iname(&self) -> Result<String, Failure> {
-        if !iname_valid(&self.hdr.iname) {
+        if !iname_valid_for(&self.hdr.iname, self.unsigned_char) {
             return Err(Failure::new(EINVAL, INAME_ERR));
         }
         let raw = self.hdr.iname_str().unwrap_or_default();
-        Ok(String::from_utf8_lossy(raw).into_owned())
+        Ok(name_from_bytes(raw))
     }
 
     fn attr(&self, kind: u16) -> Option<&[u8]> {
@@ -340,22 +350,13 @@ fn error_reply(
     w.u16(JNLAERR_CODE, code);
     if k.profile().always_error_msg || !f.msg.is_empty() {
         let room = k.budget.saturating_sub(w.len() + 4);
-        let text = if f.msg.len() < room {
-            &f.msg[..]
-        } else {
-            truncate(&f.msg, 128)
-        };
-        w.string(JNLAERR_MSG, text.as_bytes());
+        let mut text = text_bytes(&f.msg);
+        if text.len() >= room {
+            text.truncate(128);
+        }
+        w.string(JNLAERR_MSG, &text);
     }
     netlink::finish(w)
-}
-
-fn truncate(s: &str, n: usize) -> &str {
-    let mut end = n.min(s.len());
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// An empty success reply (`jresponse_send_simple(..., 0)`).
@@ -423,7 +424,7 @@ fn instance_foreach(
             let at = e.begin_nest(JNLAL_ENTRY | F_NESTED);
             e.u32(1, k.netns_tag(ns))
                 .u8(2, inst.framework.xf())
-                .string(3, inst.name.as_bytes());
+                .string(3, &text_bytes(&inst.name));
             e.end_nest(at);
             entries.push(((k.netns_tag(ns), inst.name.clone()), e.into_vec()));
         }
@@ -475,7 +476,7 @@ fn parse_instance_offset(v: &[u8]) -> Result<(u32, String), Failure> {
     let name = attrs.get(v, 3).ok_or_else(|| missing("instance name"))?;
     let ns = u32::from_le_bytes([ns[0], ns[1], ns[2], ns[3]]);
     let name = name.split(|&b| b == 0).next().unwrap_or_default();
-    Ok((ns, String::from_utf8_lossy(name).into_owned()))
+    Ok((ns, name_from_bytes(name)))
 }
 
 /// What `JNLAIE_NS` carries for a namespace without a tag set with
@@ -522,16 +523,46 @@ fn instance_add(
     };
     let (xf, pool6) = parse_operand(operand)?;
     let name = req.raw_iname()?;
-    let framework = Framework::from_xf(xf & 0x0c).filter(|_| xf & 0x03 == 0).ok_or_else(|| {
-        Failure::new(EINVAL, "Netfilter and iptables are the only available instance frameworks.")
-    })?;
+    // xf_validate: without xtables support (NETFILTER_XTABLES unset in
+    // the kernel, Debian trixie's 6.12 build of 4.1.13), only Netfilter.
+    let xtables = k.build().xtables;
+    let framework = Framework::from_xf(xf & 0x0c)
+        .filter(|f| xf & 0x03 == 0 && (xtables || *f == Framework::Netfilter))
+        .ok_or_else(|| {
+            Failure::new(
+                EINVAL,
+                if xtables {
+                    "Netfilter and iptables are the only available instance frameworks."
+                } else {
+                    "Netfilter is the only available instance framework."
+                },
+            )
+        })?;
     if xlator == Xlator::Nat64 && pool6.is_none() {
         return Err(Failure::new(
             EINVAL,
             "pool6 is mandatory in NAT64 instances.",
         ));
     }
-    if let Some((_, len)) = pool6 {
+    if let Some((addr, len)) = pool6 {
+        // globals_init -> pool6_validate: prefix6_validate (length, then
+        // suffix bits), then the RFC 6052 lengths (u-bit check forced off).
+        if len > 128 {
+            return Err(Failure::new(
+                EINVAL,
+                format!("Prefix length {len} is too high."),
+            ));
+        }
+        let bit = |i: usize| addr[i / 8] & (0x80 >> (i % 8)) != 0;
+        if (usize::from(len)..128).any(bit) {
+            return Err(Failure::new(
+                EINVAL,
+                format!(
+                    "'{}/{len}' seems to have a suffix; please fix.",
+                    pi6c(&addr)
+                ),
+            ));
+        }
         if ![32, 40, 48, 56, 64, 96].contains(&len) {
             return Err(Failure::new(
                 EINVAL,
@@ -543,6 +574,50 @@ fn instance_add(
         .map_err(|m| Failure::new(EEXIST, m))?;
     k.insert_instance(caller.netns, xlator, &name, framework, pool6);
     Ok(ack_reply(k, caller, req))
+}
+
+/// An IPv6 address as the kernel's `%pI6c` prints it: RFC 5952 zero
+/// compression (the first longest run of two or more zero words), and
+/// the last 32 bits as a dotted quad for IPv4-mapped and ISATAP addresses.
+pub(crate) fn pi6c(a: &[u8; 16]) -> String {
+    let w: Vec<u16> =
+        a.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+    let mapped = w[..5].iter().all(|x| *x == 0) && w[5] == 0xffff;
+    let isatap = (w[4] | 0x0200) == 0x0200 && w[5] == 0x5efe;
+    let range = if mapped || isatap { 6 } else { 8 };
+    let (mut best, mut at) = (0, usize::MAX);
+    let mut i = 0;
+    while i < range {
+        let run = w[i..range].iter().take_while(|x| **x == 0).count();
+        if run > best {
+            (best, at) = (run, i);
+        }
+        i += run.max(1);
+    }
+    if best < 2 {
+        at = usize::MAX;
+    }
+    let mut out = String::new();
+    let mut i = 0;
+    while i < range {
+        if i == at {
+            out.push_str("::");
+            i += best;
+            continue;
+        }
+        if !out.is_empty() && !out.ends_with(':') {
+            out.push(':');
+        }
+        out.push_str(&format!("{:x}", w[i]));
+        i += 1;
+    }
+    if range == 6 {
+        if !out.ends_with(':') {
+            out.push(':');
+        }
+        out.push_str(&format!("{}.{}.{}.{}", a[12], a[13], a[14], a[15]));
+    }
+    out
 }
 
 /// The operand of INSTANCE_ADD (strict, policy {XF: u8, POOL6: nested}):
@@ -701,4 +776,32 @@ fn too_small() -> Failure {
         EINVAL,
         "The allocated Netlink packet is too small to contain the response. This might be a bug; please report it. PAGE_SIZE is 4096.",
     )
+}
+
+#[cfg(test)]
+mod pi6c_test {
+    use super::pi6c;
+    use std::net::Ipv6Addr;
+
+    fn f(s: &str) -> String {
+        pi6c(&s.parse::<Ipv6Addr>().unwrap().octets())
+    }
+
+    #[test]
+    fn test_pi6c_is_rfc5952_with_the_kernels_dotted_quads() {
+        assert_eq!(f("64:ff9b::1"), "64:ff9b::1");
+        assert_eq!(f("2001:db8:0:1:0:0:0:1"), "2001:db8:0:1::1");
+        assert_eq!(f("2001:0:0:1:0:0:0:1"), "2001:0:0:1::1");
+        assert_eq!(f("2001:db8:0:1:1:1:1:1"), "2001:db8:0:1:1:1:1:1");
+        assert_eq!(f("::"), "::");
+        assert_eq!(f("::1"), "::1");
+        assert_eq!(f("1::"), "1::");
+        assert_eq!(f("::ffff:192.0.2.1"), "::ffff:192.0.2.1");
+        assert_eq!(f("fe80::5efe:c000:201"), "fe80::5efe:192.0.2.1");
+        assert_eq!(f("fe80::200:5efe:c000:201"), "fe80::200:5efe:192.0.2.1");
+        // Not ISATAP: Rust and the kernel agree.
+        for s in ["64:ff9b::c000:201", "1:2:3:4:5:6:7:8", "1:0:0:2::3"] {
+            assert_eq!(f(s), s.parse::<Ipv6Addr>().unwrap().to_string());
+        }
+    }
 }

@@ -267,7 +267,7 @@ fn lookup(
         return Err(Failure(EINVAL, m));
     }
     let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-    let name = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let name = super::state::name_from_bytes(&raw[..end]);
     if k.instance(caller.netns, xlator, &name).is_none() {
         return Err(Failure(
             ESRCH,
@@ -292,7 +292,7 @@ fn instance(
             return Err(Failure(EINVAL, m.to_owned()));
         }
         let end = raw.iter().position(|&b| b == 0).unwrap_or(0);
-        Ok(String::from_utf8_lossy(&raw[..end]).into_owned())
+        Ok(super::state::name_from_bytes(&raw[..end]))
     };
     let hello = cmp_releases(&k.profile().release, "4.0.4").is_ge();
     match op {

@@ -32,7 +32,8 @@ pub use netlink::{
     ERANGE, ESRCH,
 };
 pub use state::{
-    iname_valid, Framework, Instance, Netns, NetnsId, StateError, Xlator,
+    iname_valid, iname_valid_for, Framework, Instance, Netns, NetnsId,
+    StateError, Xlator,
 };
 
 /// Who sent a request, and the options of the socket it came through.
@@ -98,6 +99,30 @@ pub struct Kernel {
     namespaces: BTreeMap<NetnsId, Netns>,
     netns_tags: BTreeMap<NetnsId, u32>,
     log: Vec<String>,
+    /// An extack message a handler left for the ack of a message it
+    /// served (a warning: `netlink_ack` sends it with error 0 too).
+    ack_warning: Option<&'static str>,
+    build: Build,
+}
+
+/// How the kernel and the module were built, beside the release: what
+/// the same Jool release does differently on two machines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Build {
+    /// `char` is unsigned (Linux 6.2 and later build every architecture
+    /// with `-funsigned-char`): instance names with bytes of 128 and up
+    /// pass `iname_validate()`.
+    pub unsigned_char: bool,
+    /// The module has the iptables framework (`NETFILTER_XTABLES`; 4.1.9:
+    /// not `XTABLES_DISABLED`). Debian trixie's 4.1.13 build has not.
+    pub xtables: bool,
+}
+
+impl Default for Build {
+    /// Debian bookworm's: Linux 6.1 (signed `char`), with xtables.
+    fn default() -> Self {
+        Self { unsigned_char: false, xtables: true }
+    }
 }
 
 impl Kernel {
@@ -114,6 +139,8 @@ impl Kernel {
             budget: DEFAULT_MSG_BUDGET,
             namespaces: BTreeMap::new(),
             netns_tags: BTreeMap::new(),
+            ack_warning: None,
+            build: Build::default(),
             log: Vec::new(),
         }
     }
@@ -165,6 +192,16 @@ impl Kernel {
             });
         }
         out
+    }
+
+    /// How this kernel was built ([`Build`]).
+    pub fn build(&self) -> Build {
+        self.build
+    }
+
+    /// Changes how this kernel was built ([`Build`]).
+    pub fn set_build(&mut self, build: Build) {
+        self.build = build;
     }
 
     /// Changes the family id the kernel assigns to Jool.
@@ -244,9 +281,10 @@ impl Kernel {
         name: &str,
         framework: Framework,
     ) -> Result<(), StateError> {
-        let mut raw = name.as_bytes().to_vec();
+        let mut raw = state::text_bytes(name);
         raw.push(0);
-        if name.is_empty() || !iname_valid(&raw) {
+        if name.is_empty() || !iname_valid_for(&raw, self.build.unsigned_char)
+        {
             return Err(StateError::BadName(name.to_owned()));
         }
         if !self.loaded(xlator) {
@@ -458,8 +496,11 @@ impl Kernel {
                 reject = Some(r);
             }
         }
-        let (errno, extack) =
-            reject.map_or((0, Default::default()), |r| (r.errno, r.extack));
+        let warning = self.ack_warning.take();
+        let (errno, extack) = reject.map_or(
+            (0, netlink::Extack { msg: warning, ..Default::default() }),
+            |r| (r.errno, r.extack),
+        );
         if flags & nlmsg::F_ACK != 0 || errno != 0 {
             out.push(netlink::ack(
                 msg,

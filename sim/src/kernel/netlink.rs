@@ -157,7 +157,14 @@ impl Reject {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Attrs {
     slots: Vec<Option<usize>>,
+    /// Liberal parsing stopped before the end (bytes that are not a
+    /// whole attribute): the kernel then sets the extack message
+    /// [`LEFTOVER`] as a warning and goes on.
+    pub(crate) leftover: bool,
 }
+
+/// `__nla_validate_parse`'s text for bytes after the last attribute.
+pub(crate) const LEFTOVER: &str = "bytes leftover after parsing attributes";
 
 impl Attrs {
     /// The value of attribute `kind`, if present.
@@ -180,7 +187,7 @@ pub(crate) fn parse_attrs(
     mode: Validate,
 ) -> Result<Attrs, Reject> {
     let maxtype = policy.len().saturating_sub(1);
-    let mut attrs = Attrs { slots: vec![None; maxtype + 1] };
+    let mut attrs = Attrs { slots: vec![None; maxtype + 1], leftover: false };
     let mut off = start.min(msg.len());
     while msg.len() - off >= NLA_HDRLEN {
         let a = NlaBuffer::new_unchecked(&msg[off..]);
@@ -204,14 +211,11 @@ pub(crate) fn parse_attrs(
         }
         off += align4(len).min(msg.len() - off);
     }
-    if off < msg.len() && mode == Validate::Strict {
-        return Err(Reject {
-            errno: EINVAL,
-            extack: Extack {
-                msg: Some("bytes leftover after parsing attributes"),
-                ..Extack::default()
-            },
-        });
+    if off < msg.len() {
+        if mode == Validate::Strict {
+            return Err(Reject::msg(EINVAL, LEFTOVER));
+        }
+        attrs.leftover = true;
     }
     Ok(attrs)
 }
@@ -276,6 +280,13 @@ fn validate_nla(
                 if max == 0 { len } else { len.min(usize::from(max) + 1) };
             if limit == 0 || !a.value()[..limit].contains(&0) {
                 return failed(EINVAL);
+            }
+            // Then NLA_STRING's check: without one trailing NUL, no
+            // longer than the policy's length.
+            let v = a.value();
+            let text = len - usize::from(v[len - 1] == 0);
+            if max != 0 && text > usize::from(max) {
+                return failed(ERANGE);
             }
             Ok(())
         }

@@ -148,15 +148,46 @@ impl fmt::Display for StateError {
 
 impl std::error::Error for StateError {}
 
+/// Instance-name bytes as a `String`, one char per byte (Latin-1), so
+/// that names with bytes of 128 and up (valid with an unsigned `char`)
+/// survive the round trip through the state and the messages exactly;
+/// ASCII names are unchanged.
+pub(crate) fn name_from_bytes(raw: &[u8]) -> String {
+    raw.iter().map(|&b| char::from(b)).collect()
+}
+
+/// The bytes a kernel message or name holds: [`name_from_bytes`] undone
+/// (chars below 256 are one byte each; others, which Jool's texts never
+/// hold, as UTF-8).
+pub(crate) fn text_bytes(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        match u8::try_from(u32::from(c)) {
+            Ok(b) => out.push(b),
+            Err(_) => {
+                out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes())
+            }
+        }
+    }
+    out
+}
+
 /// Validates instance-name bytes as the kernel's `iname_validate()` does:
 /// a NUL within the first 16 bytes, and before it no byte below 32 (bytes
-/// of 128 and up count too: `char` is signed on x86).
+/// of 128 and up count too: `char` is signed on x86 before Linux 6.2).
 pub fn iname_valid(raw: &[u8]) -> bool {
+    iname_valid_for(raw, false)
+}
+
+/// [`iname_valid`] on a kernel built with `unsigned_char` (Linux 6.2 and
+/// later build with `-funsigned-char`: bytes of 128 and up are then not
+/// "below 32", and such names are valid).
+pub fn iname_valid_for(raw: &[u8], unsigned_char: bool) -> bool {
     for &c in raw.iter().take(crate::wire::jool::INAME_LEN) {
         if c == 0 {
             return true;
         }
-        if !(32..128).contains(&c) {
+        if c < 32 || (c >= 128 && !unsigned_char) {
             return false;
         }
     }
