@@ -98,6 +98,9 @@ pub struct Discovery {
     /// The module has the iptables framework.
     #[serde(default)]
     pub xtables: bool,
+    /// nlctrl validates GETFAMILY dumps strictly.
+    #[serde(default)]
+    pub ctrl_dump_strict: bool,
 }
 
 /// One class of divergence.
@@ -189,7 +192,7 @@ impl Summary {
             self.seeds.iter().map(|(k, v)| format!("{v} {k}")).collect();
         let _ = writeln!(
             s,
-            "  seed {} ({} seed requests: {}); family id 0x{:x}, JNLAIE_NS {:08x}, char {}, xtables {}",
+            "  seed {} ({} seed requests: {}); family id 0x{:x}, JNLAIE_NS {:08x}, char {}, xtables {}, strict nlctrl dumps {}",
             self.seed,
             self.seeds.values().sum::<usize>(),
             seeds.join(", "),
@@ -197,6 +200,7 @@ impl Summary {
             self.discovery.netns_tag,
             if self.discovery.unsigned_char { "unsigned" } else { "signed" },
             if self.discovery.xtables { "yes" } else { "no" },
+            if self.discovery.ctrl_dump_strict { "yes" } else { "no" },
         );
         let _ = writeln!(
             s,
@@ -416,6 +420,18 @@ pub fn discover_build(
         !k.exchange(&r, false).replies.iter().any(|m| {
             m.windows(ONLY_NETFILTER.len()).any(|w| w == ONLY_NETFILTER)
         });
+    // A GETFAMILY dump with an attribute nlctrl's policy lacks (type 5,
+    // u8): EINVAL where dumps are validated, else the dump.
+    let mut dump = message(
+        nlmsg::GENL_ID_CTRL,
+        2,
+        genl::CTRL_CMD_GETFAMILY,
+        &[5, 0, 5, 0, b'N', 0, 0, 0],
+    );
+    Packet::new_unchecked(&mut dump[..])
+        .set_flags(nlmsg::F_REQUEST | nlmsg::F_DUMP);
+    d.ctrl_dump_strict =
+        answer_kind(&k.exchange(&dump, false), d.family_id) == "nlerr22";
 }
 
 /// A simulator configured like the kernel `d` describes.
@@ -424,6 +440,7 @@ pub fn sim_like(profile: &'static Profile, d: &Discovery) -> SimKernel {
     s.kernel.set_build(jool_sim::kernel::Build {
         unsigned_char: d.unsigned_char,
         xtables: d.xtables,
+        ctrl_dump_strict: d.ctrl_dump_strict,
     });
     s.kernel.set_family_id(d.family_id);
     if let Some(g) = d.mcast_group {

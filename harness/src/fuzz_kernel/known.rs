@@ -61,7 +61,29 @@ pub const KNOWN: &[Known] = &[
         may_change_state: false,
         matches: |c, _| same_entries_reordered(c),
     },
+    Known {
+        id: "instance-add-collision-order",
+        why: "INSTANCE_ADD of a name that exists while another Netfilter instance of the type exists too: validate_collision walks the instance hash table (hashed on the namespace's address) and reports the first collision it meets, \"...named '...'\" or \"...a Netfilter Jool instance.\"; the simulator checks the name first. Same error (EEXIST), same state.",
+        may_change_state: false,
+        matches: |c, _| collision_either_text(c),
+    },
 ];
+
+/// `validate_collision`'s two texts (EEXIST).
+const COLLISIONS: [&[u8]; 2] = [
+    b"This namespace already has a Jool instance named '",
+    b"This namespace already has a Netfilter Jool instance.",
+];
+
+/// Both refuse an INSTANCE_ADD with EEXIST, each with one of
+/// `validate_collision`'s texts.
+fn collision_either_text(c: &Case<'_>) -> bool {
+    let one = |e: &Exchange| {
+        e.replies.len() == 1
+            && COLLISIONS.iter().any(|t| contains(&e.replies[0], t))
+    };
+    one(c.real) && one(c.sim)
+}
 
 /// Whether every reply pair holds the same header and the same
 /// top-level attributes, in another order.

@@ -324,6 +324,7 @@ fn assert_replays_as_trixie(name: &str, ext_ack: bool) {
     k.kernel.set_build(jool_sim::kernel::Build {
         unsigned_char: true,
         xtables: false,
+        ctrl_dump_strict: true,
     });
     for mut r in engine::base_requests(p("4.1.13")) {
         r[4..6].copy_from_slice(&0x23u16.to_le_bytes());
@@ -362,4 +363,76 @@ fn r_fuzz_kernel_unsigned_char_iname_4_1_13() {
 #[test]
 fn r_fuzz_kernel_no_xtables_4_1_13() {
     assert_replays_as_trixie("no-xtables-4.1.13", true);
+}
+
+/// Simulator bug found by fuzz-kernel on 4.1.9: INSTANCE_ADD's framework
+/// byte 0x05 (Netfilter plus the SIIT type bit) on a SIIT request is
+/// accepted: the kernel adds `xf | hdr->xt` (0x05: Netfilter, SIIT); the
+/// simulator refused any type bit in the byte.
+#[test]
+fn r_fuzz_kernel_instance_add_xf_with_type_bits() {
+    let name = "instance-add-xf-with-type-bits";
+    let mut k = SimKernel::new(p("4.1.9"));
+    let ex = k.exchange(&regression(&format!("{name}.bin")), false);
+    let real: Vec<String> =
+        String::from_utf8(regression(&format!("{name}.real.hex")))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| mutate::hex(&engine::mask(&mutate::unhex(l).unwrap())))
+            .collect();
+    let sim: Vec<String> =
+        ex.replies.iter().map(|r| mutate::hex(&engine::mask(r))).collect();
+    assert_eq!(sim, real);
+    let ns = &k.kernel.namespaces()[&jool_sim::kernel::INIT_NETNS];
+    assert_eq!(ns.instances.len(), 1);
+}
+
+/// Simulator bug found by fuzz-kernel on 4.1.9: a pool6 address attribute
+/// longer than 16 bytes fails nla_parse_nested with ERANGE, which Jool
+/// passes on ("The 'pool6' attribute is malformed: ..."); the simulator
+/// answered EINVAL. (Sent with a second, malformed message.)
+#[test]
+fn r_fuzz_kernel_pool6_addr_too_long_erange() {
+    assert_replays_as_real("pool6-addr-too-long-erange", true);
+}
+
+/// Found by fuzz-kernel on trixie (Linux 6.12): a CTRL_CMD_GETFAMILY dump
+/// carrying an attribute nlctrl's policy lacks is refused (EINVAL): 6.12
+/// validates GETFAMILY dumps strictly, 6.1 ignores their attributes.
+/// Modelled as `Build::ctrl_dump_strict`.
+#[test]
+fn r_fuzz_kernel_ctrl_dump_strict_4_1_13() {
+    assert_replays_as_trixie("ctrl-dump-strict-4.1.13", false);
+}
+
+/// Simulator bug found by fuzz-kernel on 4.1.9: GLOBAL_FOREACH with
+/// JNLAR_OFFSET_U8 = 0 lists every global (`globals_foreach` treats 0 as
+/// no offset); the simulator looked for a global with id 0 and listed
+/// none.
+/// (The real SIIT `default` had no pool6 then, as in
+/// `r_fuzz_kernel_global_foreach_pool6_unset`.)
+#[test]
+fn r_fuzz_kernel_global_foreach_offset_zero() {
+    let name = "global-foreach-offset-zero";
+    let mut k = SimKernel::new(p("4.1.9"));
+    k.kernel
+        .add_instance(
+            jool_sim::kernel::INIT_NETNS,
+            jool_sim::kernel::Xlator::Siit,
+            "default",
+            jool_sim::kernel::Framework::Netfilter,
+        )
+        .unwrap();
+    let real: Vec<String> =
+        String::from_utf8(regression(&format!("{name}.real.hex")))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| mutate::hex(&engine::mask(&mutate::unhex(l).unwrap())))
+            .collect();
+    let ex = k.exchange(&regression(&format!("{name}.bin")), true);
+    let sim: Vec<String> =
+        ex.replies.iter().map(|r| mutate::hex(&engine::mask(r))).collect();
+    assert_eq!(sim, real);
 }

@@ -100,6 +100,16 @@ impl Model {
         let framework = match frame {
             Frame::Netfilter => Framework::Netfilter,
             Frame::Iptables => Framework::Iptables,
+            // joolnl: the kernel takes `byte | header type`: bits 0-1 join
+            // the type (which must stay SIIT or NAT64), bits 2-3 are the
+            // framework.
+            Frame::Invalid(b) if !self.legacy() => {
+                let xt = if x == Xlator::Siit { 1 } else { 2 };
+                match (Framework::from_xf(b & 0x0c), (b | xt) & 0x03) {
+                    (Some(f), 1 | 2) => f,
+                    _ => return false,
+                }
+            }
             Frame::Invalid(_) => return false,
         };
         let name = name_of(raw);

@@ -53,6 +53,9 @@ pub(super) fn rcv(
         return Err(Reject::plain(EOPNOTSUPP));
     }
     if is_dump {
+        if k.build().ctrl_dump_strict {
+            netlink::parse_attrs(msg, hdrlen, &POLICY, Validate::Strict)?;
+        }
         return dump(k, caller, &p, out);
     }
     let attrs = netlink::parse_attrs(msg, hdrlen, &POLICY, Validate::Liberal)?;

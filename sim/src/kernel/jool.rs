@@ -523,11 +523,24 @@ fn instance_add(
     };
     let (xf, pool6) = parse_operand(operand)?;
     let name = req.raw_iname()?;
+    // xlator_add gets `xf | hdr->xt`: the operand's low bits join the
+    // header's type (basic_validations: xt_validate), its bits 2-3 are the
+    // framework (xf_validate).
+    let hdr_xt = match xlator {
+        Xlator::Siit => 1,
+        Xlator::Nat64 => 2,
+    };
+    if !matches!((xf | hdr_xt) & 0x03, 1 | 2) {
+        return Err(Failure::new(
+            EINVAL,
+            "The instance type must be either SIIT or NAT64.",
+        ));
+    }
     // xf_validate: without xtables support (NETFILTER_XTABLES unset in
     // the kernel, Debian trixie's 6.12 build of 4.1.13), only Netfilter.
     let xtables = k.build().xtables;
     let framework = Framework::from_xf(xf & 0x0c)
-        .filter(|f| xf & 0x03 == 0 && (xtables || *f == Framework::Netfilter))
+        .filter(|f| xtables || *f == Framework::Netfilter)
         .ok_or_else(|| {
             Failure::new(
                 EINVAL,
@@ -649,9 +662,11 @@ fn parse_prefix6(v: &[u8]) -> Result<Option<([u8; 16], u8)>, Failure> {
         [Policy::Unspec, Policy::Binary(16), Policy::U8];
     let attrs = netlink::parse_attrs(v, 0, &PREFIX6, Validate::Strict)
         .map_err(|r| {
+            // jnla_parse_nested passes nla_parse_nested's errno on
+            // (ERANGE for a 17-byte address, EINVAL for a bad length).
             let why = r.extack.msg.unwrap_or_default();
             Failure::new(
-                EINVAL,
+                r.errno,
                 format!("The 'pool6' attribute is malformed: {why}"),
             )
         })?;
@@ -748,8 +763,10 @@ fn global_foreach(
     )?;
     let offset =
         req.attr(k.profile().offset_u8_attr()).map(|v| u16::from(v[0]));
+    // globals_foreach: offset 0 is no offset; another one skips up to
+    // and including that global (all of them if it is not one).
     let start = match offset {
-        None => 0,
+        None | Some(0) => 0,
         Some(o) => all
             .iter()
             .position(|(id, _)| *id == o)

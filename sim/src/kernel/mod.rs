@@ -116,12 +116,16 @@ pub struct Build {
     /// The module has the iptables framework (`NETFILTER_XTABLES`; 4.1.9:
     /// not `XTABLES_DISABLED`). Debian trixie's 4.1.13 build has not.
     pub xtables: bool,
+    /// nlctrl validates the attributes of a `CTRL_CMD_GETFAMILY` dump
+    /// strictly (an unknown attribute type is EINVAL), as trixie's 6.12
+    /// does; bookworm's 6.1 ignores them.
+    pub ctrl_dump_strict: bool,
 }
 
 impl Default for Build {
     /// Debian bookworm's: Linux 6.1 (signed `char`), with xtables.
     fn default() -> Self {
-        Self { unsigned_char: false, xtables: true }
+        Self { unsigned_char: false, xtables: true, ctrl_dump_strict: false }
     }
 }
 
