@@ -62,12 +62,38 @@ pub const KNOWN: &[Known] = &[
         matches: |c, _| same_entries_reordered(c),
     },
     Known {
+        id: "instance-foreach-offset-order",
+        why: "INSTANCE_FOREACH from an offset (JNLAR_OFFSET: the last instance seen) lists the instances that follow it in the real module's hash table order, which userspace cannot predict; the simulator lists those that follow it by (namespace, name). Both answer with entries (or an empty list), the same instances exist on both sides.",
+        may_change_state: false,
+        matches: |c, fam| foreach_from_offset_both_listed(c, fam),
+    },
+    Known {
         id: "instance-add-collision-order",
         why: "INSTANCE_ADD of a name that exists while another Netfilter instance of the type exists too: validate_collision walks the instance hash table (hashed on the namespace's address) and reports the first collision it meets, \"...named '...'\" or \"...a Netfilter Jool instance.\"; the simulator checks the name first. Same error (EEXIST), same state.",
         may_change_state: false,
         matches: |c, _| collision_either_text(c),
     },
 ];
+
+/// The request is one Jool INSTANCE_FOREACH carrying attributes (an
+/// offset), and both sides answered it with Jool replies.
+fn foreach_from_offset_both_listed(c: &Case<'_>, fam: u16) -> bool {
+    const HDR: usize = 20 + 28;
+    let offs = message_offsets(c.request);
+    let [(off, len)] = offs[..] else { return false };
+    let m = &c.request[off..off + len];
+    let is_foreach =
+        m.len() > HDR && u16::from_le_bytes([m[4], m[5]]) == fam && m[16] == 0;
+    // Jool replies, not NLMSG_ERRORs (their flags echo the request's,
+    // ERROR bit included, so only the message type tells).
+    let listed = |e: &Exchange| {
+        !e.replies.is_empty()
+            && e.replies.iter().all(|r| {
+                r.len() >= HDR && u16::from_le_bytes([r[4], r[5]]) == fam
+            })
+    };
+    is_foreach && listed(c.real) && listed(c.sim)
+}
 
 /// `validate_collision`'s two texts (EEXIST).
 const COLLISIONS: [&[u8]; 2] = [

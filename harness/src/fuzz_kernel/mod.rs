@@ -84,6 +84,11 @@ pub struct FuzzKernelArgs {
     /// Never send this Jool command (a known crasher; repeatable).
     #[arg(long, value_name = "CMD")]
     pub avoid_cmd: Vec<u8>,
+    /// What fails the run (exit status 1): `any` crash or unknown
+    /// divergence, or only a kernel `crash` (unknown divergences are then
+    /// reported, for a smoke run in CI).
+    #[arg(long, value_enum, default_value = "any")]
+    pub fail_on: FailOn,
     /// Also send the Jool commands the simulator does not emulate (EAMT,
     /// pool4, BIB, session, global update, address queries, joold). By
     /// default they are replaced by STATS_FOREACH: the simulator answers
@@ -102,6 +107,16 @@ pub struct FuzzKernelArgs {
     /// VM options.
     #[command(flatten)]
     pub vm: crate::vm::VmArgs,
+}
+
+/// What fails a `fuzz-kernel` run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// A kernel crash or a divergence not in the known list.
+    Any,
+    /// Only a kernel crash (BUG/WARNING/Oops/KASAN, or the fuzzing
+    /// process killed).
+    Crash,
 }
 
 /// Runs `jool-harness fuzz-kernel`.
@@ -220,9 +235,19 @@ pub fn campaign(
     Ok(Engine::new(real, &mut sim, profile, d, seeds, opts).run())
 }
 
-fn finish(summary: &Summary) -> ExitCode {
+fn finish(summary: &Summary, fail_on: FailOn) -> ExitCode {
     print!("{}", summary.render());
-    if summary.success() {
+    let failed = match fail_on {
+        FailOn::Any => !summary.success(),
+        FailOn::Crash => !summary.crashes.is_empty(),
+    };
+    if !failed {
+        if !summary.success() {
+            println!(
+                "fuzz-kernel: {} unknown divergence classes (reported; --fail-on crash)",
+                summary.unknown().count()
+            );
+        }
         ExitCode::SUCCESS
     } else {
         println!(
@@ -248,7 +273,7 @@ fn run_sim(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
         &|tag| seeds(args, p, tag),
         options(args, p, Some(out)),
     )?;
-    Ok(finish(&s))
+    Ok(finish(&s, args.fail_on))
 }
 
 /// `--backend kernel`: this machine's module, from a fresh namespace.
@@ -321,7 +346,7 @@ fn run_kernel(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
         &|tag| seeds(args, p, tag),
         options(args, p, Some(out)),
     )?;
-    Ok(finish(&s))
+    Ok(finish(&s, args.fail_on))
 }
 
 /// The fuzzing process died (killed by an oops in `sendmsg()`, ...):
@@ -385,7 +410,7 @@ fn died(
         out.join("summary.json"),
         serde_json::to_string_pretty(&summary)? + "\n",
     )?;
-    Ok(finish(&summary))
+    Ok(finish(&summary, args.fail_on))
 }
 
 /// `--backend vm`: the same in the release's guest.
@@ -467,7 +492,7 @@ fn run_vm(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
     if !summary.crashes.is_empty() {
         guest.keep_console(&args.vm, None);
     }
-    Ok(finish(&summary))
+    Ok(finish(&summary, args.fail_on))
 }
 
 /// Copies the files under `from` into `to` (folders recreated).

@@ -436,3 +436,31 @@ fn r_fuzz_kernel_global_foreach_offset_zero() {
         ex.replies.iter().map(|r| mutate::hex(&engine::mask(r))).collect();
     assert_eq!(sim, real);
 }
+
+/// INSTANCE_FOREACH from the offset "default": the real 4.1.9 lists what
+/// follows it in hash order (here an iptables instance with an empty
+/// name), the simulator what follows it by name (nothing): a known
+/// divergence, unlike a foreach whose answers differ otherwise.
+#[test]
+fn test_foreach_from_offset_is_a_known_divergence() {
+    let h = |s: &str| mutate::unhex(s).unwrap();
+    let req = h("50000000200001000100000000000000000100006a6f6f6c040109000100000000000000000000000000000000000000200008800800010000007f0305000200040000000c00030064656661756c7400");
+    let real = Exchange {
+        replies: vec![h("4c0000002000000001000000af000000000200006a6f6f6c0401090001000000000000000000000000000000000000001c0001800800010000007f0305000200080000000500030000000000")],
+        ..Exchange::default()
+    };
+    let sim = Exchange {
+        replies: vec![h("30000000200000000100000001000040000200006a6f6f6c040109000100000000000000000000000000000000000000")],
+        ..Exchange::default()
+    };
+    let case = known::Case { request: &req, real: &real, sim: &sim };
+    assert_eq!(
+        known::explain(&case, 0x20).map(|k| k.id),
+        Some("instance-foreach-offset-order")
+    );
+    // Without the offset (a plain foreach), the same answers are not.
+    let mut plain = req[..48].to_vec();
+    plain[..4].copy_from_slice(&48u32.to_le_bytes());
+    let case = known::Case { request: &plain, real: &real, sim: &sim };
+    assert_eq!(known::explain(&case, 0x20).map(|k| k.id), None);
+}

@@ -266,7 +266,7 @@ fn stream_new(path: &Path, from: usize, prefix: &str) -> usize {
     let Some(end) = bytes.iter().rposition(|b| *b == b'\n') else {
         return from;
     };
-    if end + 1 <= from {
+    if end < from {
         return from;
     }
     let mut err = std::io::stderr().lock();
@@ -533,13 +533,17 @@ fn jobs(vm: &VmArgs, kvm: bool) -> usize {
     vm.jobs.unwrap_or(if kvm { cpus / 2 } else { cpus }).clamp(1, 8)
 }
 
-/// What one guest of `run --backend vm` brought back.
+/// What one guest of `run --backend vm` brought back: its report and its
+/// timings.
+type GuestReport = (Report, Vec<(String, f64)>);
+
+/// Runs one guest of `run --backend vm`.
 fn unit_report(
     release: &str,
     args: &RunArgs,
     unit: &Unit,
     tag: &str,
-) -> anyhow::Result<(Report, Vec<(String, f64)>)> {
+) -> anyhow::Result<GuestReport> {
     let mut words: Vec<String> =
         ["run", "--backend", "kernel", "--client", unit.client.name()]
             .into_iter()
@@ -629,22 +633,21 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let results: Vec<anyhow::Result<(Report, Vec<(String, f64)>)>> =
-        std::thread::scope(|s| {
-            let handles: Vec<_> = units
-                .iter()
-                .zip(&tags)
-                .map(|(u, t)| s.spawn(|| unit_report(&release, args, u, t)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(anyhow::anyhow!("a guest thread panicked"))
-                    })
+    let results: Vec<anyhow::Result<GuestReport>> = std::thread::scope(|s| {
+        let handles: Vec<_> = units
+            .iter()
+            .zip(&tags)
+            .map(|(u, t)| s.spawn(|| unit_report(&release, args, u, t)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(anyhow::anyhow!("a guest thread panicked"))
                 })
-                .collect()
-        });
+            })
+            .collect()
+    });
     let mut report =
         Report { cases: Vec::new(), seconds: 0.0, timings: Vec::new() };
     for (tag, r) in tags.iter().zip(results) {
