@@ -670,6 +670,18 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
+    /// [`Self::resync`]; a failure is recorded as a class. Whether it
+    /// worked.
+    fn resync_or_record(&mut self, exec: u64) -> bool {
+        match self.resync() {
+            Ok(()) => true,
+            Err(e) => {
+                self.record_class(exec, format!("resync | {e}"), None, None);
+                false
+            }
+        }
+    }
+
     /// INSTANCE_FOREACH of both translators on both sides; the first
     /// pair of answers that differs other than in a known way (order).
     fn state_differs(&mut self) -> Option<(Vec<u8>, Exchange, Exchange)> {
@@ -723,13 +735,7 @@ impl<'a> Engine<'a> {
                 && exec > 0
                 && exec % self.opts.resync_every == 0
             {
-                if let Err(e) = self.resync() {
-                    self.record_class(
-                        exec,
-                        format!("resync | {e}"),
-                        None,
-                        None,
-                    );
+                if !self.resync_or_record(exec) {
                     break "resynchronisation failed".into();
                 }
             }
@@ -777,13 +783,7 @@ impl<'a> Engine<'a> {
                     Some(sample),
                 );
                 if resync {
-                    if let Err(e) = self.resync() {
-                        self.record_class(
-                            exec,
-                            format!("resync | {e}"),
-                            None,
-                            None,
-                        );
+                    if !self.resync_or_record(exec) {
                         break "resynchronisation failed".into();
                     }
                 }
@@ -802,13 +802,7 @@ impl<'a> Engine<'a> {
                         None,
                         Some((&d[..], ext_ack, &a, &b)),
                     );
-                    if let Err(e) = self.resync() {
-                        self.record_class(
-                            exec,
-                            format!("resync | {e}"),
-                            None,
-                            None,
-                        );
+                    if !self.resync_or_record(exec) {
                         break "resynchronisation failed".into();
                     }
                 }

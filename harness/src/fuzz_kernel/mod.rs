@@ -453,6 +453,9 @@ fn run_vm(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
     if args.all_cmds {
         words.push("--all-cmds".into());
     }
+    if args.fail_on == FailOn::Crash {
+        words.extend(["--fail-on".into(), "crash".into()]);
+    }
     let mut vm = args.vm.clone();
     vm.timeout = args.vm.timeout.saturating_add(args.seconds);
     eprintln!("fuzz-kernel: seed {seed}, {} s on {release}", args.seconds);

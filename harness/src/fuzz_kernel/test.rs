@@ -226,19 +226,24 @@ fn r_fuzz_kernel_pool4_add_siit_oops() {
 /// Replays `fuzz_kernel/NAME.bin` against the base simulator and checks
 /// the replies equal `NAME.real.hex` (the real module's, one datagram
 /// per line), masking only seq and port id.
-fn assert_replays_as_real(name: &str, ext_ack: bool) {
+fn assert_replays(name: &str, mut k: SimKernel, ext_ack: bool) {
     let req = regression(&format!("{name}.bin"));
-    let text =
-        String::from_utf8(regression(&format!("{name}.real.hex"))).unwrap();
-    let real: Vec<String> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| mutate::hex(&engine::mask(&mutate::unhex(l).unwrap())))
-        .collect();
-    let ex = base_sim().exchange(&req, ext_ack);
+    let real: Vec<String> =
+        String::from_utf8(regression(&format!("{name}.real.hex")))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| mutate::hex(&engine::mask(&mutate::unhex(l).unwrap())))
+            .collect();
+    let ex = k.exchange(&req, ext_ack);
     let sim: Vec<String> =
         ex.replies.iter().map(|r| mutate::hex(&engine::mask(r))).collect();
     assert_eq!(sim, real, "{name}");
+}
+
+/// [`assert_replays`] against the base state of fuzz-kernel on 4.1.9.
+fn assert_replays_as_real(name: &str, ext_ack: bool) {
+    assert_replays(name, base_sim(), ext_ack);
 }
 
 /// Simulator bug found by fuzz-kernel on 4.1.9: nlctrl's commands from
@@ -277,21 +282,8 @@ fn r_fuzz_kernel_ctrl_name_too_long() {
     assert_replays_as_real("ctrl-name-too-long", false);
 }
 
-/// Simulator bug found by fuzz-kernel on 4.1.9: GLOBAL_FOREACH of a SIIT
-/// instance whose pool6 is unset (a fuzzed INSTANCE_ADD made it) holds
-/// pool6 as a nest with only JNLAP_LEN = 0 (`jnla_put_prefix6(NULL)`),
-/// not an empty nest.
-#[test]
-fn r_fuzz_kernel_global_foreach_pool6_unset() {
-    let name = "global-foreach-pool6-unset";
-    let req = regression(&format!("{name}.bin"));
-    let real: Vec<String> =
-        String::from_utf8(regression(&format!("{name}.real.hex")))
-            .unwrap()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| mutate::hex(&engine::mask(&mutate::unhex(l).unwrap())))
-            .collect();
+/// A 4.1.9 simulator whose only instance is SIIT `default` without pool6.
+fn siit_without_pool6() -> SimKernel {
     let mut k = SimKernel::new(p("4.1.9"));
     k.kernel
         .add_instance(
@@ -301,10 +293,16 @@ fn r_fuzz_kernel_global_foreach_pool6_unset() {
             jool_sim::kernel::Framework::Netfilter,
         )
         .unwrap();
-    let ex = k.exchange(&req, false);
-    let sim: Vec<String> =
-        ex.replies.iter().map(|r| mutate::hex(&engine::mask(r))).collect();
-    assert_eq!(sim, real);
+    k
+}
+
+/// Simulator bug found by fuzz-kernel on 4.1.9: GLOBAL_FOREACH of a SIIT
+/// instance whose pool6 is unset (a fuzzed INSTANCE_ADD made it) holds
+/// pool6 as a nest with only JNLAP_LEN = 0 (`jnla_put_prefix6(NULL)`),
+/// not an empty nest.
+#[test]
+fn r_fuzz_kernel_global_foreach_pool6_unset() {
+    assert_replays("global-foreach-pool6-unset", siit_without_pool6(), false);
 }
 
 /// Simulator bug found by fuzz-kernel on 4.1.9: INSTANCE_ADD with a pool6
@@ -330,18 +328,7 @@ fn assert_replays_as_trixie(name: &str, ext_ack: bool) {
         r[4..6].copy_from_slice(&0x23u16.to_le_bytes());
         k.exchange(&r, false);
     }
-    let req = regression(&format!("{name}.bin"));
-    let real: Vec<String> =
-        String::from_utf8(regression(&format!("{name}.real.hex")))
-            .unwrap()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| mutate::hex(&engine::mask(&mutate::unhex(l).unwrap())))
-            .collect();
-    let ex = k.exchange(&req, ext_ack);
-    let sim: Vec<String> =
-        ex.replies.iter().map(|r| mutate::hex(&engine::mask(r))).collect();
-    assert_eq!(sim, real, "{name}");
+    assert_replays(name, k, ext_ack);
 }
 
 /// Found by fuzz-kernel on Debian trixie (4.1.13 on Linux 6.12): an
@@ -372,18 +359,9 @@ fn r_fuzz_kernel_no_xtables_4_1_13() {
 #[test]
 fn r_fuzz_kernel_instance_add_xf_with_type_bits() {
     let name = "instance-add-xf-with-type-bits";
+    assert_replays(name, SimKernel::new(p("4.1.9")), false);
     let mut k = SimKernel::new(p("4.1.9"));
-    let ex = k.exchange(&regression(&format!("{name}.bin")), false);
-    let real: Vec<String> =
-        String::from_utf8(regression(&format!("{name}.real.hex")))
-            .unwrap()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| mutate::hex(&engine::mask(&mutate::unhex(l).unwrap())))
-            .collect();
-    let sim: Vec<String> =
-        ex.replies.iter().map(|r| mutate::hex(&engine::mask(r))).collect();
-    assert_eq!(sim, real);
+    k.exchange(&regression(&format!("{name}.bin")), false);
     let ns = &k.kernel.namespaces()[&jool_sim::kernel::INIT_NETNS];
     assert_eq!(ns.instances.len(), 1);
 }
@@ -414,27 +392,7 @@ fn r_fuzz_kernel_ctrl_dump_strict_4_1_13() {
 /// `r_fuzz_kernel_global_foreach_pool6_unset`.)
 #[test]
 fn r_fuzz_kernel_global_foreach_offset_zero() {
-    let name = "global-foreach-offset-zero";
-    let mut k = SimKernel::new(p("4.1.9"));
-    k.kernel
-        .add_instance(
-            jool_sim::kernel::INIT_NETNS,
-            jool_sim::kernel::Xlator::Siit,
-            "default",
-            jool_sim::kernel::Framework::Netfilter,
-        )
-        .unwrap();
-    let real: Vec<String> =
-        String::from_utf8(regression(&format!("{name}.real.hex")))
-            .unwrap()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| mutate::hex(&engine::mask(&mutate::unhex(l).unwrap())))
-            .collect();
-    let ex = k.exchange(&regression(&format!("{name}.bin")), true);
-    let sim: Vec<String> =
-        ex.replies.iter().map(|r| mutate::hex(&engine::mask(r))).collect();
-    assert_eq!(sim, real);
+    assert_replays("global-foreach-offset-zero", siit_without_pool6(), true);
 }
 
 /// INSTANCE_FOREACH from the offset "default": the real 4.1.9 lists what
