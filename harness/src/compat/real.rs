@@ -206,12 +206,13 @@ pub fn observed_verdict(
         .enumerate()
         .map(|(i, row)| {
             let name = row.split(',').next().unwrap_or_default();
-            let id = first + u16::try_from(i).unwrap_or(u16::MAX - first);
+            let id =
+                first.saturating_add(u16::try_from(i).unwrap_or(u16::MAX));
             (id, (name != "????").then(|| name.to_owned()))
         })
         .collect::<Vec<_>>();
     let failed_at = (r.status != 0 && unknown_failure(&r.stderr)).then(|| {
-        first + u16::try_from(labels.len()).unwrap_or(u16::MAX - first)
+        first.saturating_add(u16::try_from(labels.len()).unwrap_or(u16::MAX))
     });
     Verdict::from_run(client, kernel, &Run::Shown(Shown { labels, failed_at }))
 }
