@@ -31,8 +31,8 @@ pub use input::Input;
 pub use oracle::{strict, Checker, Reply};
 pub use request::fuzz_request;
 pub use requests::{
-    get_family, jool_request, legacy_request, legacy_stats_mode, message, op,
-    Frame, MAX_PAGES,
+    add_operand, get_family, jool_request, legacy_request, legacy_stats_mode,
+    message, op, Frame, MAX_PAGES,
 };
 pub use roundtrip::fuzz_wire;
 pub use session::{fuzz_session, Op, Who, NAMES};

@@ -319,18 +319,7 @@ pub fn check(c: &Capture) -> anyhow::Result<Vec<Finding>> {
                 .then(|| "the counters moved between the runs".to_owned()),
         );
     }
-    let real_releases: Vec<&str> = {
-        let mut v: Vec<&str> = c
-            .runs
-            .iter()
-            .filter(|r| r.kind == Kind::Real)
-            .map(|r| r.release.as_str())
-            .collect();
-        v.sort_by(|a, b| jool_sim::versions::cmp_releases(a, b));
-        v.dedup();
-        v
-    };
-    if real_releases.is_empty() {
+    if !c.runs.iter().any(|r| r.kind == Kind::Real) {
         bail!("capture of {} has no real client runs", c.module);
     }
     for r in c.runs.iter().filter(|r| r.kind == Kind::Real) {
@@ -620,9 +609,7 @@ fn capture(module: &str, args: &RealArgs) -> anyhow::Result<Capture> {
     if c.module != module {
         bail!("the {module} guest runs Jool {}", c.module);
     }
-    let manifest = vm::image_for(module, &args.vm)
-        .map(|d| d.join("manifest"))
-        .and_then(|m| Ok(std::fs::read_to_string(m)?))
+    let manifest = std::fs::read_to_string(guest.image().join("manifest"))
         .unwrap_or_default();
     c.image = manifest
         .lines()

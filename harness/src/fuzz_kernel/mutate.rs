@@ -121,23 +121,8 @@ fn iname(name: &[u8]) -> [u8; INAME_LEN] {
     out
 }
 
-/// `INSTANCE_ADD`'s attributes: operand {XF, POOL6 {ADDR, LEN}}.
-pub fn add_operand(
-    p: &Profile,
-    xf: u8,
-    pool6: Option<([u8; 16], u8)>,
-) -> Vec<u8> {
-    let mut operand = Writer::new();
-    operand.u8(1, xf);
-    if let Some((addr, len)) = pool6 {
-        let at = operand.begin_nest(2 | F_NESTED);
-        operand.attr(1, &addr).u8(2, len);
-        operand.end_nest(at);
-    }
-    let mut w = Writer::new();
-    w.attr((p.offset_u8_attr() + 1) | F_NESTED, operand.as_slice());
-    w.into_vec()
-}
+/// `INSTANCE_ADD`'s attributes, as the clients send them.
+pub use jool_sim::fuzzing::add_operand;
 
 /// An `INSTANCE_FOREACH` offset entry {NS, XF, INAME}.
 fn foreach_offset(p: &Profile, tag: u32, xf: u8, name: &[u8]) -> Vec<u8> {

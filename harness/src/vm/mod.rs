@@ -61,6 +61,18 @@ pub enum Accel {
     Tcg,
 }
 
+impl VmArgs {
+    /// Whether to boot with KVM: `--accel kvm`, or `auto` on a host whose
+    /// CPU offers it.
+    pub fn wants_kvm(&self) -> bool {
+        match self.accel {
+            Accel::Auto => kvm_usable(),
+            Accel::Kvm => true,
+            Accel::Tcg => false,
+        }
+    }
+}
+
 /// Whether this host can run a stock kernel under KVM.
 pub fn kvm_usable() -> bool {
     let flags = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -289,6 +301,7 @@ fn suite_times(log: &str) -> Option<(f64, f64)> {
 /// A finished guest boot: its files (until dropped) and timings.
 pub struct GuestRun {
     share: Share,
+    image: PathBuf,
     boot: Boot,
     console: PathBuf,
     image_secs: f64,
@@ -299,6 +312,11 @@ impl GuestRun {
     /// The guest's `out` share (run.sh, guest.log, what the guest wrote).
     pub fn out(&self) -> &Path {
         &self.share.out
+    }
+
+    /// The image folder it booted.
+    pub fn image(&self) -> &Path {
+        &self.image
     }
 
     /// Why the boot itself failed, if it did.
@@ -432,11 +450,7 @@ pub fn boot_guest_with(
     std::fs::write(&script, run_script(&words))?;
     Command::new("chmod").arg("755").arg(&script).status()?;
     let console = share.root.join("console.log");
-    let want_kvm = match vm.accel {
-        Accel::Auto => kvm_usable(),
-        Accel::Kvm => true,
-        Accel::Tcg => false,
-    };
+    let want_kvm = vm.wants_kvm();
     let timeout = Duration::from_secs(vm.timeout);
     eprintln!(
         "vm: booting {} ({release}) with {}",
@@ -468,7 +482,7 @@ pub fn boot_guest_with(
             want_kvm && b.exit.is_ok(),
         )?;
     }
-    Ok(GuestRun { share, boot: b, console, image_secs, t0 })
+    Ok(GuestRun { share, image, boot: b, console, image_secs, t0 })
 }
 
 /// One guest's share of `run --backend vm`: its `--client` and suites.
@@ -541,6 +555,7 @@ type GuestReport = (Report, Vec<(String, f64)>);
 fn unit_report(
     release: &str,
     args: &RunArgs,
+    vm: &VmArgs,
     unit: &Unit,
     tag: &str,
 ) -> anyhow::Result<GuestReport> {
@@ -559,7 +574,7 @@ fn unit_report(
     if args.strict {
         words.push("--strict".into());
     }
-    let mut vm = args.vm.clone();
+    let mut vm = vm.clone();
     vm.log_prefix = tag.to_owned();
     let guest = boot_guest(
         release,
@@ -606,14 +621,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let dir =
         args.suites_dir.clone().unwrap_or_else(suite::default_suites_dir);
     let suites = suite::load_suites(&dir, &args.suites)?;
-    let kvm = match args.vm.accel {
-        Accel::Auto => kvm_usable(),
-        Accel::Kvm => true,
-        Accel::Tcg => false,
-    };
-    // Build (or find) the image once, before the guests race for it.
-    image_for(&release, &args.vm)?;
-    let units = plan(&suites, args.client, jobs(&args.vm, kvm));
+    // Build (or find) the image once; every guest boots that folder.
+    let mut vm = args.vm.clone();
+    vm.image = Some(image_for(&release, &args.vm)?);
+    let units = plan(&suites, args.client, jobs(&vm, vm.wants_kvm()));
     let tags: Vec<String> = (1..=units.len())
         .map(|i| {
             if units.len() > 1 {
@@ -637,7 +648,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         let handles: Vec<_> = units
             .iter()
             .zip(&tags)
-            .map(|(u, t)| s.spawn(|| unit_report(&release, args, u, t)))
+            .map(|(u, t)| s.spawn(|| unit_report(&release, args, &vm, u, t)))
             .collect();
         handles
             .into_iter()

@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use super::{
     oracle::{Checker, Reply},
     requests::{
-        jool_request, legacy_op, legacy_request, legacy_stats_mode, op, Frame,
-        MAX_PAGES,
+        add_operand, jool_request, legacy_op, legacy_request,
+        legacy_stats_mode, op, Frame, MAX_PAGES,
     },
 };
 use crate::{
@@ -386,16 +386,8 @@ impl<'k> SimClient<'k> {
             }
             return self.legacy(x, (0, legacy_op::ADD), None, &body).map(drop);
         }
-        let mut operand = Writer::new();
-        operand.u8(1, xf);
-        if let Some((addr, len)) = pool6 {
-            let at = operand.begin_nest(2 | F_NESTED);
-            operand.attr(1, &addr).u8(2, len);
-            operand.end_nest(at);
-        }
-        let mut w = Writer::new();
-        w.attr((prof.offset_u8_attr() + 1) | F_NESTED, operand.as_slice());
-        self.jool(op::INSTANCE_ADD, x, iname, w.as_slice()).map(drop)
+        let attrs = add_operand(prof, xf, pool6);
+        self.jool(op::INSTANCE_ADD, x, iname, &attrs).map(drop)
     }
 
     /// `instance remove`.

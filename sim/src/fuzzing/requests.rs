@@ -8,7 +8,7 @@ use crate::{
         genl,
         jool::{self, Layout, INAME_LEN},
         legacy,
-        nla::Writer,
+        nla::{Writer, F_NESTED},
         nlmsg::{self, Packet},
     },
 };
@@ -88,6 +88,25 @@ pub fn get_family(name: &str, seq: u32) -> Vec<u8> {
     let mut w = Writer::new();
     w.string(genl::CTRL_ATTR_FAMILY_NAME, name.as_bytes());
     message(nlmsg::GENL_ID_CTRL, seq, genl::CTRL_CMD_GETFAMILY, w.as_slice())
+}
+
+/// `INSTANCE_ADD`'s attributes (4.0.8+) as the client of `p` sends them:
+/// the operand {XF, POOL6 {ADDR, LEN}}.
+pub fn add_operand(
+    p: &Profile,
+    xf: u8,
+    pool6: Option<([u8; 16], u8)>,
+) -> Vec<u8> {
+    let mut operand = Writer::new();
+    operand.u8(1, xf);
+    if let Some((addr, len)) = pool6 {
+        let at = operand.begin_nest(2 | F_NESTED);
+        operand.attr(1, &addr).u8(2, len);
+        operand.end_nest(at);
+    }
+    let mut w = Writer::new();
+    w.attr((p.offset_u8_attr() + 1) | F_NESTED, operand.as_slice());
+    w.into_vec()
 }
 
 /// A Jool request (4.0.8+) as the client of `p` sends it.
