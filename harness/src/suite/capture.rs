@@ -35,7 +35,7 @@ use super::{
     recipes,
     report::Report,
     runner,
-    spec::{Case, Modules, StepKind, Suite, User},
+    spec::{Case, StepKind, Suite, User},
 };
 
 /// Where `jool-harness capture` runs.
@@ -597,12 +597,7 @@ fn compare_case(
 ) {
     let diffs = &mut c.diffs;
     let mut k = Kernel::new(profile);
-    let (siit, nat64) = match case.modules {
-        Modules::Both => (true, true),
-        Modules::None => (false, false),
-        Modules::Siit => (true, false),
-        Modules::Nat64 => (false, true),
-    };
+    let (siit, nat64) = case.modules.loaded();
     k.set_modules(siit, nat64);
     let mut ns: BTreeMap<String, NetnsId> = BTreeMap::new();
     let mut moving: Vec<NetnsId> = Vec::new();

@@ -335,12 +335,7 @@ impl KernelBackend {
     }
 
     fn set_modules(&self, m: Modules) -> Result<(), String> {
-        let (siit, nat64) = match m {
-            Modules::Both => (true, true),
-            Modules::None => (false, false),
-            Modules::Siit => (true, false),
-            Modules::Nat64 => (false, true),
-        };
+        let (siit, nat64) = m.loaded();
         // Only fork modprobe when the state has to change.
         for (on, module) in [(siit, "jool_siit"), (nat64, "jool")] {
             let loaded = Path::new("/sys/module").join(module).exists();

@@ -32,7 +32,7 @@ use super::{
     inproc,
     kernel::{is_root, run_command_env, wrap},
     recipes::{Topology, Traffic},
-    spec::{Case, Delta, Modules, Step, StepKind, User},
+    spec::{Case, Delta, Step, StepKind, User},
 };
 
 /// The daemon serving the kernel to child processes.
@@ -251,12 +251,7 @@ impl Backend for SimBackend {
         self.client = client;
         self.netns.clear();
         let mut k = Kernel::new(self.profile);
-        let (siit, nat64) = match case.modules {
-            Modules::Both => (true, true),
-            Modules::None => (false, false),
-            Modules::Siit => (true, false),
-            Modules::Nat64 => (false, true),
-        };
+        let (siit, nat64) = case.modules.loaded();
         k.set_modules(siit, nat64);
         if let Some(b) = case.sim_msg_budget {
             k.set_msg_budget(b);

@@ -52,6 +52,18 @@ pub enum Modules {
     Siit,
 }
 
+impl Modules {
+    /// Whether (`jool_siit`, `jool`) are loaded.
+    pub fn loaded(self) -> (bool, bool) {
+        match self {
+            Self::Both => (true, true),
+            Self::None => (false, false),
+            Self::Siit => (true, false),
+            Self::Nat64 => (false, true),
+        }
+    }
+}
+
 /// `[[case]]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
