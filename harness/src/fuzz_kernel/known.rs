@@ -80,11 +80,12 @@ pub const KNOWN: &[Known] = &[
 ];
 
 /// The request is one Jool INSTANCE_FOREACH carrying attributes (an
-/// offset), and both sides answered it with Jool replies.
+/// offset), and both sides answered it with Jool replies; or a batch
+/// holding one ([`in_batch`]).
 fn foreach_from_offset_both_listed(c: &Case<'_>, fam: u16) -> bool {
     const HDR: usize = 20 + 28;
     let offs = message_offsets(c.request);
-    let [(off, len)] = offs[..] else { return false };
+    let [(off, len)] = offs[..] else { return in_batch(c, fam) };
     let m = &c.request[off..off + len];
     let is_foreach =
         m.len() > HDR && u16::from_le_bytes([m[4], m[5]]) == fam && m[16] == 0;
@@ -97,6 +98,28 @@ fn foreach_from_offset_both_listed(c: &Case<'_>, fam: u16) -> bool {
             })
     };
     is_foreach && listed(c.real) && listed(c.sim)
+}
+
+/// A batch holding an INSTANCE_FOREACH with attributes: the datagrams are
+/// the same after masking, but for INSTANCE_FOREACH replies (genl command
+/// 0) on both sides.
+fn in_batch(c: &Case<'_>, fam: u16) -> bool {
+    const HDR: usize = 20 + 28;
+    let foreach = |m: &[u8]| {
+        m.len() >= HDR && u16::from_le_bytes([m[4], m[5]]) == fam && m[16] == 0
+    };
+    let with_offset = message_offsets(c.request)
+        .into_iter()
+        .any(|(off, len)| len > HDR && foreach(&c.request[off..off + len]));
+    with_offset
+        && c.real.sent == c.sim.sent
+        && c.real.recv_error == c.sim.recv_error
+        && c.real.replies.len() == c.sim.replies.len()
+        && c.real
+            .replies
+            .iter()
+            .zip(&c.sim.replies)
+            .all(|(a, b)| mask(a) == mask(b) || (foreach(a) && foreach(b)))
 }
 
 /// `validate_collision`'s two texts (EEXIST).
