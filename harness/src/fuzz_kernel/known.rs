@@ -63,7 +63,7 @@ pub const KNOWN: &[Known] = &[
         id: "instance-foreach-order",
         why: "INSTANCE_FOREACH lists the instances in the order of the real module's hash table; the simulator lists them by (namespace, name). Same entries, another order.",
         may_change_state: false,
-        matches: |c, _| same_entries_reordered(c),
+        matches: same_entries_reordered,
     },
     Known {
         id: "instance-foreach-offset-order",
@@ -79,47 +79,39 @@ pub const KNOWN: &[Known] = &[
     },
 ];
 
-/// The request is one Jool INSTANCE_FOREACH carrying attributes (an
-/// offset), and both sides answered it with Jool replies; or a batch
-/// holding one ([`in_batch`]).
-fn foreach_from_offset_both_listed(c: &Case<'_>, fam: u16) -> bool {
-    const HDR: usize = 20 + 28;
-    let offs = message_offsets(c.request);
-    let [(off, len)] = offs[..] else { return in_batch(c, fam) };
-    let m = &c.request[off..off + len];
-    let is_foreach =
-        m.len() > HDR && u16::from_le_bytes([m[4], m[5]]) == fam && m[16] == 0;
-    // Jool replies, not NLMSG_ERRORs (their flags echo the request's,
-    // ERROR bit included, so only the message type tells).
-    let listed = |e: &Exchange| {
-        !e.replies.is_empty()
-            && e.replies.iter().all(|r| {
-                r.len() >= HDR && u16::from_le_bytes([r[4], r[5]]) == fam
-            })
-    };
-    is_foreach && listed(c.real) && listed(c.sim)
-}
+/// Length of a Jool message's netlink, genl and (4.1) Jool headers.
+const JOOL_HDR: usize = 20 + 28;
 
-/// A batch holding an INSTANCE_FOREACH with attributes: the datagrams are
-/// the same after masking, but for INSTANCE_FOREACH replies (genl command
-/// 0) on both sides.
-fn in_batch(c: &Case<'_>, fam: u16) -> bool {
-    const HDR: usize = 20 + 28;
-    let foreach = |m: &[u8]| {
-        m.len() >= HDR && u16::from_le_bytes([m[4], m[5]]) == fam && m[16] == 0
-    };
-    let with_offset = message_offsets(c.request)
-        .into_iter()
-        .any(|(off, len)| len > HDR && foreach(&c.request[off..off + len]));
-    with_offset
-        && c.real.sent == c.sim.sent
+/// Whether the answers are the same datagram for datagram after masking,
+/// except for pairs that `differ` accepts. The rest of a batch (acks,
+/// errors, other replies) must match exactly.
+fn pairwise(c: &Case<'_>, differ: impl Fn(&[u8], &[u8]) -> bool) -> bool {
+    c.real.sent == c.sim.sent
         && c.real.recv_error == c.sim.recv_error
         && c.real.replies.len() == c.sim.replies.len()
         && c.real
             .replies
             .iter()
             .zip(&c.sim.replies)
-            .all(|(a, b)| mask(a) == mask(b) || (foreach(a) && foreach(b)))
+            .all(|(a, b)| mask(a) == mask(b) || differ(a, b))
+}
+
+/// Whether `m` is a Jool INSTANCE_FOREACH message (request or reply:
+/// genl command 0).
+fn is_foreach(m: &[u8], fam: u16) -> bool {
+    m.len() >= JOOL_HDR
+        && u16::from_le_bytes([m[4], m[5]]) == fam
+        && m[16] == 0
+}
+
+/// The request holds a Jool INSTANCE_FOREACH carrying attributes (an
+/// offset), and the answers differ only in INSTANCE_FOREACH replies.
+fn foreach_from_offset_both_listed(c: &Case<'_>, fam: u16) -> bool {
+    let with_offset =
+        message_offsets(c.request).into_iter().any(|(off, len)| {
+            len > JOOL_HDR && is_foreach(&c.request[off..off + len], fam)
+        });
+    with_offset && pairwise(c, |a, b| is_foreach(a, fam) && is_foreach(b, fam))
 }
 
 /// `validate_collision`'s two texts (EEXIST).
@@ -129,43 +121,30 @@ const COLLISIONS: [&[u8]; 2] = [
 ];
 
 /// Both refuse an INSTANCE_ADD with EEXIST, each with one of
-/// `validate_collision`'s texts.
+/// `validate_collision`'s texts; the rest of the answers match.
 fn collision_either_text(c: &Case<'_>) -> bool {
-    let one = |e: &Exchange| {
-        e.replies.len() == 1
-            && COLLISIONS.iter().any(|t| contains(&e.replies[0], t))
-    };
-    one(c.real) && one(c.sim)
+    let collision = |r: &[u8]| COLLISIONS.iter().any(|t| contains(r, t));
+    pairwise(c, |a, b| collision(a) && collision(b))
 }
 
-/// Whether the answers differ only in the order of an INSTANCE_FOREACH
-/// reply's entries: each datagram pair is the same after masking, or is
-/// a pair of INSTANCE_FOREACH replies (genl command 0) with the same
-/// header and the same top-level attributes in another order. Acks and
-/// the replies to the other messages of a batch must match exactly.
-fn same_entries_reordered(c: &Case<'_>) -> bool {
-    const HDR: usize = 20 + 28;
+/// Whether the answers differ only in the order of INSTANCE_FOREACH
+/// replies' entries: same header, same top-level attributes, in another
+/// order.
+fn same_entries_reordered(c: &Case<'_>, fam: u16) -> bool {
     let reordered = |a: &[u8], b: &[u8]| {
-        if a.len() != b.len() || a.len() < HDR || a[16] != 0 {
+        if a.len() != b.len() || !is_foreach(a, fam) {
             return false;
         }
-        if a[..8] != b[..8] || a[16..HDR] != b[16..HDR] {
+        if a[..8] != b[..8] || a[16..JOOL_HDR] != b[16..JOOL_HDR] {
             return false;
         }
-        let mut x: Vec<(u16, &[u8])> = attrs(&a[HDR..]);
-        let mut y: Vec<(u16, &[u8])> = attrs(&b[HDR..]);
+        let mut x: Vec<(u16, &[u8])> = attrs(&a[JOOL_HDR..]);
+        let mut y: Vec<(u16, &[u8])> = attrs(&b[JOOL_HDR..]);
         x.sort_unstable();
         y.sort_unstable();
         x == y
     };
-    c.real.sent == c.sim.sent
-        && c.real.recv_error == c.sim.recv_error
-        && c.real.replies.len() == c.sim.replies.len()
-        && c.real
-            .replies
-            .iter()
-            .zip(&c.sim.replies)
-            .all(|(a, b)| mask(a) == mask(b) || reordered(a, b))
+    pairwise(c, reordered)
 }
 
 /// Whether a datagram holds an `NLMSG_ERROR` with `error` (the simulator
