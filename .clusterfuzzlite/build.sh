@@ -3,6 +3,7 @@
 # cargo-fuzz target of fuzz/ with the sanitizer and flags the builder sets
 # ($SANITIZER, $RUSTFLAGS via cargo fuzz), and puts each binary in $OUT
 # with its seed corpus (fuzz/corpus/<target>) and the dictionary.
+set -euo pipefail  # also when run as `bash build.sh`
 cd "$SRC/jool-stats-harness"
 
 # Release with debug assertions, as scripts/fuzz builds for fuzzing.
