@@ -13,9 +13,9 @@ use std::fs;
 
 use jool_sim::{
     fuzzing::{
-        fuzz_differential, fuzz_request, fuzz_session, fuzz_wire, get_family,
-        groups, jool_request, legacy_request, legacy_stats_mode, op,
-        stats_pages, strict, Frame, Op, Setup, Who, BUDGETS, POOL6,
+        add_operand, fuzz_differential, fuzz_request, fuzz_session, fuzz_wire,
+        get_family, groups, jool_request, legacy_request, legacy_stats_mode,
+        op, stats_pages, strict, Frame, Op, Setup, Who, BUDGETS, POOL6,
     },
     kernel::{Kernel, Xlator, EMSGSIZE, INIT_NETNS},
     versions::Profile,
@@ -367,9 +367,276 @@ fn write_seeds() {
         }
     }
     write_corpus("sim_request", &requests);
+    write_corpus("sim_request", &check_seeds());
     write_corpus("differential", &differential_seeds());
     write_corpus("sim_session", &session_seeds());
     write_corpus("wire_roundtrip", &wire_seeds(&requests));
+}
+
+/// The setup byte of a caller: bit 0 `CAP_NET_ADMIN`, bit 1
+/// `NETLINK_EXT_ACK`, `netns` an index into `NETNS`, `budget` into
+/// `BUDGETS` (both modules loaded).
+fn flags(admin: bool, ext_ack: bool, netns: u8, budget: u8) -> u8 {
+    u8::from(admin) | u8::from(ext_ack) << 1 | netns << 4 | budget << 6
+}
+
+/// Seeds written by hand for the kernel checks the fixtures' requests do
+/// not reach (`seed-*`; see the Coverage section of docs/fuzzing.md).
+fn check_seeds() -> Vec<(String, Vec<u8>)> {
+    let p = Profile::get("4.1.9").unwrap();
+    let rel = Setup::encode("4.1.9", true, false)[0];
+    let k = Kernel::new(p);
+    let fam = k.family_id().unwrap();
+    let root = flags(true, true, 0, 0);
+    let mut out = Vec::new();
+    let mut push = |name: &str, setup: [u8; 2], data: Vec<u8>| {
+        out.push((format!("seed-{name}"), prefixed(&setup, &data)));
+    };
+    let req = |cmd, name: &str, attrs: &[u8]| {
+        jool_request(p, fam, 7, cmd, Xlator::Siit.xt(), iname(name), attrs)
+    };
+
+    // An operation the simulator does not emulate, unprivileged: the
+    // privilege check comes first.
+    push(
+        "unemulated-op-unpriv",
+        [rel, flags(false, true, 0, 0)],
+        req(5, "default", &[]),
+    );
+
+    // INSTANCE_FOREACH's offset (JNLAR_OFFSET {NS, XF, INAME}).
+    let entry = |ns: Option<u32>, xf: Option<u8>, name: Option<&[u8]>| {
+        let mut w = Writer::new();
+        let at = w.begin_nest(8 | F_NESTED);
+        if let Some(ns) = ns {
+            w.u32(1, ns);
+        }
+        if let Some(xf) = xf {
+            w.u8(2, xf);
+        }
+        if let Some(name) = name {
+            w.string(3, name);
+        }
+        w.end_nest(at);
+        w.into_vec()
+    };
+    let tag = k.netns_tag(INIT_NETNS);
+    let foreach = |attrs: &[u8]| req(op::INSTANCE_FOREACH, "", attrs);
+    for (name, attrs) in [
+        ("found", entry(Some(tag), Some(4), Some(b"default"))),
+        ("unknown", entry(Some(tag), Some(4), Some(b"nosuch"))),
+        ("no-ns", entry(None, Some(4), Some(b"default"))),
+        ("no-framework", entry(Some(tag), None, Some(b"default"))),
+        ("no-name", entry(Some(tag), Some(4), None)),
+    ] {
+        push(
+            &format!("instance-foreach-offset-{name}"),
+            [rel, root],
+            foreach(&attrs),
+        );
+    }
+    // An attribute type the entry's policy does not have.
+    let mut w = Writer::new();
+    let at = w.begin_nest(8 | F_NESTED);
+    w.u8(9, 1);
+    w.end_nest(at);
+    push(
+        "instance-foreach-offset-malformed",
+        [rel, root],
+        foreach(w.as_slice()),
+    );
+    // The name's NLA_NUL_STRING check: a NUL, then more than 15 bytes.
+    let mut w = Writer::new();
+    let at = w.begin_nest(8 | F_NESTED);
+    w.u32(1, tag).u8(2, 4).attr(3, b"abc\0xxxxxxxxxxxxxxx");
+    w.end_nest(at);
+    push(
+        "instance-foreach-offset-name-too-long",
+        [rel, root],
+        foreach(w.as_slice()),
+    );
+    // A namespace of two bytes (NLA_U32's exact length).
+    let mut w = Writer::new();
+    let at = w.begin_nest(8 | F_NESTED);
+    w.attr(1, &[1, 2]).u8(2, 4).string(3, b"default");
+    w.end_nest(at);
+    push(
+        "instance-foreach-offset-ns-short",
+        [rel, root],
+        foreach(w.as_slice()),
+    );
+    // MAP-T numbering: the offset is attribute 9. An offset that names no
+    // instance is ESRCH with an empty text, which rc2 and rc3 send without
+    // JNLAERR_MSG.
+    let rc3 = Profile::get("4.2.0-rc3").unwrap();
+    let rc3_fam = Kernel::new(rc3).family_id().unwrap();
+    for (name, iname) in [("found", &b"default"[..]), ("unknown", b"nosuch")] {
+        let mut w = Writer::new();
+        let at = w.begin_nest(9 | F_NESTED);
+        w.u32(1, tag).u8(2, 4).string(3, iname);
+        w.end_nest(at);
+        push(
+            &format!("4.2.0-rc3-instance-foreach-offset-{name}"),
+            [Setup::encode("4.2.0-rc3", true, true)[0], root],
+            jool_request(
+                rc3,
+                rc3_fam,
+                7,
+                op::INSTANCE_FOREACH,
+                1,
+                [0; 16],
+                w.as_slice(),
+            ),
+        );
+    }
+    // Eight more SIIT instances, then INSTANCE_FOREACH with a 256-byte
+    // budget: a page with the M flag, then the next one from its offset.
+    let mut datagram = Vec::new();
+    for i in 0..8 {
+        let name = format!("i{i}");
+        datagram.extend(req(
+            op::INSTANCE_ADD,
+            &name,
+            &add_operand(p, 8, None),
+        ));
+    }
+    datagram.extend(foreach(&[]));
+    datagram.extend(foreach(&entry(Some(tag), Some(8), Some(b"i5"))));
+    push("instance-foreach-more", [rel, flags(true, false, 0, 3)], datagram);
+
+    // INSTANCE_ADD's pool6 checks.
+    let add = |pool6: &[u8]| {
+        let mut operand = Writer::new();
+        operand.u8(1, 4);
+        operand.attr(2 | F_NESTED, pool6);
+        let mut w = Writer::new();
+        w.attr(10 | F_NESTED, operand.as_slice());
+        req(op::INSTANCE_ADD, "new", w.as_slice())
+    };
+    let prefix = |addr: &[u8], len: u8| {
+        let mut w = Writer::new();
+        w.attr(1, addr).u8(2, len);
+        w.into_vec()
+    };
+    let v6 = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap().octets();
+    let mut len_only = Writer::new();
+    len_only.u8(2, 0);
+    for (name, pool6) in [
+        ("len-too-high", prefix(&POOL6.0, 200)),
+        ("no-address", len_only.into_vec()),
+        ("address-4-bytes", prefix(&[0, 0x64, 0xff, 0x9b], 96)),
+        ("address-17-bytes", prefix(&[1; 17], 96)),
+        ("suffix-mapped", prefix(&v6("::ffff:192.0.2.1"), 96)),
+        ("suffix-isatap", prefix(&v6("fe80::5efe:c000:201"), 64)),
+        ("suffix-no-zero-run", prefix(&v6("2001:db8:1:2:3:4:5:6"), 32)),
+        ("len-not-rfc6052", prefix(&v6("2001:db8::"), 33)),
+    ] {
+        push(&format!("instance-add-pool6-{name}"), [rel, root], add(&pool6));
+    }
+
+    // GLOBAL_FOREACH: offsets, a page that needs the M flag, an instance
+    // without pool6 (`alt`, in the second namespace).
+    let mut w = Writer::new();
+    w.u8(p.offset_u8_attr(), 3);
+    push(
+        "global-foreach-offset-3",
+        [rel, root],
+        req(8, "default", w.as_slice()),
+    );
+    let mut w = Writer::new();
+    w.u8(p.offset_u8_attr(), 200);
+    push(
+        "global-foreach-offset-unknown",
+        [rel, root],
+        req(8, "default", w.as_slice()),
+    );
+    push(
+        "global-foreach-budget256",
+        [rel, flags(true, false, 0, 3)],
+        req(8, "default", &[]),
+    );
+    push(
+        "global-foreach-no-pool6",
+        [rel, flags(true, false, 1, 0)],
+        req(8, "alt", &[]),
+    );
+
+    // nlctrl: GETFAMILY's NLA_NUL_STRING length; GETPOLICY (dump only).
+    let ctrl = |cmd, flags_: u16, attrs: &[u8]| {
+        let mut m =
+            jool_sim::fuzzing::message(nlmsg::GENL_ID_CTRL, 3, cmd, attrs);
+        m[6..8].copy_from_slice(&(nlmsg::F_REQUEST | flags_).to_le_bytes());
+        m
+    };
+    let mut w = Writer::new();
+    w.attr(2, b"Jool\0xxxxxxxxxxxxxx");
+    push(
+        "ctrl-getfamily-name-too-long",
+        [rel, root],
+        ctrl(3, 0, w.as_slice()),
+    );
+    let dump = nlmsg::F_DUMP;
+    let name = |n: &[u8]| {
+        let mut w = Writer::new();
+        w.string(2, n);
+        w.into_vec()
+    };
+    let mut id = Writer::new();
+    id.u16(1, fam);
+    let mut op_short = Writer::new();
+    op_short.string(2, b"Jool").attr(10, &[1, 0]);
+    let mut op = Writer::new();
+    op.string(2, b"Jool").u32(10, 7);
+    let mut unspec = Writer::new();
+    unspec.u32(3, 1);
+    for (name, flags_, attrs) in [
+        ("doit", 0, name(b"Jool")),
+        ("no-family", dump, vec![]),
+        ("id", dump, id.into_vec()),
+        ("name", dump, name(b"Jool")),
+        ("name-unknown", dump, name(b"nl80211")),
+        ("op", dump, op.into_vec()),
+        ("op-short", dump, op_short.into_vec()),
+        ("unspec-attr", dump, unspec.into_vec()),
+    ] {
+        push(
+            &format!("ctrl-getpolicy-{name}"),
+            [rel, root],
+            ctrl(10, flags_, &attrs),
+        );
+    }
+
+    // 4.0.x: an invalid ATTR_INAME after 4.0.4 (no second line), and an
+    // INSTANCE add whose body ends after pool6's "set" byte.
+    for release in ["4.0.5", "4.0.7"] {
+        let lp = Profile::get(release).unwrap();
+        let lk = Kernel::new(lp);
+        let lfam = lk.families()[0].id;
+        let setup = Setup::encode(release, true, false);
+        push(
+            &format!("{release}-stats-iname-invalid"),
+            setup,
+            legacy_request(
+                lp,
+                lfam,
+                2,
+                Xlator::Siit,
+                (legacy_stats_mode(lp), 0),
+                Some(&[b'x'; 16]),
+                &[],
+            ),
+        );
+        let mut body = vec![0; 21];
+        body[0] = Frame::Iptables.byte(lp);
+        body[1..4].copy_from_slice(b"new");
+        body[20] = 1;
+        push(
+            &format!("{release}-add-pool6-short-body"),
+            setup,
+            legacy_request(lp, lfam, 2, Xlator::Siit, (0, 1), None, &body),
+        );
+    }
+    out
 }
 
 fn differential_seeds() -> Vec<(String, Vec<u8>)> {
