@@ -9,7 +9,7 @@
 //! `cargo test -p jool-sim --test tests fuzz_corpus::write_seeds --
 //! --ignored`.
 
-use std::fs;
+use std::{fs, path::Path};
 
 use jool_sim::{
     fuzzing::{
@@ -110,7 +110,6 @@ fn r_differential_empty_page_echoed_m() {
 /// Simulator bug: INSTANCE_FOREACH is not paginated, its reply exceeds the
 /// message budget (sim/src/kernel/jool.rs `instance_foreach`).
 #[test]
-
 fn r_sim_session_instance_display_over_budget() {
     strict(|| {
         fuzz_session(regression!(
@@ -123,11 +122,31 @@ fn r_sim_session_instance_display_over_budget() {
 /// Simulator bug: GLOBAL_FOREACH is not paginated, its reply exceeds a
 /// small budget (sim/src/kernel/jool.rs `global_foreach`).
 #[test]
-
 fn r_sim_request_global_display_over_budget() {
     strict(|| {
         fuzz_request(regression!("sim_request", "global-display-over-budget"))
     });
+}
+
+/// Oracle bug: a datagram past the socket buffer (`MAX_DATAGRAM`) gets
+/// EMSGSIZE from `sendmsg()`, which the oracle only allowed as ENODATA for
+/// an empty datagram. The input (213,074 bytes: the setup bytes, then the
+/// 48-byte stats request of seed `4.1.9-siit-stats` 4,439 times) is built
+/// here rather than stored.
+#[test]
+fn r_sim_request_datagram_past_socket_buffer() {
+    let seed = fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/corpus/sim_request/4.1.9-siit-stats.bin"),
+    )
+    .unwrap();
+    assert_eq!(seed.len(), 2 + 48, "the seed changed");
+    let mut data = seed[..2].to_vec();
+    for _ in 0..4_439 {
+        data.extend_from_slice(&seed[2..]);
+    }
+    assert!(data.len() - 2 > jool_sim::kernel::MAX_DATAGRAM);
+    strict(|| fuzz_request(&data));
 }
 
 // ---- Seed corpora ----
