@@ -427,6 +427,10 @@ fn test_foreach_from_offset_is_a_known_divergence() {
         explained(&req, &real, &sim),
         Some("instance-foreach-offset-order")
     );
+    // Nor is a Jool error report in place of the simulator's listing.
+    let mut error = sim.clone();
+    error.replies[0][29] |= 1;
+    assert_eq!(explained(&req, &real, &error), None);
     // Without the offset (a plain foreach), the same answers are not.
     let mut plain = req[..48].to_vec();
     plain[..4].copy_from_slice(&48u32.to_le_bytes());
