@@ -454,36 +454,43 @@ fn check_seeds() -> Vec<(String, Vec<u8>)> {
             foreach(&attrs),
         );
     }
-    // An attribute type the entry's policy does not have.
-    let mut w = Writer::new();
-    let at = w.begin_nest(8 | F_NESTED);
-    w.u8(9, 1);
-    w.end_nest(at);
-    push(
-        "instance-foreach-offset-malformed",
-        [rel, root],
-        foreach(w.as_slice()),
-    );
-    // The name's NLA_NUL_STRING check: a NUL, then more than 15 bytes.
-    let mut w = Writer::new();
-    let at = w.begin_nest(8 | F_NESTED);
-    w.u32(1, tag).u8(2, 4).attr(3, b"abc\0xxxxxxxxxxxxxxx");
-    w.end_nest(at);
-    push(
-        "instance-foreach-offset-name-too-long",
-        [rel, root],
-        foreach(w.as_slice()),
-    );
-    // A namespace of two bytes (NLA_U32's exact length).
-    let mut w = Writer::new();
-    let at = w.begin_nest(8 | F_NESTED);
-    w.attr(1, &[1, 2]).u8(2, 4).string(3, b"default");
-    w.end_nest(at);
-    push(
-        "instance-foreach-offset-ns-short",
-        [rel, root],
-        foreach(w.as_slice()),
-    );
+    // Offsets whose entry is malformed: an attribute type the entry's
+    // policy does not have; the name's NLA_NUL_STRING check (a NUL, then
+    // more than 15 bytes); a namespace of two bytes (NLA_U32's exact
+    // length).
+    let offset = |fill: &dyn Fn(&mut Writer)| {
+        let mut w = Writer::new();
+        let at = w.begin_nest(8 | F_NESTED);
+        fill(&mut w);
+        w.end_nest(at);
+        w.into_vec()
+    };
+    for (name, attrs) in [
+        (
+            "malformed",
+            offset(&|w| {
+                w.u8(9, 1);
+            }),
+        ),
+        (
+            "name-too-long",
+            offset(&|w| {
+                w.u32(1, tag).u8(2, 4).attr(3, b"abc\0xxxxxxxxxxxxxxx");
+            }),
+        ),
+        (
+            "ns-short",
+            offset(&|w| {
+                w.attr(1, &[1, 2]).u8(2, 4).string(3, b"default");
+            }),
+        ),
+    ] {
+        push(
+            &format!("instance-foreach-offset-{name}"),
+            [rel, root],
+            foreach(&attrs),
+        );
+    }
     // MAP-T numbering: the offset is attribute 9. An offset that names no
     // instance is ESRCH with an empty text, which rc2 and rc3 send without
     // JNLAERR_MSG.
