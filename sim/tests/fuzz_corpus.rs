@@ -562,20 +562,15 @@ fn check_seeds() -> Vec<(String, Vec<u8>)> {
 
     // GLOBAL_FOREACH: offsets, a page that needs the M flag, an instance
     // without pool6 (`alt`, in the second namespace).
-    let mut w = Writer::new();
-    w.u8(p.offset_u8_attr(), 3);
-    push(
-        "global-foreach-offset-3",
-        [rel, root],
-        req(8, "default", w.as_slice()),
-    );
-    let mut w = Writer::new();
-    w.u8(p.offset_u8_attr(), 200);
-    push(
-        "global-foreach-offset-unknown",
-        [rel, root],
-        req(8, "default", w.as_slice()),
-    );
+    for (name, offset) in [("3", 3), ("unknown", 200)] {
+        let mut w = Writer::new();
+        w.u8(p.offset_u8_attr(), offset);
+        push(
+            &format!("global-foreach-offset-{name}"),
+            [rel, root],
+            req(8, "default", w.as_slice()),
+        );
+    }
     push(
         "global-foreach-budget256",
         [rel, flags(true, false, 0, 3)],
