@@ -474,12 +474,15 @@ pub fn same(a: &Exchange, b: &Exchange) -> bool {
 }
 
 /// Whether datagram `d` holds a Jool INSTANCE_ADD, INSTANCE_RM or
-/// INSTANCE_FLUSH (commands 1, 3, 4).
+/// INSTANCE_FLUSH.
 fn changes_instances(d: &[u8], family_id: u16) -> bool {
     message_offsets(d).into_iter().any(|(off, len)| {
         len > nlmsg::HEADER_LEN
             && Packet::new_unchecked(&d[off..]).kind() == family_id
-            && matches!(d[off + nlmsg::HEADER_LEN], 1 | 3 | 4)
+            && matches!(
+                d[off + nlmsg::HEADER_LEN],
+                op::INSTANCE_ADD | op::INSTANCE_RM | op::INSTANCE_FLUSH
+            )
     })
 }
 

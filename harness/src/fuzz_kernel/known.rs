@@ -3,7 +3,10 @@
 //! behaviour (docs/kernel-facts.md, "Fuzzing the real module" in
 //! docs/fuzzing.md). `fuzz-kernel` counts them but does not fail on them.
 
-use jool_sim::wire::{genl, jool::FLAG_ERROR, nlmsg};
+use jool_sim::{
+    fuzzing::op,
+    wire::{genl, jool::FLAG_ERROR, nlmsg},
+};
 
 use super::{
     engine::{attrs, mask},
@@ -96,12 +99,12 @@ fn pairwise(c: &Case<'_>, differ: impl Fn(&[u8], &[u8]) -> bool) -> bool {
             .all(|(a, b)| mask(a) == mask(b) || differ(a, b))
 }
 
-/// Whether `m` is a Jool INSTANCE_FOREACH message (request or reply:
-/// genl command 0).
+/// Whether `m` is a Jool INSTANCE_FOREACH message (request or reply: the
+/// genl command).
 fn is_foreach(m: &[u8], fam: u16) -> bool {
     m.len() >= JOOL_HDR
         && u16::from_le_bytes([m[4], m[5]]) == fam
-        && m[16] == 0
+        && m[16] == op::INSTANCE_FOREACH
 }
 
 /// Whether `m` is an INSTANCE_FOREACH reply listing instances: not a

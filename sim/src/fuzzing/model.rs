@@ -104,8 +104,7 @@ impl Model {
             // the type (which must stay SIIT or NAT64), bits 2-3 are the
             // framework.
             Frame::Invalid(b) if !self.legacy() => {
-                let xt = if x == Xlator::Siit { 1 } else { 2 };
-                match (Framework::from_xf(b & 0x0c), (b | xt) & 0x03) {
+                match (Framework::from_xf(b & 0x0c), (b | x.xt()) & 0x03) {
                     (Some(f), 1 | 2) => f,
                     _ => return false,
                 }

@@ -526,11 +526,7 @@ fn instance_add(
     // xlator_add gets `xf | hdr->xt`: the operand's low bits join the
     // header's type (basic_validations: xt_validate), its bits 2-3 are the
     // framework (xf_validate).
-    let hdr_xt = match xlator {
-        Xlator::Siit => 1,
-        Xlator::Nat64 => 2,
-    };
-    if !matches!((xf | hdr_xt) & 0x03, 1 | 2) {
+    if !matches!((xf | xlator.xt()) & 0x03, 1 | 2) {
         return Err(Failure::new(
             EINVAL,
             "The instance type must be either SIIT or NAT64.",
