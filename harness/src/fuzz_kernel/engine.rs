@@ -737,10 +737,9 @@ impl<'a> Engine<'a> {
             if self.opts.resync_every > 0
                 && exec > 0
                 && exec % self.opts.resync_every == 0
+                && !self.resync_or_record(exec)
             {
-                if !self.resync_or_record(exec) {
-                    break "resynchronisation failed".into();
-                }
+                break "resynchronisation failed".into();
             }
             let d = mutate::mutate(&mut self.rng, &self.seeds, &self.dict);
             let d = self.prepare(d);
@@ -785,10 +784,8 @@ impl<'a> Engine<'a> {
                     known.map(|k| k.id),
                     Some(sample),
                 );
-                if resync {
-                    if !self.resync_or_record(exec) {
-                        break "resynchronisation failed".into();
-                    }
+                if resync && !self.resync_or_record(exec) {
+                    break "resynchronisation failed".into();
                 }
             } else if changes_instances(&d, fam) {
                 // Same answers, but did both change the instances alike?
