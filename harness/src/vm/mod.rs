@@ -603,12 +603,12 @@ fn unit_report(
     match outcome {
         Ok(report) => {
             if !report.success() {
-                guest.keep_console(&args.vm, args.junit.as_deref());
+                guest.keep_console(&vm, args.junit.as_deref());
             }
             Ok((report, guest.timings()))
         }
         Err(e) => {
-            let kept = guest.keep_console(&args.vm, args.junit.as_deref());
+            let kept = guest.keep_console(&vm, args.junit.as_deref());
             Err(e.context(format!("guest console kept in {}", kept.display())))
         }
     }
