@@ -255,9 +255,8 @@ impl Connection {
 
     /// Identifies the peer, then serves packets until it disconnects.
     fn run(mut self) {
-        let creds = match getsockopt(&self.fd, sockopt::PeerCredentials) {
-            Ok(c) => c,
-            Err(_) => return,
+        let Ok(creds) = getsockopt(&self.fd, sockopt::PeerCredentials) else {
+            return;
         };
         self.pid = creds.pid() as u32;
         let Ok(who) = Identity::of(&self.pid.to_string()) else { return };

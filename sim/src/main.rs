@@ -278,12 +278,11 @@ fn values_of(a: &CountersArgs) -> Result<Vec<(String, u64)>> {
 }
 
 fn ctl(a: CtlArgs) -> Result<ExitCode> {
-    let socket = match a
+    let Some(socket) = a
         .socket
         .or_else(|| std::env::var_os("JOOL_SIM_SOCKET").map(PathBuf::from))
-    {
-        Some(s) => s,
-        None => bail!("no --socket and no JOOL_SIM_SOCKET"),
+    else {
+        bail!("no --socket and no JOOL_SIM_SOCKET");
     };
     let request = match &a.what {
         CtlCmd::Instances => json!({ "op": "instances" }),

@@ -183,7 +183,7 @@ fn test_memory_bounded_under_100k_malformed_requests() {
         assert_eq!(stats_roundtrip(&c), 876);
     }
     let before = rss_kib(serve.id());
-    let mut garbage = req.clone();
+    let mut garbage = req;
     for i in 0..100_000u32 {
         garbage[20 + (i as usize % 28)] ^= i as u8;
         garbage[0] = (i % 60) as u8;

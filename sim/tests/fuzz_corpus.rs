@@ -797,7 +797,7 @@ fn wire_seeds(requests: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
                         format!("mode{mode}-{name}"),
                         prefixed(&[mode], jool),
                     ));
-                    if let Some(attrs) = jool.get(layout.len()..) {
+                    if let Some(attrs) = jool.get(layout.header_len()..) {
                         out.push((
                             format!("mode4-{name}-v{}", mode - 1),
                             prefixed(&[4], attrs),

@@ -125,7 +125,7 @@ pub struct Globals {
 /// What the global option parser decided.
 #[derive(Debug)]
 enum Start {
-    Run(Globals, Vec<String>),
+    Run(Box<Globals>, Vec<String>),
     Print(String, String, u8),
 }
 
@@ -233,7 +233,7 @@ fn parse_globals(args: &[String]) -> Start {
     if want_sim || sim != SimOpts::default() {
         g.sim = Some(sim);
     }
-    Start::Run(g, args[i..].to_vec())
+    Start::Run(Box::new(g), args[i..].to_vec())
 }
 
 /// `joolnl_file_get_iname`: the `instance` field of a JSON file.

@@ -491,7 +491,8 @@ fn mutate_message(rng: &mut Rng, dict: &Dict, m: &mut Vec<u8>) -> bool {
     let kind = Packet::new_unchecked(&m[..]).kind();
     let genl_end = nlmsg::HEADER_LEN + genl::HEADER_LEN;
     let jool = kind == FAMILY_PLACEHOLDER;
-    let hdr_end = if jool { genl_end + dict.layout.len() } else { genl_end };
+    let hdr_end =
+        if jool { genl_end + dict.layout.header_len() } else { genl_end };
     match rng.below(16) {
         0 => {
             let mut p = Packet::new_unchecked(&mut m[..]);

@@ -452,7 +452,7 @@ fn test_foreach_with_ack_reordered_is_a_known_divergence() {
     other.replies[1][16] = 0xea;
     assert_eq!(explained(&req, &real, &other), None);
     // Nor are other entries.
-    let mut other = sim.clone();
+    let mut other = sim;
     let n = other.replies[0].len();
     other.replies[0][n - 4] ^= 1;
     assert_eq!(explained(&req, &real, &other), None);
@@ -472,7 +472,7 @@ fn test_foreach_from_offset_in_a_batch_is_a_known_divergence() {
         explained(&req, &real, &sim),
         Some("instance-foreach-offset-order")
     );
-    let mut other = sim.clone();
+    let mut other = sim;
     other.replies[0][16] = 0xea;
     assert_eq!(explained(&req, &real, &other), None);
 }

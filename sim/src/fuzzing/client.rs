@@ -10,6 +10,7 @@
 //!   request's offset + 1 on, consecutive, and sets the M flag exactly when
 //!   the next counter would not have fit.
 
+use crate::kernel::Prefix6;
 use std::collections::BTreeMap;
 
 use super::{
@@ -369,7 +370,7 @@ impl<'k> SimClient<'k> {
         x: Xlator,
         iname: [u8; INAME_LEN],
         frame: Frame,
-        pool6: Option<([u8; 16], u8)>,
+        pool6: Option<Prefix6>,
     ) -> Result<(), i32> {
         let prof = self.k.profile();
         let xf = frame.byte(prof);

@@ -1,6 +1,7 @@
 //! [`Model`]: what the instances should be after each operation of a
 //! session, kept in one `BTreeMap` and predicted without the kernel's code.
 
+use crate::kernel::Prefix6;
 use std::collections::BTreeMap;
 
 use super::requests::Frame;
@@ -19,7 +20,7 @@ pub(super) struct Entry {
     /// Framework.
     pub(super) framework: Framework,
     /// pool6.
-    pub(super) pool6: Option<([u8; 16], u8)>,
+    pub(super) pool6: Option<Prefix6>,
     /// Counters by id.
     pub(super) counters: Vec<u64>,
 }
@@ -95,7 +96,7 @@ impl Model {
         (ns, admin, x): (NetnsId, bool, Xlator),
         raw: &[u8; INAME_LEN],
         frame: Frame,
-        pool6: Option<([u8; 16], u8)>,
+        pool6: Option<Prefix6>,
     ) -> bool {
         let framework = match frame {
             Frame::Netfilter => Framework::Netfilter,

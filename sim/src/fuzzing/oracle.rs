@@ -288,7 +288,7 @@ impl<'k> Checker<'k> {
             jool::Repr { flags: header.flags & others, ..header },
             jool::Repr { flags: want, ..sent }
         );
-        let attrs = &payload[genl::HEADER_LEN + layout.len()..];
+        let attrs = &payload[genl::HEADER_LEN + layout.header_len()..];
         for a in all_attrs(attrs, "Jool reply") {
             if a.nested_flag() {
                 all_attrs(a.value(), "Jool nest");

@@ -1,6 +1,7 @@
 //! Requests of any release, built by hand as that release's client
 //! builds them (the simulator must not depend on the harness's client).
 
+use crate::kernel::Prefix6;
 use crate::{
     kernel::Xlator,
     versions::{cmp_releases, LegacyLayout, Profile, Protocol},
@@ -92,11 +93,7 @@ pub fn get_family(name: &str, seq: u32) -> Vec<u8> {
 
 /// `INSTANCE_ADD`'s attributes (4.0.8+) as the client of `p` sends them:
 /// the operand {XF, POOL6 {ADDR, LEN}}.
-pub fn add_operand(
-    p: &Profile,
-    xf: u8,
-    pool6: Option<([u8; 16], u8)>,
-) -> Vec<u8> {
+pub fn add_operand(p: &Profile, xf: u8, pool6: Option<Prefix6>) -> Vec<u8> {
     let mut operand = Writer::new();
     operand.u8(1, xf);
     if let Some((addr, len)) = pool6 {

@@ -89,10 +89,10 @@ fn genl_header(b: &[u8]) {
 fn jool_header(b: &[u8], layout: Layout) {
     let h = match jool::Header::new_checked(b, layout) {
         Ok(h) => h,
-        Err(e) => return check_error(e, b.len(), layout.len()),
+        Err(e) => return check_error(e, b.len(), layout.header_len()),
     };
     let r = jool::Repr::parse(&h).expect("a checked header parses");
-    let len = layout.len();
+    let len = layout.header_len();
     assert_eq!((h.as_bytes(), h.payload()), (&b[..len], &b[len..]));
     assert_eq!(r.buffer_len(), len);
     let mut out = vec![0xa5; len];
@@ -231,7 +231,7 @@ fn whole_message(b: &[u8]) {
     out.extend_from_slice(&jr.to_vec());
     out.extend_from_slice(w.as_slice());
     // The attributes were checked by `attributes`; here, the headers.
-    let headers = nlmsg::HEADER_LEN + genl::HEADER_LEN + layout.len();
+    let headers = nlmsg::HEADER_LEN + genl::HEADER_LEN + layout.header_len();
     let mut want = p.message()[..headers].to_vec();
     want[nlmsg::HEADER_LEN + 2..nlmsg::HEADER_LEN + 4].fill(0);
     assert_eq!(out[..headers], want[..], "message parse → emit");

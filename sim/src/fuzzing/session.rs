@@ -24,6 +24,7 @@
 //! pagination returns every counter exactly once, in order; and the
 //! [`SimClient`] checks on every message and reply.
 
+use crate::kernel::Prefix6;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
@@ -64,7 +65,7 @@ const FRAMES: [Frame; 5] = [
 ];
 
 /// pool6 prefixes a session uses (the third has a bad length).
-const POOL6S: [Option<([u8; 16], u8)>; 4] = [
+const POOL6S: [Option<Prefix6>; 4] = [
     None,
     Some(([0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 96)),
     Some(([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 64)),
@@ -75,7 +76,7 @@ const POOL6S: [Option<([u8; 16], u8)>; 4] = [
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op<'a> {
     /// `instance add`.
-    Add(Who, usize, Frame, Option<([u8; 16], u8)>),
+    Add(Who, usize, Frame, Option<Prefix6>),
     /// `instance remove`.
     Remove(Who, usize),
     /// `instance flush`.

@@ -11,6 +11,7 @@
 //!
 //! and counter `id` of each holds [`counter_value`]`(xlator, id)`.
 
+use crate::kernel::Prefix6;
 use std::sync::OnceLock;
 
 use super::Input;
@@ -37,7 +38,7 @@ const MODULES: [(bool, bool); 4] =
     [(true, true), (true, false), (false, true), (false, false)];
 
 /// `64:ff9b::/96`.
-pub const POOL6: ([u8; 16], u8) =
+pub const POOL6: Prefix6 =
     ([0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 96);
 
 /// What counter `id` of an instance of `xlator` holds at the start.

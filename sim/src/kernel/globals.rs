@@ -6,6 +6,7 @@
 //! numbers are `JNLAG_*` of 4.1.x; see docs/kernel-facts.md.
 
 use super::Xlator;
+use crate::kernel::Prefix6;
 use crate::{
     versions::{Numbering, Profile},
     wire::nla::{Writer, F_NESTED},
@@ -21,7 +22,7 @@ const PLATEAUS: [u16; 11] =
 pub(super) fn entries(
     profile: &Profile,
     xlator: Xlator,
-    pool6: Option<([u8; 16], u8)>,
+    pool6: Option<Prefix6>,
 ) -> Option<Vec<(u16, Vec<u8>)>> {
     if profile.is_legacy()
         || profile.numbering != Numbering::Jool41

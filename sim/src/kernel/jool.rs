@@ -10,6 +10,7 @@ use super::{
     state::{iname_valid_for, name_from_bytes, text_bytes, Framework, Xlator},
     Caller, Kernel, NetnsId,
 };
+use crate::kernel::Prefix6;
 use crate::{
     versions::Numbering,
     wire::{
@@ -134,7 +135,7 @@ pub(super) fn rcv(
     let prof = k.profile();
     let layout =
         Layout::from_len(prof.header_len()).ok_or(Reject::plain(EINVAL))?;
-    let hdrlen = nlmsg::HEADER_LEN + genl::HEADER_LEN + layout.len();
+    let hdrlen = nlmsg::HEADER_LEN + genl::HEADER_LEN + layout.header_len();
     if msg.len() < hdrlen {
         return Err(Reject::plain(EINVAL));
     }
@@ -380,20 +381,15 @@ fn stats_foreach(
             format!("This namespace lacks an instance named '{name}'."),
         ));
     };
-    let mut written = 0;
-    for id in u16::from(offset) + 1..=k.profile().max_id {
-        if w.len() + 12 > k.budget {
-            if written == 0 {
-                return Err(Failure::new(
-                    netlink::EMSGSIZE,
-                    "The allocated Netlink packet is too small to contain the response. This might be a bug; please report it. PAGE_SIZE is 4096.",
-                ));
-            }
-            w.or_byte(flags_at, FLAG_M);
-            break;
-        }
+    let ids = u16::from(offset) + 1..=k.profile().max_id;
+    let put = |w: &mut Writer, id: u16| {
         w.u64(id, inst.counters[usize::from(id)]);
-        written += 1;
+    };
+    if !pack(&mut w, flags_at, k.budget, ids, |_| 12, put) {
+        return Err(Failure::new(
+            netlink::EMSGSIZE,
+            "The allocated Netlink packet is too small to contain the response. This might be a bug; please report it. PAGE_SIZE is 4096.",
+        ));
     }
     Ok(netlink::finish(w))
 }
@@ -437,17 +433,18 @@ fn instance_foreach(
         },
     };
     let (mut w, flags_at) = reply_start(k, caller, req);
-    let mut written = 0;
-    for (_, bytes) in &entries[start..] {
-        if w.len() + bytes.len() > k.budget {
-            if written == 0 {
-                return Err(too_small());
-            }
-            w.or_byte(flags_at, FLAG_M);
-            break;
-        }
+    let put = |w: &mut Writer, (_, bytes): &(_, Vec<u8>)| {
         w.bytes(bytes);
-        written += 1;
+    };
+    if !pack(
+        &mut w,
+        flags_at,
+        k.budget,
+        &entries[start..],
+        |(_, b)| b.len(),
+        put,
+    ) {
+        return Err(too_small());
     }
     Ok(netlink::finish(w))
 }
@@ -632,7 +629,7 @@ pub(crate) fn pi6c(a: &[u8; 16]) -> String {
 /// The operand of INSTANCE_ADD (strict, policy {XF: u8, POOL6: nested}):
 /// framework byte and optional pool6. A malformed operand goes back to
 /// genetlink as a plain error.
-fn parse_operand(v: &[u8]) -> Result<(u8, Option<([u8; 16], u8)>), Failure> {
+fn parse_operand(v: &[u8]) -> Result<(u8, Option<Prefix6>), Failure> {
     const OPERAND: [Policy; 3] = [Policy::Unspec, Policy::U8, Policy::Nested];
     let attrs = netlink::parse_attrs(v, 0, &OPERAND, Validate::Strict)
         .map_err(|r| Failure::raw(r.errno))?;
@@ -653,7 +650,7 @@ fn parse_operand(v: &[u8]) -> Result<(u8, Option<([u8; 16], u8)>), Failure> {
 }
 
 /// `jnla_get_prefix6_optional`: {ADDR: binary(16), LEN: u8}.
-fn parse_prefix6(v: &[u8]) -> Result<Option<([u8; 16], u8)>, Failure> {
+fn parse_prefix6(v: &[u8]) -> Result<Option<Prefix6>, Failure> {
     const PREFIX6: [Policy; 3] =
         [Policy::Unspec, Policy::Binary(16), Policy::U8];
     let attrs = netlink::parse_attrs(v, 0, &PREFIX6, Validate::Strict)
@@ -768,19 +765,39 @@ fn global_foreach(
             .position(|(id, _)| *id == o)
             .map_or(all.len(), |i| i + 1),
     };
-    let mut written = 0;
-    for (_, bytes) in &all[start..] {
-        if w.len() + bytes.len() > k.budget {
+    let put = |w: &mut Writer, (_, bytes): &(_, Vec<u8>)| {
+        w.bytes(bytes);
+    };
+    if !pack(&mut w, flags_at, k.budget, &all[start..], |(_, b)| b.len(), put)
+    {
+        return Err(too_small());
+    }
+    Ok(netlink::finish(w))
+}
+
+/// Appends `items` to a reply while they fit in the kernel's message
+/// `budget` (`len` says how many bytes each takes); on the first that does
+/// not fit, sets the M flag at `flags_at` and stops: the client asks again
+/// from an offset. False when not even the first item fits.
+fn pack<T>(
+    w: &mut Writer,
+    flags_at: usize,
+    budget: usize,
+    items: impl IntoIterator<Item = T>,
+    len: impl Fn(&T) -> usize,
+    mut put: impl FnMut(&mut Writer, T),
+) -> bool {
+    for (written, item) in items.into_iter().enumerate() {
+        if w.len() + len(&item) > budget {
             if written == 0 {
-                return Err(too_small());
+                return false;
             }
             w.or_byte(flags_at, FLAG_M);
             break;
         }
-        w.bytes(bytes);
-        written += 1;
+        put(w, item);
     }
-    Ok(netlink::finish(w))
+    true
 }
 
 /// `report_put_failure`'s text: not even one entry fits the message.

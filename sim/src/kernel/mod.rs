@@ -33,7 +33,7 @@ pub use netlink::{
 };
 pub use state::{
     iname_valid, iname_valid_for, Framework, Instance, Netns, NetnsId,
-    StateError, Xlator,
+    Prefix6, StateError, Xlator,
 };
 
 /// Who sent a request, and the options of the socket it came through.
@@ -307,7 +307,7 @@ impl Kernel {
         xlator: Xlator,
         name: &str,
         framework: Framework,
-        pool6: Option<([u8; 16], u8)>,
+        pool6: Option<Prefix6>,
     ) {
         let counters = vec![0; usize::from(self.profile.max_id) + 1];
         let inst = Instance {
@@ -417,7 +417,7 @@ impl Kernel {
         netns: NetnsId,
         xlator: Xlator,
         name: &str,
-        pool6: Option<([u8; 16], u8)>,
+        pool6: Option<Prefix6>,
     ) -> Result<(), StateError> {
         self.instance_mut(netns, xlator, name)?.pool6 = pool6;
         Ok(())

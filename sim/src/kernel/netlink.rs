@@ -370,6 +370,29 @@ pub(crate) fn finish(mut w: Writer) -> Vec<u8> {
     w.into_vec()
 }
 
+/// `genl_header_check` (Linux 6.0+), for the commands of a family at or
+/// past its `resv_start_op`: every command of Jool's families, which do
+/// not set it. The genl header's reserved field must be 0, and the flags
+/// only `NLM_F_REQUEST`, `NLM_F_ACK`, `NLM_F_ECHO` (and both dump bits
+/// together). Runs after the header length check, before the command
+/// lookup. `msg` holds at least the netlink and genl headers.
+pub(crate) fn genl_header_check(msg: &[u8]) -> Result<(), Reject> {
+    if msg[nlmsg::HEADER_LEN + 2..nlmsg::HEADER_LEN + 4] != [0, 0] {
+        return Err(Reject::msg(EINVAL, "genlmsghdr.reserved field is not 0"));
+    }
+    let mut flags = Packet::new_unchecked(msg).flags();
+    if flags & nlmsg::F_DUMP == nlmsg::F_DUMP {
+        flags &= !nlmsg::F_DUMP;
+    }
+    if flags & !(nlmsg::F_REQUEST | nlmsg::F_ACK | nlmsg::F_ECHO) != 0 {
+        return Err(Reject::msg(
+            EINVAL,
+            "ambiguous or reserved bits set in nlmsg_flags",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
@@ -416,27 +439,4 @@ mod test {
         let a = parse_attrs(&m, 20, &U8_ONLY, Validate::Strict).unwrap();
         assert_eq!(a.get(&m, 1), Some(&[60u8][..]));
     }
-}
-
-/// `genl_header_check` (Linux 6.0+), for the commands of a family at or
-/// past its `resv_start_op`: every command of Jool's families, which do
-/// not set it. The genl header's reserved field must be 0, and the flags
-/// only `NLM_F_REQUEST`, `NLM_F_ACK`, `NLM_F_ECHO` (and both dump bits
-/// together). Runs after the header length check, before the command
-/// lookup. `msg` holds at least the netlink and genl headers.
-pub(crate) fn genl_header_check(msg: &[u8]) -> Result<(), Reject> {
-    if msg[nlmsg::HEADER_LEN + 2..nlmsg::HEADER_LEN + 4] != [0, 0] {
-        return Err(Reject::msg(EINVAL, "genlmsghdr.reserved field is not 0"));
-    }
-    let mut flags = Packet::new_unchecked(msg).flags();
-    if flags & nlmsg::F_DUMP == nlmsg::F_DUMP {
-        flags &= !nlmsg::F_DUMP;
-    }
-    if flags & !(nlmsg::F_REQUEST | nlmsg::F_ACK | nlmsg::F_ECHO) != 0 {
-        return Err(Reject::msg(
-            EINVAL,
-            "ambiguous or reserved bits set in nlmsg_flags",
-        ));
-    }
-    Ok(())
 }

@@ -90,10 +90,13 @@ pub struct Instance {
     /// Framework.
     pub framework: Framework,
     /// `pool6` prefix (address, length), if configured.
-    pub pool6: Option<([u8; 16], u8)>,
+    pub pool6: Option<Prefix6>,
     /// Counters, indexed by the kernel's stat id (0 .. max_id).
     pub counters: Vec<u64>,
 }
+
+/// An IPv6 prefix: address and length (pool6).
+pub type Prefix6 = ([u8; 16], u8);
 
 /// Instances of one network namespace, by (translator, name).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

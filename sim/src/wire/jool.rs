@@ -58,7 +58,7 @@ impl Layout {
     }
 
     /// Header length in bytes.
-    pub const fn len(self) -> usize {
+    pub const fn header_len(self) -> usize {
         match self {
             Self::V1 => 24,
             Self::V2 => 28,
@@ -100,7 +100,11 @@ impl<T: AsRef<[u8]>> Header<T> {
 
     /// Checks the header fits in the buffer.
     pub fn check_len(&self) -> Result<()> {
-        check("joolnlhdr", self.buffer.as_ref().len(), self.layout.len())
+        check(
+            "joolnlhdr",
+            self.buffer.as_ref().len(),
+            self.layout.header_len(),
+        )
     }
 
     /// The layout.
@@ -151,12 +155,12 @@ impl<T: AsRef<[u8]>> Header<T> {
 
     /// The header bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.buffer.as_ref()[..self.layout.len()]
+        &self.buffer.as_ref()[..self.layout.header_len()]
     }
 
     /// What follows the header (attributes).
     pub fn payload(&self) -> &[u8] {
-        &self.buffer.as_ref()[self.layout.len()..]
+        &self.buffer.as_ref()[self.layout.header_len()..]
     }
 }
 
@@ -259,7 +263,7 @@ impl Repr {
 
     /// Bytes `emit` writes.
     pub const fn buffer_len(&self) -> usize {
-        self.layout.len()
+        self.layout.header_len()
     }
 
     /// Writes the header.
