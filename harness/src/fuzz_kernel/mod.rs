@@ -25,7 +25,7 @@ use std::{
 use anyhow::{bail, Context};
 use jool_sim::versions::Profile;
 
-use crate::suite::{kernel as real, BackendKind};
+use crate::{cmd::VmArgs, host, vm};
 
 pub mod engine;
 pub mod known;
@@ -39,6 +39,17 @@ pub use target::{Exchange, KernelUnderTest, RealKernel, SimKernel};
 const NETNS_ENV: &str = "JOOL_FUZZ_KERNEL_NETNS";
 /// The journal file the re-executed process writes each request to.
 const JOURNAL_ENV: &str = "JOOL_FUZZ_KERNEL_JOURNAL";
+
+/// Where the real module runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// Simulator against simulator (what the unit tests run).
+    Sim,
+    /// This machine's kernel (root, Jool installed).
+    Kernel,
+    /// A QEMU guest of `--release`.
+    Vm,
+}
 
 /// `jool-harness fuzz-kernel`.
 #[derive(Debug, clap::Args)]
@@ -101,12 +112,9 @@ pub struct FuzzKernelArgs {
     /// lines do not go to the serial console (vm passes it).
     #[arg(long)]
     pub quiet_console: bool,
-    /// Accepted for the VM's run script; unused.
-    #[arg(long, hide = true, value_name = "DIR")]
-    pub suites_dir: Option<PathBuf>,
     /// VM options.
     #[command(flatten)]
-    pub vm: crate::vm::VmArgs,
+    pub vm: VmArgs,
 }
 
 /// What fails a `fuzz-kernel` run.
@@ -278,13 +286,13 @@ fn run_sim(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
 
 /// `--backend kernel`: this machine's module, from a fresh namespace.
 fn run_kernel(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
-    if !real::is_root() {
+    if !host::is_root() {
         bail!(
             "fuzz-kernel --backend kernel needs root (modprobe, namespaces)"
         );
     }
     if std::env::var_os(NETNS_ENV).is_none() {
-        let o = real::run_command(
+        let o = host::run(
             &[
                 "sh".into(),
                 "-c".into(),
@@ -321,7 +329,7 @@ fn run_kernel(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
         let _ = std::fs::remove_file(&journal);
         return Ok(code);
     }
-    let installed = real::installed_release()
+    let installed = host::installed_release()
         .context("cannot read the loaded Jool's version")?;
     if let Some(r) = args.release.as_deref().filter(|r| *r != installed) {
         bail!("--release {r} asked, but this kernel runs Jool {installed}");
@@ -389,7 +397,7 @@ fn died(
     let summary = Summary {
         real: format!(
             "real {}",
-            real::installed_release().unwrap_or_default()
+            host::installed_release().unwrap_or_default()
         ),
         seed: seed_of(args),
         execs: exec,
@@ -456,10 +464,11 @@ fn run_vm(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
     if args.fail_on == FailOn::Crash {
         words.extend(["--fail-on".into(), "crash".into()]);
     }
-    let mut vm = args.vm.clone();
-    vm.timeout = args.vm.timeout.saturating_add(args.seconds);
+    let mut config = args.vm.config();
+    config.timeout += Duration::from_secs(args.seconds);
     eprintln!("fuzz-kernel: seed {seed}, {} s on {release}", args.seconds);
-    let guest = crate::vm::boot_guest(&release, &vm, None, &[], &words)?;
+    let guest = vm::Guest { args: words, ..vm::Guest::default() };
+    let guest = vm::boot_guest(&release, &config, &guest)?;
     let guest_out = guest.out().join("fuzz-kernel");
     std::fs::create_dir_all(&args.artifacts)
         .with_context(|| format!("{}", args.artifacts.display()))?;
@@ -472,7 +481,7 @@ fn run_vm(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
         .ok()
         .and_then(|t| serde_json::from_str::<Summary>(&t).ok());
     let Some(summary) = summary else {
-        let kept = guest.keep_console(&args.vm, None);
+        let kept = guest.keep_console(args.vm.console.as_deref());
         let progress = std::fs::read_to_string(guest_out.join("progress.txt"))
             .unwrap_or_default();
         bail!(
@@ -493,7 +502,7 @@ fn run_vm(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
     );
     println!("artifacts: {}", args.artifacts.display());
     if !summary.crashes.is_empty() {
-        guest.keep_console(&args.vm, None);
+        guest.keep_console(args.vm.console.as_deref());
     }
     Ok(finish(&summary, args.fail_on))
 }

@@ -30,10 +30,11 @@ use jool_sim::{
 use super::{
     backend::{Backend, ClientKind, Output},
     inproc,
-    kernel::{is_root, run_command_env, wrap},
+    kernel::wrap,
     recipes::{Topology, Traffic},
     spec::{Case, Delta, Step, StepKind, User},
 };
+use crate::host;
 
 /// The daemon serving the kernel to child processes.
 #[derive(Debug)]
@@ -178,11 +179,12 @@ impl SimBackend {
         if self.client == ClientKind::Real
             && !self.created_netns.iter().any(|n| n == name)
         {
-            let o = run_command_env(
+            let o = host::run_env(
                 &["ip", "netns", "add", name].map(str::to_owned),
                 &[],
                 Duration::from_secs(30),
-            )?;
+            )
+            .map_err(|e| e.to_string())?;
             if o.status != 0 {
                 return Err(format!("ip netns add {name}: {}", o.stderr));
             }
@@ -208,7 +210,8 @@ impl SimBackend {
         ];
         let mut full = wrap(&Self::real_ns(step.netns()), step.user);
         full.extend(argv.iter().cloned());
-        run_command_env(&full, &env, Duration::from_secs(30))
+        host::run_env(&full, &env, Duration::from_secs(30))
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -227,11 +230,11 @@ impl Backend for SimBackend {
             ClientKind::Real if preload_library().is_none() => Some(
                 "needs jool-sim exec: libjool_sim_preload.so is not built (cargo build -p jool-sim-preload)".into(),
             ),
-            ClientKind::Real if !is_root() => {
+            ClientKind::Real if !host::is_root() => {
                 Some("the real client on the sim runs in real namespaces: needs root".into())
             }
             ClientKind::Real => {
-                let found = run_command_env(
+                let found = host::run_env(
                     &["sh", "-c", "command -v jool_siit && command -v jool"].map(str::to_owned),
                     &[],
                     Duration::from_secs(10),
@@ -352,7 +355,7 @@ impl Backend for SimBackend {
 
     fn end_case(&mut self) {
         for n in self.created_netns.drain(..) {
-            let _ = run_command_env(
+            let _ = host::run_env(
                 &["ip", "netns", "del", &n].map(str::to_owned),
                 &[],
                 Duration::from_secs(30),

@@ -20,7 +20,6 @@ use std::{
     collections::BTreeMap,
     fmt::Write as _,
     path::{Path, PathBuf},
-    process::ExitCode,
 };
 
 use jool_sim::{
@@ -28,46 +27,47 @@ use jool_sim::{
     versions::Profile,
 };
 
-use super::{
-    backend::ClientKind,
-    expect::Snapshots,
-    kernel::KernelBackend,
-    recipes,
-    report::Report,
-    runner,
-    spec::{Case, StepKind, Suite, User},
+use crate::{
+    suite::{
+        self,
+        backend::ClientKind,
+        expect::Snapshots,
+        kernel::KernelBackend,
+        recipes,
+        report::Report,
+        runner,
+        spec::{Case, StepKind, Suite, User},
+    },
+    vm,
 };
 
-/// Where `jool-harness capture` runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum CaptureBackend {
-    /// This machine's kernel (root, Jool and nlmon available).
-    Kernel,
-    /// A QEMU guest of `--release` (what fixtures are made with).
-    Vm,
+mod error;
+
+pub use error::Error;
+
+/// Result of the capture operations.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What `jool-harness capture` does.
+#[derive(Clone, Debug)]
+pub struct Capture {
+    /// Suites to capture: globs on the file stem (default all).
+    pub globs: Vec<String>,
+    /// Folder of the suite files.
+    pub suites_dir: PathBuf,
+    /// Release (vm: the image's).
+    pub release: String,
+    /// Output folder; replaced when it already holds a capture, refused
+    /// when it holds anything else.
+    pub out: PathBuf,
 }
 
-/// `jool-harness capture`.
-#[derive(Debug, clap::Args)]
-pub struct CaptureArgs {
-    /// Where the commands run.
-    #[arg(long, value_enum, default_value = "vm")]
-    pub backend: CaptureBackend,
-    /// Suites to capture: glob on the file stem (default all).
-    #[arg(long = "suite", value_name = "GLOB")]
-    pub suites: Vec<String>,
-    /// Folder of the suite files.
-    #[arg(long, value_name = "DIR")]
-    pub suites_dir: Option<PathBuf>,
-    /// Release (vm: the image's; default 4.1.9).
-    #[arg(long, value_name = "R")]
-    pub release: Option<String>,
-    /// Output folder (default: fixtures/captures/<release>-vm).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// VM options.
-    #[command(flatten)]
-    pub vm: crate::vm::VmArgs,
+impl Capture {
+    /// The default output folder of `release`:
+    /// `fixtures/captures/<release>-vm`.
+    pub fn default_out(release: &str) -> PathBuf {
+        suite::default_suites_dir().join(format!("../captures/{release}-vm"))
+    }
 }
 
 /// One netlink message of a pcap record, with its direction.
@@ -84,7 +84,7 @@ const NETLINK_GENERIC: u16 = 16;
 
 /// The NETLINK_GENERIC messages of a pcap (link type 253: a 16-byte cooked
 /// header, then the netlink messages of one skb).
-pub fn read_pcap(bytes: &[u8]) -> Result<Vec<Message>, String> {
+pub fn read_pcap(bytes: &[u8]) -> std::result::Result<Vec<Message>, String> {
     let magic = bytes.get(..4).ok_or("pcap too short")?;
     let le = match magic {
         [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
@@ -168,83 +168,98 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// `jool-harness capture`.
-pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
-    let release = args
-        .release
-        .clone()
-        .unwrap_or_else(|| crate::cli::DEFAULT_CLIENT.to_owned());
-    let out = args.out.clone().unwrap_or_else(|| {
-        super::default_suites_dir().join(format!("../captures/{release}-vm"))
-    });
-    match args.backend {
-        CaptureBackend::Kernel => capture_kernel(&args, &release, &out),
-        CaptureBackend::Vm => capture_vm(&args, &release, &out),
+/// Runs the suites' commands with the real client in a guest of
+/// `c.release` and copies the capture it makes (outputs, netlink bytes)
+/// to `c.out`. The guest runs [`capture_kernel`].
+pub fn capture_vm(c: &Capture, config: &vm::Config) -> Result<()> {
+    check_out(&c.out)?;
+    let dir = c.suites_dir.canonicalize().map_err(|e| {
+        Error::io(format!("find {}", c.suites_dir.display()), e)
+    })?;
+    suite::load_suites(&dir, &c.globs)?; // fail early, on the host
+    let mut args: Vec<String> =
+        ["capture", "--backend", "kernel", "--out", "/h/out/capture"]
+            .map(str::to_owned)
+            .into();
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    args.extend(["--suites-dir".into(), format!("/h/fixtures/{name}")]);
+    args.extend(["--release".into(), c.release.clone()]);
+    for g in &c.globs {
+        args.extend(["--suite".into(), g.clone()]);
     }
-}
-
-fn capture_vm(
-    args: &CaptureArgs,
-    release: &str,
-    out: &Path,
-) -> anyhow::Result<ExitCode> {
-    let words = ["capture", "--backend", "kernel", "--out", "/h/out/capture"]
-        .map(str::to_owned);
-    let guest = crate::vm::boot_guest(
-        release,
-        &args.vm,
-        args.suites_dir.as_deref(),
-        &args.suites,
-        &words,
-    )?;
+    let fixtures = dir.parent().map(Path::to_owned);
+    let guest = vm::Guest { args, fixtures, extra_bin: vec![] };
+    let guest = vm::boot_guest(&c.release, config, &guest)?;
     let got = guest.out().join("capture");
     if guest.failure().is_some() || !got.join("COMMANDS.tsv").is_file() {
-        let kept = guest.keep_console(&args.vm, None);
-        anyhow::bail!(
-            "the guest made no capture ({}); console in {}",
-            guest.failure().unwrap_or("see guest.log"),
-            kept.display()
-        );
+        let console = guest.keep_console(None);
+        return Err(Error::NoCapture {
+            why: guest.failure().unwrap_or("see guest.log").to_owned(),
+            console,
+        });
     }
-    let _ = std::fs::remove_dir_all(out);
-    std::fs::create_dir_all(out)?;
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(got.join("."))
-        .arg(out)
-        .status()?;
-    anyhow::ensure!(
-        status.success(),
-        "copying the capture to {} failed",
-        out.display()
-    );
-    let image = crate::vm::image_for(release, &args.vm)?;
+    replace_dir(&got, &c.out)?;
     let _ = std::fs::copy(
-        image.join("manifest"),
-        out.join("env/image-manifest.txt"),
+        guest.image().join("manifest"),
+        c.out.join("env/image-manifest.txt"),
     );
     let timings = guest.timings();
-    write_readme(out, release, &timings)?;
-    eprintln!("capture: {} written", out.display());
+    write_readme(&c.out, &c.release, &timings)?;
+    eprintln!("capture: {} written", c.out.display());
     for (k, v) in timings {
         eprintln!("{k}: {v:.1} s");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-fn capture_kernel(
-    args: &CaptureArgs,
-    release: &str,
-    out: &Path,
-) -> anyhow::Result<ExitCode> {
-    let dir =
-        args.suites_dir.clone().unwrap_or_else(super::default_suites_dir);
-    let suites = super::load_suites(&dir, &args.suites)?;
+/// An output folder may be replaced when it is absent, empty, or an
+/// earlier capture (it has `COMMANDS.tsv`): nothing else is removed.
+fn check_out(out: &Path) -> Result<()> {
+    let empty =
+        std::fs::read_dir(out).map_or(true, |mut d| d.next().is_none());
+    if empty || out.join("COMMANDS.tsv").is_file() {
+        Ok(())
+    } else {
+        Err(Error::NotACapture(out.to_owned()))
+    }
+}
+
+/// Replaces the capture folder `out` (see [`check_out`]) with a copy of
+/// `from`.
+fn replace_dir(from: &Path, out: &Path) -> Result<()> {
+    check_out(out)?;
+    if out.exists() {
+        std::fs::remove_dir_all(out)
+            .map_err(|e| Error::io(format!("remove {}", out.display()), e))?;
+    }
+    std::fs::create_dir_all(out)
+        .map_err(|e| Error::io(format!("create {}", out.display()), e))?;
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from.join("."))
+        .arg(out)
+        .status()
+        .map_err(|e| Error::io("run cp", e))?;
+    if !status.success() {
+        return Err(Error::io(
+            format!("copy the capture to {}", out.display()),
+            std::io::Error::other(status.to_string()),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the suites' commands with the real client on this machine's
+/// kernel while nlmon records every namespace, and writes the capture to
+/// `c.out`. Returns whether every case passed.
+pub fn capture_kernel(c: &Capture) -> Result<bool> {
+    check_out(&c.out)?;
+    let suites = suite::load_suites(&c.suites_dir, &c.globs)?;
     let mut backend =
-        KernelBackend::new(Some(release), &super::jool_stats_binary()?)
-            .map_err(anyhow::Error::msg)?;
-    let pcaps = out.join("pcap");
-    backend.capture_into(&pcaps).map_err(anyhow::Error::msg)?;
+        KernelBackend::new(Some(&c.release), &vm::jool_stats_binary()?)
+            .map_err(Error::Backend)?;
+    let pcaps = c.out.join("pcap");
+    backend.capture_into(&pcaps).map_err(Error::Backend)?;
     let plan = runner::Plan {
         suites: &suites,
         clients: &[ClientKind::Real],
@@ -257,17 +272,13 @@ fn capture_kernel(
         }
     });
     drop(backend);
-    write_steps(out, &suites, &report)?;
-    write_env(out)?;
-    Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    write_steps(&c.out, &suites, &report)?;
+    write_env(&c.out)?;
+    Ok(report.success())
 }
 
 /// Writes every step's outputs and netlink messages, and COMMANDS.tsv.
-fn write_steps(
-    out: &Path,
-    suites: &[Suite],
-    report: &Report,
-) -> anyhow::Result<()> {
+fn write_steps(out: &Path, suites: &[Suite], report: &Report) -> Result<()> {
     let mut tsv = String::new();
     for r in &report.cases {
         let Some(case) = suites
@@ -282,9 +293,11 @@ fn write_steps(
         for entry in std::fs::read_dir(out.join("pcap"))?.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(&format!("{}__{}__", r.suite, r.case)) {
+                let path = entry.path();
+                let bytes = std::fs::read(&path)?;
                 messages.extend(
-                    read_pcap(&std::fs::read(entry.path())?)
-                        .map_err(anyhow::Error::msg)?,
+                    read_pcap(&bytes)
+                        .map_err(|why| Error::Pcap { path, why })?,
                 );
             }
         }
@@ -328,7 +341,7 @@ fn write_steps(
     Ok(())
 }
 
-fn write_env(out: &Path) -> anyhow::Result<()> {
+fn write_env(out: &Path) -> Result<()> {
     let env = out.join("env");
     std::fs::create_dir_all(&env)?;
     for (name, cmd) in [
@@ -347,7 +360,7 @@ fn write_readme(
     out: &Path,
     release: &str,
     timings: &[(String, f64)],
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let read = |f: &str| {
         std::fs::read_to_string(out.join("env").join(f)).unwrap_or_default()
     };
@@ -361,7 +374,7 @@ fn write_readme(
     }
     let text = format!(
         "# Jool {release}: every suite command on the real module (jool-harness capture)\n\n\
-Made by `jool-harness capture --backend vm --release {release}` (harness/src/suite/capture.rs): the \
+Made by `jool-harness capture --backend vm --release {release}` (harness/src/capture/): the \
 image of `scripts/vm-image --release {release}` booted under QEMU, `jool-harness capture --backend kernel` \
 inside. Every `run` step of every suite ran with the real C client (Debian's jool-tools), in real \
 namespaces and as the step's user, while tcpdump recorded an nlmon device in each namespace of the case \
