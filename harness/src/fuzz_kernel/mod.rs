@@ -443,6 +443,8 @@ fn run_vm(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
     .map(str::to_owned)
     .collect();
     words.extend([
+        "--release".into(),
+        release.clone(),
         "--seconds".into(),
         args.seconds.to_string(),
         "--seed".into(),
