@@ -5,6 +5,7 @@
 //! - [`wire`]: zero-copy views and `Repr` types for the netlink, genetlink
 //!   and Jool headers and attributes.
 //! - [`kernel`]: the simulated kernel, driven by request bytes.
+//! - [`requests`]: requests of any release, as its client builds them.
 #![forbid(unsafe_code)]
 
 pub mod control;
@@ -14,5 +15,6 @@ pub mod daemon;
 pub mod fuzzing;
 pub mod identity;
 pub mod kernel;
+pub mod requests;
 pub mod versions;
 pub mod wire;

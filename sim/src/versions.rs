@@ -76,14 +76,7 @@ pub enum LegacyLayout {
     Xt,
 }
 
-/// Numbering of `JNLOP_*` and `JNLAR_*` (joolnl protocol only).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Numbering {
-    /// 4.0.8 – 4.1.x and main: 30 ops, `JNLAR_OFFSET_U8` = 9, max attr 13.
-    Jool41,
-    /// 4.2.0-rc*: MAP-T ops inserted: 34 ops, `OFFSET_U8` = 10, max 14.
-    MapT,
-}
+pub use crate::wire::family::Numbering;
 
 /// What the client does with a stat id outside its table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -481,28 +474,27 @@ impl Profile {
 
     /// `maxattr` of the genl family.
     pub fn maxattr(&self) -> u16 {
-        match (self.is_legacy(), self.numbering) {
-            (true, _) => 3,
-            (false, Numbering::Jool41) => 13,
-            (false, Numbering::MapT) => 14,
+        if self.is_legacy() {
+            3
+        } else {
+            self.numbering.maxattr()
         }
     }
 
     /// Number of genl ops (commands 0 .. n-1) the family registers.
     pub fn op_count(&self) -> u8 {
-        match (self.is_legacy(), self.numbering) {
-            (true, _) => 1,
-            (false, Numbering::Jool41) => 30,
-            (false, Numbering::MapT) => 34,
+        if self.is_legacy() {
+            1
+        } else {
+            self.numbering.op_count()
         }
     }
 
     /// Attribute type of `JNLAR_OFFSET_U8`.
     pub fn offset_u8_attr(&self) -> u16 {
-        match self.numbering {
-            Numbering::Jool41 => 9,
-            Numbering::MapT => 10,
-        }
+        self.numbering
+            .attr(crate::wire::family::Attr::OffsetU8)
+            .expect("every numbering has JNLAR_OFFSET_U8")
     }
 
     /// Text of the capability error the kernel logs.

@@ -25,6 +25,7 @@ use std::{
 use jool_sim::{
     kernel::{Caller, Framework, Kernel, NetnsId, Xlator, INIT_NETNS},
     versions::Profile,
+    wire::{hex, nlmsg},
 };
 
 use crate::{
@@ -140,32 +141,7 @@ fn port_of(m: &[u8]) -> u32 {
 /// A message with its sequence number and port id zeroed (also those of
 /// the request an `NLMSG_ERROR` echoes).
 pub fn masked(m: &[u8]) -> Vec<u8> {
-    let mut m = m.to_vec();
-    for r in [8..16, 28..36] {
-        let is_echo = r.start == 28;
-        let ty = m.get(4..6).map_or(0, |t| u16::from_ne_bytes([t[0], t[1]]));
-        if is_echo && !(ty == 2 && m.len() >= 36) {
-            continue;
-        }
-        if let Some(s) = m.get_mut(r) {
-            s.fill(0);
-        }
-    }
-    m
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().fold(String::with_capacity(b.len() * 2), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
+    nlmsg::masked(m)
 }
 
 /// Runs the suites' commands with the real client in a guest of
@@ -319,7 +295,7 @@ fn write_steps(out: &Path, suites: &[Suite], report: &Report) -> Result<()> {
                     nl,
                     "{} {}",
                     if m.to_kernel { '>' } else { '<' },
-                    hex(&m.bytes)
+                    hex::encode(&m.bytes)
                 );
             }
             if step.netns() != "new" {
@@ -401,7 +377,7 @@ fn exchanges(text: &str) -> Vec<(Vec<u8>, Vec<Vec<u8>>)> {
     let mut ex: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
     for line in text.lines() {
         let (dir, h) = line.split_at(1.min(line.len()));
-        let Some(bytes) = unhex(h.trim()) else { continue };
+        let Ok(bytes) = hex::decode(h.trim()) else { continue };
         match (dir, ex.last_mut()) {
             (">", _) => ex.push((bytes, Vec::new())),
             ("<", Some(last)) => last.1.push(bytes),
@@ -440,7 +416,7 @@ impl crate::transport::Transport for Replay {
         let replies = self.exchanges.pop_front().ok_or_else(|| {
             std::io::Error::other(format!(
                 "request {} was not captured",
-                hex(datagram)
+                hex::encode(datagram)
             ))
         })?;
         let (seq, port) = (
@@ -679,13 +655,13 @@ fn compare_case(
                             "{} ({}): request {}\n  real: {}\n  sim:  {}",
                             base.display(),
                             step.run.as_deref().unwrap_or_default(),
-                            hex(&req),
+                            hex::encode(&req),
                             w.iter()
-                                .map(|m| hex(m))
+                                .map(|m| hex::encode(m))
                                 .collect::<Vec<_>>()
                                 .join(" "),
                             g.iter()
-                                .map(|m| hex(m))
+                                .map(|m| hex::encode(m))
                                 .collect::<Vec<_>>()
                                 .join(" "),
                         ));

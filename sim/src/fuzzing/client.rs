@@ -13,12 +13,10 @@
 use crate::kernel::Prefix6;
 use std::collections::BTreeMap;
 
-use super::{
-    oracle::{Checker, Reply},
-    requests::{
-        add_operand, jool_request, legacy_op, legacy_request,
-        legacy_stats_mode, op, Frame, MAX_PAGES,
-    },
+use super::oracle::{Checker, Reply};
+use crate::requests::{
+    add_operand, jool_request, legacy_op, legacy_request, legacy_stats_mode,
+    op, Frame, MAX_PAGES,
 };
 use crate::{
     kernel::{Caller, Kernel, Netns, NetnsId, Xlator},

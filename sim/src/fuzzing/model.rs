@@ -4,7 +4,7 @@
 use crate::kernel::Prefix6;
 use std::collections::BTreeMap;
 
-use super::requests::Frame;
+use crate::requests::Frame;
 use crate::{
     kernel::{iname_valid, Framework, Kernel, NetnsId, Xlator},
     versions::{cmp_releases, Profile},

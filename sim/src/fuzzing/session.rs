@@ -24,13 +24,12 @@
 //! pagination returns every counter exactly once, in order; and the
 //! [`SimClient`] checks on every message and reply.
 
-use crate::kernel::Prefix6;
+use crate::{kernel::Prefix6, requests::Frame};
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
     client::SimClient,
     model::{name_of, Key, Model},
-    requests::Frame,
     setup::{BUDGETS, NETNS, PORT_ID},
     Input,
 };
