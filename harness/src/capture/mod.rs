@@ -25,7 +25,7 @@ use std::{
 use jool_sim::{
     kernel::{Caller, Framework, Kernel, NetnsId, Xlator, INIT_NETNS},
     versions::Profile,
-    wire::{hex, nlmsg},
+    wire::{ctrl::Family, genl, hex, nla::NlasIterator, nlmsg},
 };
 
 use crate::{
@@ -112,18 +112,11 @@ pub fn read_pcap(bytes: &[u8]) -> std::result::Result<Vec<Message>, String> {
         if proto != NETLINK_GENERIC {
             continue;
         }
-        let mut msgs = &data[16..];
-        while msgs.len() >= 16 {
-            let mlen = u32::from_ne_bytes([msgs[0], msgs[1], msgs[2], msgs[3]])
-                as usize;
-            if mlen < 16 || mlen > msgs.len() {
-                break;
-            }
+        for m in nlmsg::Messages::new(&data[16..]) {
             // nlmon marks every message outgoing: requests are those with
             // NLM_F_REQUEST.
-            let to_kernel = msgs[6] & 1 != 0;
-            out.push(Message { to_kernel, bytes: msgs[..mlen].to_vec() });
-            msgs = &msgs[((mlen + 3) & !3).min(msgs.len())..];
+            let to_kernel = m.flags() & nlmsg::F_REQUEST != 0;
+            out.push(Message { to_kernel, bytes: m.message().to_vec() });
         }
     }
     Ok(out)
@@ -468,61 +461,18 @@ impl crate::transport::Transport for &mut Replay {
     }
 }
 
-/// The `joold` multicast group id in a `CTRL_CMD_NEWFAMILY` reply.
-fn mcast_group_id(reply: &[u8]) -> Option<u32> {
-    use jool_sim::wire::nla::NlasIterator;
-    if reply.get(4..6)? != 0x10u16.to_ne_bytes() || *reply.get(16)? != 1 {
-        return None;
-    }
-    let groups = NlasIterator::new(reply.get(20..)?)
-        .flatten()
-        .find(|a| a.kind() == 7)?;
-    let group = NlasIterator::new(groups.value()).flatten().next()?;
-    let id =
-        NlasIterator::new(group.value()).flatten().find(|a| a.kind() == 2)?;
-    let v = id.value();
-    Some(u32::from_ne_bytes([*v.first()?, *v.get(1)?, *v.get(2)?, *v.get(3)?]))
-}
-
-/// The family id in a `CTRL_CMD_NEWFAMILY` reply.
-fn family_id(reply: &[u8]) -> Option<u16> {
-    if reply.get(4..6)? != 0x10u16.to_ne_bytes() || *reply.get(16)? != 1 {
-        return None;
-    }
-    let mut at = 20;
-    while at + 4 <= reply.len() {
-        let len = u16::from_ne_bytes([reply[at], reply[at + 1]]) as usize;
-        let ty = u16::from_ne_bytes([reply[at + 2], reply[at + 3]]);
-        if ty == 1 && len >= 6 {
-            return Some(u16::from_ne_bytes([reply[at + 4], reply[at + 5]]));
-        }
-        if len < 4 {
-            return None;
-        }
-        at += (len + 3) & !3;
-    }
-    None
-}
-
 /// The counters of a Jool stats reply (`u64` attributes after the genl
 /// and Jool headers).
 fn reply_counters(reply: &[u8], header_len: usize) -> Vec<(u16, u64)> {
-    let mut at = 20 + header_len;
-    let mut v = Vec::new();
-    while at + 4 <= reply.len() {
-        let len = u16::from_ne_bytes([reply[at], reply[at + 1]]) as usize;
-        let ty = u16::from_ne_bytes([reply[at + 2], reply[at + 3]]) & 0x3fff;
-        if len < 4 || at + len > reply.len() {
-            break;
-        }
-        if len == 12 {
-            let b: [u8; 8] =
-                reply[at + 4..at + 12].try_into().unwrap_or_default();
-            v.push((ty, u64::from_ne_bytes(b)));
-        }
-        at += (len + 3) & !3;
-    }
-    v
+    let Ok(p) = nlmsg::Packet::new_checked(reply) else { return vec![] };
+    let attrs = p.payload().get(genl::HEADER_LEN + header_len..);
+    NlasIterator::new(attrs.unwrap_or_default())
+        .map_while(std::result::Result::ok)
+        .filter_map(|a| {
+            let v: [u8; 8] = a.value().try_into().ok()?;
+            Some((a.kind(), u64::from_le_bytes(v)))
+        })
+        .collect()
 }
 
 /// What [`compare`] found.
@@ -628,11 +578,12 @@ fn compare_case(
                 };
                 for (req, want) in exchanges(&text) {
                     c.requests += 1;
-                    if let Some(id) = want.iter().find_map(|r| family_id(r)) {
-                        k.set_family_id(id);
+                    let family = want.iter().find_map(|r| Family::find(r));
+                    if let Some(f) = &family {
+                        k.set_family_id(f.id);
                     }
-                    if let Some(id) =
-                        want.iter().find_map(|r| mcast_group_id(r))
+                    if let Some((_, id)) =
+                        family.and_then(|f| f.mcast_groups.first().cloned())
                     {
                         k.set_mcast_group_id(id);
                     }
