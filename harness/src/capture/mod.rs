@@ -672,4 +672,31 @@ mod test {
             vec![(vec![1, 2], vec![vec![3], vec![4]]), (vec![5], vec![])]
         );
     }
+
+    /// Every message a step's `.netlink` file holds was read from the
+    /// case's nlmon pcap (the file is made from the pcap by `write_steps`).
+    #[test]
+    fn test_read_pcap_finds_the_captured_messages() {
+        let dir = suite::default_suites_dir().join("../captures/4.1.9-vm");
+        let pcap = dir.join("pcap/errors__abbreviations__init.pcap");
+        let msgs = read_pcap(&std::fs::read(pcap).unwrap()).unwrap();
+        assert!(msgs.iter().any(|m| m.to_kernel));
+        assert!(msgs.iter().any(|m| !m.to_kernel));
+        let text = std::fs::read_to_string(
+            dir.join("errors/abbreviations/01.netlink"),
+        )
+        .unwrap();
+        let mut n = 0;
+        for line in text.lines() {
+            let (dir, h) = line.split_at(1);
+            let bytes = hex::decode(h.trim()).unwrap();
+            let found = msgs
+                .iter()
+                .any(|m| m.bytes == bytes && m.to_kernel == (dir == ">"));
+            assert!(found, "{line}");
+            n += 1;
+        }
+        assert!(n >= 2, "{n}");
+        assert!(read_pcap(b"not a pcap").is_err());
+    }
 }
