@@ -10,6 +10,7 @@ use std::{fmt, path::PathBuf};
 use jool_sim::versions::Profile;
 
 pub mod cross;
+pub mod probe;
 
 /// Why a run could not be made or checked. Disagreements are not errors:
 /// they are findings.
