@@ -346,7 +346,7 @@ mod test {
             m
         };
         let data = vec![0u8; 20];
-        let replies = vec![data.clone(), ack.clone(), data.clone()];
+        let replies = vec![data.clone(), ack, data];
         let (a, b) = split_at_end(&replies);
         assert_eq!((a.len(), b.len()), (2, 1));
         let (a, b) = split_at_end(&replies[..1]);

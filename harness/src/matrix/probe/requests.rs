@@ -398,7 +398,7 @@ fn offsets(b: &mut Builder<'_>) {
         r,
     );
     let short = [3u16.to_le_bytes(), off.to_le_bytes()].concat();
-    let r = b.stats(with_attrs(short.clone()));
+    let r = b.stats(with_attrs(short));
     b.add('c', "stats_offset_nla_len_3", "JNLAR_OFFSET_U8 whose nla_len=3 (< NLA_HDRLEN); 4 attribute bytes sent", r);
     let r = b.stats(with_attrs(nla(off, &[30], None)[..3].to_vec()));
     b.add(
@@ -861,7 +861,7 @@ fn relative(b: &mut Builder<'_>) {
         r,
     );
     let add = b.cmd(Op::InstanceAdd);
-    let mut operand = nla(InstanceAddAttr::Xf.into(), &[(1 << 2) | 4], None);
+    let mut operand = nla(InstanceAddAttr::Xf.into(), &[1 << 2], None);
     operand.extend(nla(
         u16::from(InstanceAddAttr::Pool6) | F_NESTED,
         &[],
@@ -870,7 +870,7 @@ fn relative(b: &mut Builder<'_>) {
     let attrs = nla(b.attr(Attr::Operand) | F_NESTED, &operand, None);
     let h = Hdr { xt: 4, iname: b"conftest4".to_vec(), ..Hdr::default() };
     let r = b.jool(add, Frame { hdr: h, attrs, ..Frame::default() });
-    b.add('i', "instance_add_mapt", "INSTANCE_ADD xt=MAP-T (4) iname=conftest4, OPERAND{XF=netfilter|MAP-T, empty POOL6}", r);
+    b.add('i', "instance_add_mapt", "INSTANCE_ADD xt=MAP-T (4) iname=conftest4, OPERAND{XF=4 (4.1's netfilter), empty POOL6}", r);
 }
 
 /// The same questions in the 4.0.0 – 4.0.7 protocol: one genl command
@@ -944,10 +944,7 @@ fn legacy(b: &mut Builder<'_>, with_rm: bool) {
         (
             "instance_add_conftest",
             "instance ADD conftest, netfilter",
-            L {
-                body: [vec![fw], pad_name(b"conftest")].concat(),
-                ..add.clone()
-            },
+            L { body: [vec![fw], pad_name(b"conftest")].concat(), ..add },
         ),
         (
             "instance_rm_conftest",
