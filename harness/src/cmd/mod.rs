@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod capture;
+pub mod matrix;
 pub mod run;
 pub mod versions;
 
@@ -36,6 +37,9 @@ enum Cmd {
     Capture(capture::CaptureArgs),
     /// Fuzz the real kernel module (inside the VM) against the simulator.
     FuzzKernel(crate::fuzz_kernel::FuzzKernelArgs),
+    /// The conformance probe of a release on the real module, checked
+    /// against the simulator.
+    Matrix(matrix::MatrixArgs),
 }
 
 /// The exit status of an error: 2, like a usage error (ripgrep's).
@@ -50,6 +54,7 @@ pub fn main() -> ExitCode {
         Cmd::Versions(a) => versions::run(a),
         Cmd::Capture(a) => capture::run(a),
         Cmd::FuzzKernel(a) => crate::fuzz_kernel::run(a),
+        Cmd::Matrix(a) => matrix::run(a),
     };
     match result {
         Ok(code) => code,

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::transport::{self, Exchange};
 
 pub mod requests;
+pub mod runs;
 
 pub use requests::{Families, Request, FAMILY_PLACEHOLDER};
 
