@@ -17,8 +17,8 @@
 use serde_json::{json, Value};
 
 use crate::{
-    daemon::Shared,
     kernel::{Caller, Framework, Kernel, NetnsId, Xlator},
+    shared::Shared,
 };
 
 /// The caller may not use this request.

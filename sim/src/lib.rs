@@ -14,5 +14,6 @@ pub mod daemon;
 pub mod fuzzing;
 pub mod identity;
 pub mod kernel;
+pub mod shared;
 pub mod versions;
 pub mod wire;

@@ -6,14 +6,14 @@ use std::{
     os::unix::{fs::MetadataExt, process::ExitStatusExt},
     path::{Path, PathBuf},
     process::{Command, ExitCode},
-    sync::{atomic::AtomicBool, Arc},
+    time::Duration,
 };
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use jool_sim::{
     counters,
-    daemon::{self, Daemon, Shared},
+    daemon::{self, Daemon, Limits, Shared},
     identity::Identity,
     kernel::{Framework, Kernel, Xlator},
     versions::Profile,
@@ -64,11 +64,42 @@ struct KernelArgs {
 
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// Socket path.
+    /// Socket path (a live daemon or anything but a dead socket there is
+    /// an error; nothing is removed).
     #[arg(long)]
     socket: PathBuf,
     #[command(flatten)]
     kernel: KernelArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// What the daemon allows its callers.
+#[derive(Debug, Args)]
+struct LimitArgs {
+    /// Connections at once, in total (a netlink socket through the shim
+    /// is two); the last 64 are kept for root.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// Connections at once per uid other than root.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_per_uid)]
+    max_connections_per_uid: usize,
+    /// Close a connection idle for SECONDS (0: never).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+    idle_timeout: f64,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        let idle = (self.idle_timeout > 0.0)
+            .then(|| Duration::from_secs_f64(self.idle_timeout));
+        Limits {
+            max_connections: self.max_connections,
+            max_per_uid: self.max_connections_per_uid,
+            idle_timeout: idle,
+            ..Limits::default()
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -173,18 +204,23 @@ fn build_kernel(a: &KernelArgs) -> Result<Kernel> {
 
 fn serve(a: ServeArgs) -> Result<ExitCode> {
     let k = build_kernel(&a.kernel)?;
-    let d = Daemon::bind(&a.socket, Shared::new(k)).with_context(|| {
-        format!("Failed to listen on {}", a.socket.display())
-    })?;
-    let stop = Arc::new(AtomicBool::new(false));
-    daemon::stop_on_signals(&stop)
+    let limits = a.limits.limits();
+    daemon::raise_fd_limit(&limits)
+        .context("Failed to raise the open files limit")?;
+    let d = Daemon::bind(&a.socket, Shared::new(k))
+        .with_context(|| {
+            format!("Failed to listen on {}", a.socket.display())
+        })?
+        .with_limits(limits);
+    d.stop_handle()
+        .on_signals()
         .context("Failed to install signal handlers")?;
     eprintln!(
         "jool-sim: serving Jool {} on {}",
         a.kernel.kernel_version,
         a.socket.display()
     );
-    d.serve(&stop).context("Failed to accept connections")?;
+    d.serve().context("Failed to serve")?;
     Ok(ExitCode::SUCCESS)
 }
 
