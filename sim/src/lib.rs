@@ -15,5 +15,6 @@ pub mod fuzzing;
 pub mod identity;
 pub mod kernel;
 pub mod shared;
+pub mod supervise;
 pub mod versions;
 pub mod wire;
