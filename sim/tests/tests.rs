@@ -4,5 +4,7 @@
 mod conformance;
 // jool-sim serve: protocol, robustness, many clients.
 mod daemon;
+// jool-sim serve, exec and ctl run as root on a shared host (#14).
+mod hardening;
 // Fuzz corpora and regressions replayed; codec and paging properties.
 mod fuzz_corpus;
