@@ -16,7 +16,7 @@ use jool_sim::{
     versions::Profile,
 };
 
-fn socket_path() -> PathBuf {
+pub(crate) fn socket_path() -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
     std::env::temp_dir()
@@ -33,16 +33,16 @@ fn start() -> (daemon::Running, PathBuf) {
 }
 
 /// `jool_siit stats display`'s request (4.1.9), family 0x20.
-const STATS: &str = "30000000200001000400000000000000070100006a6f6f6c040109000100000064656661756c74000000000000000000";
+pub(crate) const STATS: &str = "30000000200001000400000000000000070100006a6f6f6c040109000100000064656661756c74000000000000000000";
 
-fn unhex(s: &str) -> Vec<u8> {
+pub(crate) fn unhex(s: &str) -> Vec<u8> {
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
 }
 
-fn stats_roundtrip(c: &Client) -> usize {
+pub(crate) fn stats_roundtrip(c: &Client) -> usize {
     let (errno, n) = c.command(b'S', &unhex(STATS)).unwrap();
     assert_eq!((errno, n), (0, 1));
     c.recv(true).unwrap().len()
@@ -145,7 +145,7 @@ fn test_500_concurrent_clients() {
     }
 }
 
-fn rss_kib(pid: u32) -> u64 {
+pub(crate) fn rss_kib(pid: u32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     s.lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -273,7 +273,7 @@ fn test_every_malformed_packet_gets_einval() {
 }
 
 /// The daemon's `Threads:`, `VmHWM:` (KiB) and open descriptors.
-fn threads_hwm_fds(pid: u32) -> (u64, u64, usize) {
+pub(crate) fn threads_hwm_fds(pid: u32) -> (u64, u64, usize) {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let field = |name: &str| -> u64 {
         s.lines()
@@ -289,13 +289,13 @@ fn threads_hwm_fds(pid: u32) -> (u64, u64, usize) {
 }
 
 /// `jool-sim serve ARGS` as its own process, killed on drop.
-struct ServeProcess {
-    child: std::process::Child,
-    path: PathBuf,
+pub(crate) struct ServeProcess {
+    pub(crate) child: std::process::Child,
+    pub(crate) path: PathBuf,
 }
 
 impl ServeProcess {
-    fn start(args: &[&str]) -> Self {
+    pub(crate) fn start(args: &[&str]) -> Self {
         let path = socket_path();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_jool-sim"))
             .arg("serve")
@@ -385,7 +385,7 @@ fn python3() -> &'static str {
 }
 
 /// Why an unprivileged holder cannot run here, if it cannot.
-fn holder_missing() -> Option<String> {
+pub(crate) fn holder_missing() -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let root = status
         .lines()
@@ -407,7 +407,7 @@ fn holder_missing() -> Option<String> {
 }
 
 /// Starts the holder; returns it and its "open N refused M" line.
-fn hold(
+pub(crate) fn hold(
     path: &std::path::Path,
     n: usize,
     secs: f64,

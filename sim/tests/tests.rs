@@ -6,5 +6,7 @@ mod conformance;
 mod daemon;
 // jool-sim serve, exec and ctl run as root on a shared host (#14).
 mod hardening;
+// Long checks (#[ignore]): a soak, 3,000 idle connections.
+mod soak;
 // Fuzz corpora and regressions replayed; codec and paging properties.
 mod fuzz_corpus;
