@@ -305,8 +305,14 @@ impl ServeProcess {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
+        // Served (not only listening): its loop runs, every descriptor
+        // it keeps is open.
+        let served = || {
+            let c = Client::connect(&path).ok()?;
+            c.command(b'B', &0u32.to_le_bytes()).ok()
+        };
         let t = std::time::Instant::now();
-        while Client::connect(&path).is_err() {
+        while served().is_none() {
             assert!(
                 t.elapsed() < std::time::Duration::from_secs(10),
                 "jool-sim serve did not start"
@@ -453,7 +459,8 @@ fn test_unprivileged_idle_connections_are_bounded() {
     assert_eq!(line, "open 100 refused 200");
     let (threads, _, fds) = threads_hwm_fds(pid);
     assert!(threads <= 2, "{threads} threads");
-    assert_eq!(fds, fds_before + 100);
+    // (fds_before may count a connection closed meanwhile.)
+    assert!(fds <= fds_before + 100, "{fds} descriptors, {fds_before} before");
     let root = Client::connect(&serve.path).unwrap();
     assert_eq!(stats_roundtrip(&root), 876, "root is served");
     // The idle ones are closed after 2 s (root's too: it sent nothing).

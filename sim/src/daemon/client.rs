@@ -10,7 +10,10 @@ use std::{
     io,
     os::fd::{AsRawFd, OwnedFd},
     path::Path,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex,
+    },
     time::{Duration, Instant},
 };
 
@@ -32,6 +35,8 @@ pub struct Client {
     fd: OwnedFd,
     /// The spin budget, in nanoseconds (see `spin`).
     spin_ns: AtomicU64,
+    /// Where packets are read (empty until the first).
+    buf: Mutex<Vec<u8>>,
 }
 
 impl Client {
@@ -48,7 +53,7 @@ impl Client {
         )?;
         socket::connect(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
         let spin_ns = AtomicU64::new(Self::SPIN.as_nanos() as u64);
-        Ok(Self { fd, spin_ns })
+        Ok(Self { fd, spin_ns, buf: Mutex::new(Vec::new()) })
     }
 
     /// Sends one command and reads its result: `(errno, value)`.
@@ -85,21 +90,24 @@ impl Client {
     /// `WouldBlock` when none is queued. Packets longer than
     /// [`MAX_PACKET`] are an error, and so is the end of the connection.
     pub fn recv(&self, wait: bool) -> io::Result<Vec<u8>> {
-        // Its length first, so that the buffer is just large enough.
-        let n = self.recv_spin(&mut [], MsgFlags::MSG_PEEK, wait)?;
+        // Into the connection's buffer of MAX_PACKET bytes (allocated at
+        // the first read; its pages are touched only as packets fill
+        // them): one system call per packet.
+        let mut buf = self.buf.lock().unwrap_or_else(|p| p.into_inner());
+        if buf.is_empty() {
+            buf.resize(MAX_PACKET, 0);
+        }
+        let n = self.recv_spin(&mut buf, MsgFlags::empty(), wait)?;
         if n == 0 {
             return Err(closed());
         }
-        if n > MAX_PACKET {
+        if n > buf.len() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("a {n}-byte packet"),
             ));
         }
-        let mut buf = vec![0u8; n];
-        let got = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_TRUNC)?;
-        buf.truncate(got);
-        Ok(buf)
+        Ok(buf[..n].to_vec())
     }
 
     /// `recv(MSG_TRUNC | flags)` into `buf`: polls while the spin budget

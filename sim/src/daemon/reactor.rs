@@ -45,8 +45,11 @@ pub const EUSERS: i32 = 87;
 const LISTENER: u64 = u64::MAX;
 /// Event key of the stop request.
 const WAKE: u64 = u64::MAX - 1;
-/// Packets read from one connection before the loop serves others.
-const READ_BATCH: usize = 32;
+/// Attempts at reading one packet (`EINTR`). One packet per readiness: a
+/// client usually waits for its result, so a second `recv` would find
+/// nothing (a wasted system call per round trip), and epoll reports the
+/// connection again while packets are queued.
+const READ_TRIES: usize = 4;
 /// Connections accepted in one go.
 const ACCEPT_BATCH: usize = 64;
 /// How long accepting pauses when the process runs out of descriptors.
@@ -252,10 +255,9 @@ impl<'a> Reactor<'a> {
         self.slots.get_mut(index).and_then(|s| s.conn.as_mut())
     }
 
-    /// Reads and handles packets until none is queued, the output of one
-    /// could not all be sent, or [`READ_BATCH`].
+    /// Reads and handles one packet, unless output waits.
     fn read(&mut self, index: usize, hung_up: bool) {
-        for _ in 0..READ_BATCH {
+        for _ in 0..READ_TRIES {
             let Some(conn) = self.slots[index].conn.as_mut() else { return };
             if !conn.out.is_empty() {
                 return;
@@ -273,10 +275,11 @@ impl<'a> Reactor<'a> {
             conn.last_active = Instant::now();
             match conn.packet(&self.buf[..n], self.shared) {
                 Outcome::Done => {}
-                Outcome::Close => return self.close(index),
+                Outcome::Close => self.close(index),
                 Outcome::Pair => self.pair(index),
-                Outcome::Attach(token) => return self.attach(index, token),
+                Outcome::Attach(token) => self.attach(index, token),
             }
+            return;
         }
     }
 

@@ -7,10 +7,12 @@
 //! CPU between polls (a peer runnable on the same CPU goes first), and
 //! sleeps only after that.
 //!
-//! The budget adapts: a poll that found work restores it to the maximum;
-//! one that ran out halves it (down to none), so that on a loaded machine,
-//! where the peer is often not running, nobody keeps burning a CPU; a
-//! sleep that ended sooner than the maximum doubles it again.
+//! The budget adapts: a poll that found work within the budget restores it
+//! to the maximum; one that ran out, or found work only later (the thread
+//! lost the CPU to others between polls: a loaded machine), halves it
+//! (down to none), so that where the peer is often not running nobody
+//! keeps burning a CPU or yielding it to unrelated threads; a sleep that
+//! ended sooner than the maximum doubles it again.
 
 use std::{
     io,
@@ -54,15 +56,19 @@ impl Spinner {
         }
         let start = Instant::now();
         loop {
-            if let Some(v) = poll()? {
+            let found = poll()?;
+            let late = start.elapsed() >= self.budget;
+            if found.is_some() && !late {
                 self.budget = self.max;
-                return Ok(Some(v));
+                return Ok(found);
             }
-            if start.elapsed() >= self.budget {
+            if late {
+                // Ran out, or found it only after the CPU went to other
+                // threads (a loaded machine): spin less next time.
                 self.budget /= 2;
-                return Ok(None);
+                return Ok(found);
             }
-            std::thread::yield_now();
+            std::hint::spin_loop();
         }
     }
 
