@@ -16,5 +16,7 @@ pub mod fuzzing;
 pub mod identity;
 pub mod kernel;
 pub mod requests;
+pub mod shared;
+pub mod supervise;
 pub mod versions;
 pub mod wire;
