@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod cli_capture;
 pub mod client;
 pub mod compat;
 pub use jool_sim::counters;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use jool_harness::{compat, suite};
+use jool_harness::{cli_capture, compat, suite};
 
 /// Test harness for Jool's `stats` interface.
 #[derive(Debug, Parser)]
@@ -24,6 +24,11 @@ enum Cmd {
     Capture(suite::CaptureArgs),
     /// Fuzz the real kernel module (inside the VM) against the simulator.
     FuzzKernel(suite::FuzzKernelArgs),
+    /// Record the real clients' command-line behaviour (fixtures/captures/cli).
+    CaptureCli(cli_capture::Args),
+    /// What `capture-cli` runs inside a guest.
+    #[command(hide = true)]
+    CaptureCliGuest(cli_capture::GuestArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +38,8 @@ fn main() -> ExitCode {
         Cmd::Versions(a) => compat::run(a),
         Cmd::Capture(a) => suite::capture(a),
         Cmd::FuzzKernel(a) => suite::fuzz_kernel(a),
+        Cmd::CaptureCli(a) => cli_capture::run(a),
+        Cmd::CaptureCliGuest(a) => cli_capture::guest(a),
     };
     match result {
         Ok(code) => code,
