@@ -5,6 +5,8 @@
 //! - [`wire`]: zero-copy views and `Repr` types for the netlink, genetlink
 //!   and Jool headers and attributes.
 //! - [`kernel`]: the simulated kernel, driven by request bytes.
+//! - [`setup`]: what a simulated kernel looks like at start (release,
+//!   build, modules, instances, counters), for every front end.
 #![forbid(unsafe_code)]
 
 pub mod control;
@@ -14,5 +16,6 @@ pub mod daemon;
 pub mod fuzzing;
 pub mod identity;
 pub mod kernel;
+pub mod setup;
 pub mod versions;
 pub mod wire;
