@@ -11,9 +11,11 @@ fn run_args(args: &[&str]) -> (String, String, u8) {
 
 #[test]
 fn test_program_name_picks_the_translator() {
-    assert_eq!(program_xlator("/usr/bin/jool_siit"), Xlator::Siit);
-    assert_eq!(program_xlator("jool"), Xlator::Nat64);
-    assert_eq!(program_xlator("jool-stats"), Xlator::Nat64);
+    use jool_sim::kernel::Xlator;
+    use options::program_xlator;
+    assert_eq!(program_xlator(b"/usr/bin/jool_siit"), Xlator::Siit);
+    assert_eq!(program_xlator(b"jool"), Xlator::Nat64);
+    assert_eq!(program_xlator(b"jool-stats"), Xlator::Nat64);
 }
 
 #[test]
@@ -68,9 +70,16 @@ fn test_argument_errors() {
         run_args(&["jool_siit", "stats", "display", "--bogus"]);
     assert_eq!(code, 64);
     assert!(err.starts_with("display: unrecognized option '--bogus'"));
-    let (out, _, code) =
-        run_args(&["jool_siit", "stats", "display", "--help"]);
-    assert_eq!((out.as_str(), code), (argp::DISPLAY_HELP, 0));
+    let (out, _, code) = run_args(&[
+        "jool_siit",
+        "--client-version",
+        "4.1.9",
+        "stats",
+        "display",
+        "--help",
+    ]);
+    let want = argp::help(b"display", &argp::DISPLAY, "jool@nic.mx");
+    assert_eq!((out.as_bytes(), code), (&want[..], 0));
 }
 
 #[test]
@@ -84,7 +93,19 @@ fn test_unknown_client_version_is_a_usage_error() {
         "display",
     ]);
     assert_eq!(code, 64);
-    assert!(err.contains("unknown --client-version '9.9'"), "{err}");
+    assert!(
+        err.starts_with("jool: --client-version: unknown release '9.9'"),
+        "{err}"
+    );
+    let (_, err2, code2) = run_args(&[
+        "jool",
+        "--sim",
+        "--kernel-version",
+        "9.9",
+        "stats",
+        "display",
+    ]);
+    assert_eq!(code2, 64, "{err2}");
 }
 
 #[test]

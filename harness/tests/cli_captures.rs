@@ -1,0 +1,222 @@
+//! The real clients' command lines (fixtures/captures/cli: 4.1.9, 4.1.13
+//! and 4.1.15, on a host without the module and in a guest with it)
+//! replayed through the jool-stats binary as `jool-stats --client-version
+//! R ARGS...` under the captured `argv[0]`, in the same working folder
+//! (the `-f` files), with the same clean environment: stdout, stderr and
+//! the ending (exit status or signal) must be the captured bytes.
+//!
+//! - host records run against this machine's real netlink, where Jool is
+//!   not loaded (skipped, loudly, where it is);
+//! - guest records run against a `jool-sim` daemon (a thread of this
+//!   test) holding the guest's state: the module's release, a `default`
+//!   instance of each translator with the captured counters.
+//!
+//! One line is compared loosely: after `The JSON parser got confused
+//! around the beginning of this string:` the real client prints freed
+//! heap bytes (see the captures' README); the rest of those records is
+//! compared exactly.
+
+use std::{
+    collections::BTreeMap,
+    ffi::OsStr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use jool_harness::cli_capture::{
+    run_one, Bytes, CaptureFile, Place, Ran, Record, Runner,
+};
+use jool_sim::{
+    counters,
+    daemon::{self, Shared},
+    identity::Identity,
+    kernel::Xlator,
+    setup::{self, Setup},
+};
+
+use crate::util::fixtures;
+
+const RELEASES: [&str; 3] = ["4.1.9", "4.1.13", "4.1.15"];
+
+/// The line of a JSON error that holds heap garbage in the real client.
+const JSON_ERROR: &[u8] = b"Error: The JSON parser got confused around the beginning of this string:\n";
+
+fn load(release: &str, place: Place) -> CaptureFile {
+    let path = fixtures()
+        .join(format!("captures/cli/{release}/{}.json", place.name()));
+    CaptureFile::load(&path).unwrap()
+}
+
+/// A fresh folder holding the capture's `-f` files.
+fn work_dir(c: &CaptureFile) -> PathBuf {
+    let dir = crate::util::temp_path(&format!(
+        "cli-{}-{}",
+        c.release,
+        c.place.name()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, bytes) in &c.files {
+        std::fs::write(dir.join(name), &bytes.0).unwrap();
+    }
+    dir
+}
+
+/// Whether `got` is what `want` shows.
+fn same(want: &Record, got: &Ran) -> bool {
+    if want.stdout != got.stdout || want.status != got.status {
+        return false;
+    }
+    match want.stderr.0.strip_prefix(JSON_ERROR) {
+        Some(_) => {
+            got.stderr.0.starts_with(JSON_ERROR)
+                && got.stderr.0.ends_with(b"\n")
+        }
+        None => want.stderr == got.stderr,
+    }
+}
+
+fn show(b: &Bytes) -> String {
+    let s = String::from_utf8_lossy(&b.0);
+    let mut end = s.len().min(300);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    match end < s.len() {
+        true => format!("{:?}...", &s[..end]),
+        false => format!("{s:?}"),
+    }
+}
+
+/// Runs every record of `c` through jool-stats; returns the mismatches.
+fn replay(c: &CaptureFile, env: &[(&str, &OsStr)]) -> Vec<String> {
+    let dir = work_dir(c);
+    let bin = Path::new(env!("CARGO_BIN_EXE_jool-stats"));
+    let runner = Runner {
+        program: bin,
+        pre: vec![OsStr::new("--client-version"), OsStr::new(&c.release)],
+        cwd: &dir,
+        env: env.to_vec(),
+        timeout: Duration::from_secs(30),
+    };
+    let chunks: Vec<&[Record]> =
+        c.records.chunks(c.records.len().div_ceil(4).max(1)).collect();
+    let bad: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|chunk| {
+                let runner = &runner;
+                s.spawn(move || {
+                    let mut bad = Vec::new();
+                    for r in chunk.iter() {
+                        let got = run_one(runner, &r.argv[0].0, &r.argv[1..], r.stdout_kind).unwrap();
+                        if !same(r, &got) {
+                            bad.push(format!(
+                                "{} {}: {:?}\n  real:       {} out {} err {}\n  jool-stats: {} out {} err {}",
+                                c.release,
+                                c.place.name(),
+                                r.argv,
+                                r.status,
+                                show(&r.stdout),
+                                show(&r.stderr),
+                                got.status,
+                                show(&got.stdout),
+                                show(&got.stderr)
+                            ));
+                        }
+                    }
+                    bad
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    bad
+}
+
+fn assert_none(bad: &[String], total: usize) {
+    assert!(
+        bad.is_empty(),
+        "{} of {total} command lines differ:\n{}",
+        bad.len(),
+        bad.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
+    );
+}
+
+#[test]
+fn test_captures_are_big_enough() {
+    for r in RELEASES {
+        for place in [Place::Host, Place::Guest] {
+            let c = load(r, place);
+            assert_eq!(c.release, r);
+            assert!(
+                c.records.len() >= 160,
+                "{r} {}: {} records",
+                place.name(),
+                c.records.len()
+            );
+        }
+    }
+}
+
+#[test]
+fn test_host_command_lines() {
+    if Path::new("/sys/module/jool_common").exists() {
+        eprintln!("SKIP {}: Jool's module is loaded here; the host captures were made without it", module_path!());
+        return;
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let (mut bad, mut total) = (Vec::new(), 0);
+    for r in RELEASES {
+        let c = load(r, Place::Host);
+        total += c.records.len();
+        bad.extend(replay(&c, &[("PATH", &path)]));
+    }
+    assert_none(&bad, total);
+}
+
+/// The guest's kernel: its module's release, a default instance of each
+/// translator holding the captured counters.
+fn guest_kernel(c: &CaptureFile) -> jool_sim::kernel::Kernel {
+    let module =
+        c.module.as_deref().expect("a guest capture names its module");
+    let me = Identity::current().unwrap();
+    let s = Setup::new(setup::release(module).unwrap(), me.netns);
+    let mut k = s.build().unwrap();
+    let by_xlator: BTreeMap<&str, Xlator> =
+        [("siit", Xlator::Siit), ("nat64", Xlator::Nat64)].into();
+    for (name, x) in by_xlator {
+        let text = c.counters.get(name).expect("the capture's counters");
+        let rows = counters::parse(text).unwrap();
+        let ids = counters::to_ids(&rows, k.profile()).unwrap();
+        k.set_counters(me.netns, x, "default", &ids).unwrap();
+    }
+    k
+}
+
+#[test]
+fn test_guest_command_lines() {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let (mut bad, mut total) = (Vec::new(), 0);
+    for r in RELEASES {
+        let c = load(r, Place::Guest);
+        assert_eq!(
+            c.counters.get("siit"),
+            c.counters.get("siit-after"),
+            "{r}: counters moved during the capture"
+        );
+        let dir = crate::util::temp_path(&format!("cli-daemon-{r}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("sock");
+        let running =
+            daemon::spawn(&socket, Shared::new(guest_kernel(&c))).unwrap();
+        total += c.records.len();
+        bad.extend(replay(
+            &c,
+            &[("PATH", &path), ("JOOL_SIM_SOCKET", socket.as_os_str())],
+        ));
+        drop(running);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    assert_none(&bad, total);
+}
