@@ -16,8 +16,8 @@
 //!   does when it cannot (`Unknown error -12`), and a file shorter than
 //!   its size (where the real client loops for ever) ends where its
 //!   content does;
-//! - JSON nested deeper than [`MAX_DEPTH`] (which overflows the real
-//!   client's stack) is a parse error.
+//! - JSON nested deeper than [`MAX_DEPTH`] is a parse error (the real
+//!   client recurses as deep as its stack lets it).
 //!
 //! An `instance` that is not a string makes the real client call
 //! `strdup(NULL)` and die of `SIGSEGV`; so does this ([`Failure::Crash`]).
@@ -35,7 +35,7 @@ use super::exit;
 pub const MAX_FILE: u64 = 64 << 20;
 
 /// Deepest nesting parsed.
-pub const MAX_DEPTH: usize = 128;
+pub const MAX_DEPTH: usize = 1000;
 
 /// Most bytes of the file quoted after a parse error.
 pub const ERROR_QUOTE: usize = 40;
