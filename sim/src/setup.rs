@@ -58,6 +58,22 @@ impl InstanceSpec {
         Ok(Self::netfilter(name, xlator))
     }
 
+    /// Creates this instance in `netns` of `k`, with `counters` (ids of
+    /// `k`'s release).
+    pub fn add_to(
+        &self,
+        k: &mut Kernel,
+        netns: NetnsId,
+        counters: &[(u16, u64)],
+    ) -> Result<(), SetupError> {
+        let fail = |e| SetupError::Instance(self.name.clone(), e);
+        k.add_instance(netns, self.xlator, &self.name, self.framework)
+            .map_err(fail)?;
+        k.set_pool6(netns, self.xlator, &self.name, self.pool6)
+            .map_err(fail)?;
+        k.set_counters(netns, self.xlator, &self.name, counters).map_err(fail)
+    }
+
     /// `default:siit` and `default:nat64`.
     pub fn defaults() -> Vec<Self> {
         vec![
@@ -189,13 +205,7 @@ impl Setup {
             None => Vec::new(),
         };
         for i in &self.instances {
-            let fail = |e| SetupError::Instance(i.name.clone(), e);
-            k.add_instance(self.netns, i.xlator, &i.name, i.framework)
-                .map_err(fail)?;
-            k.set_pool6(self.netns, i.xlator, &i.name, i.pool6)
-                .map_err(fail)?;
-            k.set_counters(self.netns, i.xlator, &i.name, &ids)
-                .map_err(fail)?;
+            i.add_to(&mut k, self.netns, &ids)?;
         }
         k.set_modules(self.modules.siit, self.modules.nat64);
         Ok(k)
