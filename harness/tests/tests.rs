@@ -22,3 +22,5 @@ mod versions;
 // Every fixtures/suites file on the in-process simulator (the VM runs them
 // on the real module from .ci/run).
 mod suites;
+// The README's `sh` examples, run as written.
+mod readme;
