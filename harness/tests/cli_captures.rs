@@ -220,3 +220,90 @@ fn test_guest_command_lines() {
     }
     assert_none(&bad, total);
 }
+
+/// jool-stats with `env` only (and PATH), standard output as `stdout`.
+fn jool_stats_env(
+    args: &[&str],
+    env: &[(&str, &OsStr)],
+    stdout: jool_harness::cli_capture::StdoutKind,
+) -> Ran {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut all = vec![("PATH", path.as_os_str())];
+    all.extend_from_slice(env);
+    let dir = fixtures();
+    let runner = Runner {
+        program: Path::new(env!("CARGO_BIN_EXE_jool-stats")),
+        pre: Vec::new(),
+        cwd: &dir,
+        env: all,
+        timeout: Duration::from_secs(30),
+    };
+    let args: Vec<Bytes> = args.iter().map(|a| Bytes::from(*a)).collect();
+    run_one(&runner, &args[0].0, &args[1..], stdout).unwrap()
+}
+
+/// Regression (issue 15): `--counters` without `--sim` printed the file's
+/// numbers, even with a daemon named by `JOOL_SIM_SOCKET`.
+#[test]
+fn r15_sim_only_options_need_sim() {
+    use jool_harness::cli_capture::{Status, StdoutKind};
+    let socket = OsStr::new("/nonexistent/jool-sim.sock");
+    for extra in [
+        &["--counters", "samples/siit-4.1.9.csv"][..],
+        &["--kernel-version", "4.1.12"],
+        &["--no-module"],
+        &["--no-instance"],
+    ] {
+        for env in [&[][..], &[("JOOL_SIM_SOCKET", socket)]] {
+            let mut args = vec!["jool_siit"];
+            args.extend_from_slice(extra);
+            args.extend(["stats", "display"]);
+            let r = jool_stats_env(&args, env, StdoutKind::Pipe);
+            assert_eq!(r.status, Status::Exit(64), "{args:?}: {r:?}");
+            assert!(r.stdout.0.is_empty(), "{args:?}: {r:?}");
+            let text = String::from_utf8_lossy(&r.stderr.0).into_owned();
+            assert!(text.contains("it needs --sim"), "{text}");
+        }
+    }
+}
+
+/// `--sim` and `JOOL_SIM_SOCKET` together are refused, not silently
+/// resolved.
+#[test]
+fn test_sim_with_a_daemon_socket_is_refused() {
+    use jool_harness::cli_capture::{Status, StdoutKind};
+    let socket = OsStr::new("/nonexistent/jool-sim.sock");
+    let r = jool_stats_env(
+        &["jool", "--sim", "stats", "display"],
+        &[("JOOL_SIM_SOCKET", socket)],
+        StdoutKind::Pipe,
+    );
+    assert_eq!(r.status, Status::Exit(64), "{r:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&r.stderr.0),
+        "jool: --sim simulates a kernel in this process, but JOOL_SIM_SOCKET=/nonexistent/jool-sim.sock names a jool-sim daemon's; unset one\n"
+    );
+}
+
+/// A reader that went away: death by SIGPIPE, as the real client dies,
+/// also past the first 4 KiB of a long display.
+#[test]
+fn test_closed_pipe_kills_jool_stats_with_sigpipe() {
+    use jool_harness::cli_capture::{Status, StdoutKind};
+    let r = jool_stats_env(
+        &[
+            "jool",
+            "--sim",
+            "--counters",
+            "samples/siit-4.1.9.csv",
+            "stats",
+            "display",
+            "--all",
+            "--explain",
+        ],
+        &[],
+        StdoutKind::ClosedPipe,
+    );
+    assert_eq!(r.status, Status::Signal(13), "{r:?}");
+    assert!(r.stderr.0.is_empty(), "{r:?}");
+}

@@ -10,7 +10,7 @@
 //! command line made only of them counts as no arguments (the real
 //! client's help).
 
-use std::path::PathBuf;
+use std::{os::unix::ffi::OsStringExt, path::PathBuf};
 
 use jool_sim::{kernel::Xlator, setup, versions::Profile};
 
@@ -143,7 +143,7 @@ pub enum Stop {
     /// `-f` failed.
     File(file::Failure),
     /// One of jool-stats' own options is wrong: why (exit status 64).
-    Bad(String),
+    Bad(OptionError),
 }
 
 /// Parses the global options of `args` (`args[0]` is the program).
@@ -200,61 +200,110 @@ fn own(arg: &[u8]) -> Option<(OwnOpt, Option<Vec<u8>>)> {
     OWN.iter().find(|o| o.name.as_bytes() == name).map(|o| (*o, value))
 }
 
+/// One of jool-stats' own options is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OptionError {
+    /// `--NAME=VALUE` for an option that takes none.
+    ValueNotAllowed(&'static str),
+    /// `--NAME` last, without its value.
+    ValueMissing(&'static str),
+    /// A release no fixture describes (the option, the error).
+    UnknownRelease(&'static str, setup::SetupError),
+    /// `--format` other than `text`, `json`, `prometheus`.
+    UnknownFormat(String),
+    /// A `--sim`-only option without `--sim` (whether `JOOL_SIM_SOCKET`
+    /// is set).
+    NeedsSim(&'static str, bool),
+    /// `--counters` with `--no-instance`: no instance to hold them.
+    CountersWithoutInstance,
+}
+
+impl std::fmt::Display for OptionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ValueNotAllowed(n) => {
+                write!(f, "option '--{n}' doesn't allow an argument")
+            }
+            Self::ValueMissing(n) => {
+                write!(f, "option '--{n}' requires an argument")
+            }
+            Self::UnknownRelease(n, e) => write!(f, "--{n}: {e}"),
+            Self::UnknownFormat(v) => {
+                write!(f, "unknown --format '{v}' (text, json, prometheus)")
+            }
+            Self::NeedsSim(n, daemon) => write!(
+                f,
+                "--{n} describes the simulated kernel: it needs --sim (without it, jool-stats talks to the real kernel{})",
+                if *daemon { " or the JOOL_SIM_SOCKET daemon" } else { "" }
+            ),
+            Self::CountersWithoutInstance => f.write_str(
+                "--counters fills the simulated instances, but --no-instance leaves none",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for OptionError {}
+
 fn take_own(
     g: &mut Globals,
     go: &mut Getopt<'_>,
     (o, inline): (OwnOpt, Option<Vec<u8>>),
-) -> Result<(), String> {
+) -> Result<(), OptionError> {
     let name = o.name;
     let value = match (o.value, inline) {
-        (false, Some(_)) => {
-            return Err(format!("option '--{name}' doesn't allow an argument"))
-        }
+        (false, Some(_)) => return Err(OptionError::ValueNotAllowed(name)),
         (false, None) => {
             go.take(false);
-            None
+            Vec::new()
         }
         (true, Some(v)) => {
             go.take(false);
-            Some(v)
+            v
         }
-        (true, None) => Some(go.take(true).ok_or_else(|| {
-            format!("option '--{name}' requires an argument")
-        })?),
+        (true, None) => {
+            go.take(true).ok_or(OptionError::ValueMissing(name))?
+        }
     };
     if o.sim_only {
         g.sim_only.push(name);
     }
-    let text = value
-        .map(|v| String::from_utf8_lossy(&v).into_owned())
-        .unwrap_or_default();
-    set_own(g, name, text)
+    set_own(g, name, value)
 }
 
-fn set_own(g: &mut Globals, name: &str, v: String) -> Result<(), String> {
-    let release = |v: &str| -> Result<&'static str, String> {
-        if v == labels::AUTO && name == "client-version" {
-            return Ok(labels::AUTO);
-        }
-        setup::release(v)
-            .map(|p| p.release.as_str())
-            .map_err(|e| format!("--{name}: {e}"))
-    };
+fn release(name: &'static str, v: &[u8]) -> Result<&'static str, OptionError> {
+    let v = String::from_utf8_lossy(v);
+    if v == labels::AUTO && name == "client-version" {
+        return Ok(labels::AUTO);
+    }
+    setup::release(&v)
+        .map(|p| p.release.as_str())
+        .map_err(|e| OptionError::UnknownRelease(name, e))
+}
+
+fn set_own(
+    g: &mut Globals,
+    name: &'static str,
+    v: Vec<u8>,
+) -> Result<(), OptionError> {
     match name {
-        "client-version" => g.client_version = Some(release(&v)?),
+        "client-version" => g.client_version = Some(release(name, &v)?),
         "kernel-version" => {
-            g.sim_opts.kernel_version = Some(release(&v)?.to_owned())
+            g.sim_opts.kernel_version = Some(release(name, &v)?.to_owned())
         }
-        "counters" => g.sim_opts.counters = Some(PathBuf::from(v)),
+        "counters" => {
+            g.sim_opts.counters =
+                Some(PathBuf::from(std::ffi::OsString::from_vec(v)))
+        }
         "format" => {
-            g.format = match v.as_str() {
-                "text" => Format::Text,
-                "json" => Format::Json,
-                "prometheus" => Format::Prometheus,
+            g.format = match &v[..] {
+                b"text" => Format::Text,
+                b"json" => Format::Json,
+                b"prometheus" => Format::Prometheus,
                 other => {
-                    return Err(format!(
-                        "unknown --format '{other}' (text, json, prometheus)"
-                    ))
+                    let other = String::from_utf8_lossy(other).into_owned();
+                    return Err(OptionError::UnknownFormat(other));
                 }
             }
         }
@@ -269,12 +318,14 @@ fn set_own(g: &mut Globals, name: &str, v: String) -> Result<(), String> {
 }
 
 /// The `--sim`-only options given without `--sim` (an error: they would
-/// describe a kernel that is not there).
-pub fn check_sim_only(g: &Globals) -> Result<(), String> {
+/// describe a kernel that is not there), and `--counters` with nowhere to
+/// go.
+pub fn check_sim_only(g: &Globals) -> Result<(), OptionError> {
+    let daemon = std::env::var_os("JOOL_SIM_SOCKET").is_some();
     match (g.sim, g.sim_only.first()) {
-        (false, Some(name)) => Err(format!("--{name} describes the simulated kernel: it needs --sim (without it, jool-stats talks to the real kernel{})", if std::env::var_os("JOOL_SIM_SOCKET").is_some() { " or the JOOL_SIM_SOCKET daemon" } else { "" })),
+        (false, Some(name)) => Err(OptionError::NeedsSim(name, daemon)),
         _ if g.sim_opts.no_instance && g.sim_opts.counters.is_some() => {
-            Err("--counters fills the simulated instances, but --no-instance leaves none".into())
+            Err(OptionError::CountersWithoutInstance)
         }
         _ => Ok(()),
     }
@@ -318,7 +369,7 @@ mod test {
         );
         let (_, s) = p(&["jool", "--client-version", "9.9"]);
         assert!(
-            matches!(s, Stop::Bad(ref m) if m.starts_with("--client-version: unknown release '9.9'")),
+            matches!(s, Stop::Bad(ref m) if m.to_string().starts_with("--client-version: unknown release '9.9'")),
             "{s:?}"
         );
         let (_, s) = p(&["jool", "--kernel-version=9.9"]);
@@ -342,7 +393,7 @@ mod test {
     #[test]
     fn test_sim_only_needs_sim() {
         let (g, _) = p(&["jool", "--counters", "f", "stats", "display"]);
-        assert!(check_sim_only(&g).unwrap_err().starts_with(
+        assert!(check_sim_only(&g).unwrap_err().to_string().starts_with(
             "--counters describes the simulated kernel: it needs --sim"
         ));
         let (g, _) = p(&["jool", "--sim", "--no-module", "stats", "display"]);
