@@ -117,8 +117,13 @@ fn read_text(path: &[u8]) -> Result<Vec<u8>, Failure> {
 
 /// The instance name `-f path` gives.
 pub fn iname(path: &[u8]) -> Result<Vec<u8>, Failure> {
-    let text = read_text(path)?;
-    let mut p = Parser { s: &text, depth: 0 };
+    iname_in(&read_text(path)?)
+}
+
+/// The instance name a file's text (up to its first NUL) gives.
+pub fn iname_in(text: &[u8]) -> Result<Vec<u8>, Failure> {
+    let text = text.split(|b| *b == 0).next().unwrap_or_default();
+    let mut p = Parser { s: text, depth: 0 };
     let start = p.skip(0);
     let root = match p.value(start) {
         Ok((v, _)) => v,

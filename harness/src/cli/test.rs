@@ -214,3 +214,111 @@ fn test_json_and_prometheus() {
     assert_eq!(code, 0);
     assert!(out.contains("# TYPE jool_received6 gauge\n"), "{out}");
 }
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::transport::Transport;
+
+    /// A socket to nowhere: every send fails (no kernel).
+    struct Nowhere;
+
+    impl Transport for Nowhere {
+        fn send(&mut self, _: &[u8]) -> io::Result<()> {
+            Err(io::Error::from_raw_os_error(2))
+        }
+
+        fn recv(&mut self) -> io::Result<Vec<u8>> {
+            Err(io::ErrorKind::WouldBlock.into())
+        }
+
+        fn port_id(&self) -> u32 {
+            1
+        }
+    }
+
+    /// Words made of what command lines are made of (no `H`: argp's
+    /// `--HANG` sleeps an hour, as the real client's does).
+    fn word() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "stats",
+                "display",
+                "-i",
+                "-f",
+                "--",
+                "-",
+                "",
+                "--all",
+                "-ae",
+                "--csv",
+                "--help",
+                "--usage",
+                "-V",
+                "-?",
+                "--program-name=x",
+                "--instance=",
+                "--file",
+                "--client-version",
+                "4.1.13",
+                "--sim",
+                "s",
+                "d",
+                "--=",
+                "-x",
+                "--no-h",
+                "instance",
+                "add",
+            ])
+            .prop_map(|w| w.as_bytes().to_vec()),
+            prop::collection::vec(
+                any::<u8>().prop_filter("no H", |b| *b != b'H'),
+                0..6
+            ),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn prop_any_command_line_ends_cleanly(
+            words in prop::collection::vec(word(), 0..7),
+            siit in any::<bool>(),
+        ) {
+            let mut args = vec![if siit { b"jool_siit".to_vec() } else { b"jool".to_vec() }];
+            args.extend(words);
+            let ctx = Context {
+                connector: Connector::Transport(Box::new(Nowhere)),
+                client: Profile::get("4.1.9"),
+            };
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let o = run_with(&args, ctx, &mut out, &mut err);
+            // Something says what happened, unless it succeeded.
+            prop_assert!(o == Outcome::Exit(0) || !err.is_empty() || o == Outcome::Signal(exit::SIGSEGV), "{o:?}");
+        }
+
+        #[test]
+        fn prop_any_json_file_ends_cleanly(text in prop::collection::vec(any::<u8>(), 0..200)) {
+            let _ = file::iname_in(&text);
+        }
+
+        #[test]
+        fn prop_json_like_text_ends_cleanly(
+            text in "[{}\\[\\]\\\\\"a-z0-9:,. eEu+-]{0,80}"
+        ) {
+            let _ = file::iname_in(text.as_bytes());
+        }
+
+        #[test]
+        fn prop_argp_wraps_any_name(
+            // argv holds C strings: no NUL.
+            name in prop::collection::vec(1u8.., 0..400)
+        ) {
+            let u = argp::usage(&name, &argp::DISPLAY);
+            prop_assert!(u.starts_with(b"Usage:"));
+            let h = argp::help(&name, &argp::DISPLAY, "x");
+            prop_assert!(h.ends_with(b"Report bugs to x.\n"));
+            let _ = argp::see(&name);
+        }
+    }
+}
