@@ -270,7 +270,10 @@ impl FmtStream {
             self.ensure(guess);
             let avail = self.end() - self.p;
             if to_isize(s.len()) < avail {
+                // vsnprintf's terminating NUL stays past the text: a
+                // later wrap may look at it.
                 self.put_at_p(s);
+                self.set(self.p, 0);
                 return;
             }
             // vsnprintf wrote what fitted and a NUL; printf tries again.
@@ -339,6 +342,31 @@ mod test {
         s.printf(b"aaaa bbbb cccc dddd eeee ffff");
         s.putc(b'\n');
         assert_eq!(s.finish(), b"aaaa bbbb cccc dddd\n    eeee ffff\n");
+    }
+
+    #[test]
+    fn test_a_wrap_reads_printf_terminator() {
+        // After a flush, the wrap point of a full line can fall just past
+        // the text, on the NUL vsnprintf left there (not on a blank left
+        // over from the flushed text).
+        let mut s = FmtStream::new(0, 79, 0);
+        s.set_wmargin(12);
+        let mut first = b"Usage: ".to_vec();
+        first.extend([b'x'; 44]);
+        first.push(b' ');
+        first.extend([b'x'; 26]);
+        first.extend(b"\t\tb b  \t\taab\tb\taaa");
+        s.printf(&first);
+        s.set_lmargin(12);
+        for w in ["ae?V", "-all", "-csv", "-explain", "-no-headers", "-help"] {
+            s.printf(format!(" [-{w}]").as_bytes());
+        }
+        s.set_wmargin(0);
+        s.set_lmargin(0);
+        let out = s.finish();
+        let widths: Vec<usize> =
+            out.split(|c| *c == b'\n').map(<[u8]>::len).collect();
+        assert_eq!(widths, [78, 64, 35]);
     }
 
     #[test]
