@@ -363,3 +363,125 @@ fn test_argp_wrapping_matches_the_installed_client() {
     }
     assert!(bad.is_empty(), "{} differ:\n{}", bad.len(), bad.join("\n"));
 }
+
+/// Random command lines from the captures' vocabulary, through the
+/// installed real client (4.1.9, no module here) and jool-stats: the same
+/// bytes and endings (modes jool-stats refuses are left out). Skipped,
+/// loudly, without Debian's jool-tools 4.1.9 or with the module loaded.
+#[test]
+fn test_random_command_lines_match_the_installed_client() {
+    use std::{
+        os::unix::process::{CommandExt, ExitStatusExt},
+        process::Command,
+    };
+    let ok = Command::new("/usr/bin/jool").arg("-V").output();
+    if !ok.is_ok_and(|o| o.stdout == b"4.1.9.0\n")
+        || Path::new("/sys/module/jool_common").exists()
+    {
+        eprintln!(
+            "SKIP {}: needs Debian's 4.1.9 /usr/bin/jool and no Jool module",
+            module_path!()
+        );
+        return;
+    }
+    let c = load("4.1.9", Place::Host);
+    let dir = work_dir(&c);
+    let words: &[&[u8]] = &[
+        b"stats",
+        b"display",
+        b"disp",
+        b"s",
+        b"d",
+        b"-i",
+        b"-f",
+        b"--",
+        b"-",
+        b"",
+        b"--all",
+        b"-ae",
+        b"--csv",
+        b"--no",
+        b"--help",
+        b"--usage",
+        b"-V",
+        b"-?",
+        b"-h",
+        b"--vers",
+        b"--program-name=x",
+        b"--instance=",
+        b"--inst",
+        b"--fi",
+        b"ok.json",
+        b"notjson.txt",
+        b"missing.json",
+        b"array.json",
+        b"number.json",
+        b".",
+        b"default",
+        b"\xc3\xb1",
+        b"a\x01b",
+        b"--=",
+        b"-x",
+        b"--bogus",
+        b"--csv=1",
+        b"-iother",
+        b"-fok.json",
+        b"-Vi",
+        b"instance",
+        b"pool4",
+        b"eamt",
+        b"-a1",
+        b"-?a",
+        b"\xff",
+    ];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        usize::try_from(state % n as u64).unwrap()
+    };
+    let (mut bad, mut compared) = (Vec::new(), 0);
+    for _ in 0..300 {
+        let prog = ["jool", "jool_siit"][next(2)];
+        let args: Vec<&OsStr> = (0..next(7))
+            .map(|_| OsStr::from_bytes(words[next(words.len())]))
+            .collect();
+        let run = |cmd: &mut Command| {
+            cmd.current_dir(&dir)
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .output()
+                .unwrap()
+        };
+        let want = run(Command::new(format!("/usr/bin/{prog}"))
+            .arg0(prog)
+            .args(&args));
+        let got = run(Command::new(env!("CARGO_BIN_EXE_jool-stats"))
+            .arg0(prog)
+            .args(["--client-version", "4.1.9"])
+            .args(&args));
+        if got.status.code() == Some(69) {
+            continue; // a mode jool-stats does not emulate
+        }
+        compared += 1;
+        let json = |e: &[u8]| e.starts_with(JSON_ERROR);
+        let same_err = want.stderr == got.stderr
+            || (json(&want.stderr) && json(&got.stderr));
+        if want.stdout != got.stdout
+            || !same_err
+            || want.status.code() != got.status.code()
+            || want.status.signal() != got.status.signal()
+        {
+            bad.push(format!("{prog} {args:?}"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(compared > 200, "only {compared} compared");
+    assert!(
+        bad.is_empty(),
+        "{} of {compared} differ:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
