@@ -105,7 +105,7 @@ pub(crate) fn stats<O: Write, E: Write>(
         no_headers: p.has("no-headers"),
     };
     let labels = ctx.labels(g);
-    let mut link = match ctx.link(g, fe.profile) {
+    let mut link = match ctx.link(g) {
         Ok(l) => l,
         Err(e) => return connect_failed(g, &e, err),
     };
@@ -246,7 +246,7 @@ pub(crate) fn instance<O: Write, E: Write>(
         Err(x) => return argp_exit(x, out, err),
     };
     let profile = fe.profile;
-    let mut link = match ctx.link(g, profile) {
+    let mut link = match ctx.link(g) {
         Ok(l) => l,
         Err(e) => return connect_failed(g, &e, err),
     };

@@ -152,11 +152,8 @@ impl<'k> Context<'k> {
         }
     }
 
-    fn link(
-        self,
-        g: &Globals,
-        _client: &'static Profile,
-    ) -> Result<connect::Link<'k>, ConnectError> {
+    /// Opens the connector (building `--sim`'s kernel).
+    fn link(self, g: &Globals) -> Result<connect::Link<'k>, ConnectError> {
         let sim = self.sim_release(g)?;
         connect::Link::new(self.connector, sim.map(|p| (&g.sim_opts, p)))
     }
