@@ -6,6 +6,8 @@
 //!   and Jool headers and attributes.
 //! - [`kernel`]: the simulated kernel, driven by request bytes.
 //! - [`requests`]: requests of any release, as its client builds them.
+//! - [`setup`]: what a simulated kernel looks like at start (release,
+//!   build, modules, instances, counters), for every front end.
 #![forbid(unsafe_code)]
 
 pub mod control;
@@ -16,6 +18,7 @@ pub mod fuzzing;
 pub mod identity;
 pub mod kernel;
 pub mod requests;
+pub mod setup;
 pub mod shared;
 pub mod supervise;
 pub mod versions;

@@ -15,9 +15,9 @@ use jool_sim::{
     counters,
     daemon::{self, Daemon, Limits, Shared},
     identity::Identity,
-    kernel::{Framework, Kernel, Xlator},
+    kernel::Kernel,
+    setup::{self, InstanceSpec, Modules, Setup},
     supervise::{self, PrivateDir},
-    versions::Profile,
 };
 use serde_json::json;
 
@@ -48,7 +48,7 @@ enum Cmd {
     Ctl(CtlArgs),
 }
 
-/// What the simulated kernel looks like at start.
+/// What the simulated kernel looks like at start (a `jool_sim::setup`).
 #[derive(Debug, Args)]
 struct KernelArgs {
     /// Jool release the kernel runs (see `jool-harness versions list`).
@@ -57,7 +57,8 @@ struct KernelArgs {
     /// Serve no "Jool" family (the module is not loaded).
     #[arg(long)]
     no_module: bool,
-    /// Counters of the first instance: what `stats display --csv --all` prints.
+    /// Counters every instance starts with: what `stats display --csv
+    /// --all` prints.
     #[arg(long, value_name = "FILE")]
     counters: Option<PathBuf>,
     /// Instances to create in the daemon's network namespace (repeatable).
@@ -160,53 +161,25 @@ struct CountersArgs {
     values: Vec<String>,
 }
 
-fn parse_instance(s: &str) -> Result<(String, Xlator)> {
-    let (name, x) =
-        s.split_once(':').context("expected NAME:siit or NAME:nat64")?;
-    let x = match x {
-        "siit" => Xlator::Siit,
-        "nat64" => Xlator::Nat64,
-        other => bail!("unknown translator {other:?} in --instance {s}"),
-    };
-    Ok((name.to_owned(), x))
-}
-
 /// Builds the kernel a `serve`/`exec` starts with, in the daemon's netns.
 fn build_kernel(a: &KernelArgs) -> Result<Kernel> {
-    let profile = Profile::get(&a.kernel_version).with_context(|| {
-        format!(
-            "unknown --kernel-version {}; known: {}",
-            a.kernel_version,
-            Profile::names().join(" ")
-        )
-    })?;
     let me = Identity::current().context("Failed to read /proc/self")?;
-    let mut k = Kernel::new(profile);
-    let pool6 =
-        Some(([0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 96));
-    let specs: &[String] = if a.no_instance { &[] } else { &a.instances };
-    for spec in specs {
-        let (name, x) = parse_instance(spec)?;
-        k.add_instance(me.netns, x, &name, Framework::Netfilter)
-            .with_context(|| format!("Failed to add instance {spec}"))?;
-        k.set_pool6(me.netns, x, &name, pool6)?;
-    }
+    let mut s = Setup::new(setup::release(&a.kernel_version)?, me.netns);
+    s.instances = match a.no_instance {
+        true => Vec::new(),
+        false => a
+            .instances
+            .iter()
+            .map(|i| InstanceSpec::parse(i))
+            .collect::<Result<_, _>>()?,
+    };
     if let Some(path) = &a.counters {
-        let (name, x) = parse_instance(
-            a.instances.first().context("--counters needs an --instance")?,
-        )?;
-        let file = std::fs::File::open(path)
-            .with_context(|| format!("Failed to open {}", path.display()))?;
-        let rows = counters::read(file)
-            .with_context(|| format!("{}", path.display()))?;
-        let ids = counters::to_ids(&rows, profile)
-            .with_context(|| format!("{}", path.display()))?;
-        k.set_counters(me.netns, x, &name, &ids)?;
+        s.counters = Some(setup::read_counters(path)?);
     }
     if a.no_module {
-        k.set_modules(false, false);
+        s.modules = Modules::NONE;
     }
-    Ok(k)
+    Ok(s.build()?)
 }
 
 fn serve(a: ServeArgs) -> Result<ExitCode> {

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod capture;
+pub mod cli_capture;
 pub mod matrix;
 pub mod run;
 pub mod versions;
@@ -40,6 +41,11 @@ enum Cmd {
     /// The conformance probe of a release on the real module, checked
     /// against the simulator.
     Matrix(matrix::MatrixArgs),
+    /// Record the real clients' command-line behaviour (fixtures/captures/cli).
+    CaptureCli(cli_capture::Args),
+    /// What `capture-cli` runs inside a guest.
+    #[command(hide = true)]
+    CaptureCliGuest(cli_capture::GuestArgs),
 }
 
 /// The exit status of an error: 2, like a usage error (ripgrep's).
@@ -55,6 +61,8 @@ pub fn main() -> ExitCode {
         Cmd::Capture(a) => capture::run(a),
         Cmd::FuzzKernel(a) => crate::fuzz_kernel::run(a),
         Cmd::Matrix(a) => matrix::run(a),
+        Cmd::CaptureCli(a) => cli_capture::run(a),
+        Cmd::CaptureCliGuest(a) => cli_capture::guest(a),
     };
     match result {
         Ok(code) => code,

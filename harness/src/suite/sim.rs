@@ -23,7 +23,8 @@ use std::{
 
 use jool_sim::{
     daemon::{self, Running, Shared},
-    kernel::{Caller, Framework, Kernel, NetnsId, Xlator, INIT_NETNS},
+    kernel::{Caller, Kernel, NetnsId, Xlator, INIT_NETNS},
+    setup::{InstanceSpec, Modules, Setup},
     versions::Profile,
 };
 
@@ -253,9 +254,11 @@ impl Backend for SimBackend {
     ) -> Result<(), String> {
         self.client = client;
         self.netns.clear();
-        let mut k = Kernel::new(self.profile);
         let (siit, nat64) = case.modules.loaded();
-        k.set_modules(siit, nat64);
+        let mut setup = Setup::new(self.profile, INIT_NETNS);
+        setup.instances = Vec::new();
+        setup.modules = Modules { siit, nat64 };
+        let mut k = setup.build().map_err(|e| e.to_string())?;
         if let Some(b) = case.sim_msg_budget {
             k.set_msg_budget(b);
         }
@@ -305,10 +308,9 @@ impl Backend for SimBackend {
     fn topology(&mut self, t: &Topology) -> Result<(), String> {
         self.add_netns(t.netns)?;
         let ns = self.netns_id(t.netns);
-        let pool6 = crate::client::parse_prefix6("64:ff9b::/96");
         let mut k = self.shared.kernel();
-        k.add_instance(ns, t.xlator, "default", Framework::Netfilter)
-            .and_then(|()| k.set_pool6(ns, t.xlator, "default", pool6))
+        InstanceSpec::netfilter("default", t.xlator)
+            .add_to(&mut k, ns, &[])
             .map_err(|e| format!("topology {}: {e}", t.name))
     }
 

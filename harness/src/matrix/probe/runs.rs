@@ -236,6 +236,15 @@ pub fn simulate(
             _ => kernel.insert(kernel_for(p, build, &doc)),
         };
         let caller = caller_for(&doc);
+        // Assigned at registration, in the order families came: taken
+        // from the capture, as the family id is.
+        let group = doc.requests.iter().flat_map(|r| r.replies()).find_map(|d| {
+            let f = jool_sim::wire::ctrl::Family::find(&d)?;
+            f.mcast_group("joold")
+        });
+        if let Some(g) = group {
+            k.set_mcast_group_id(g);
+        }
         if let Some(tag) = netns_tag(&doc, p.header_len()) {
             // A kernel pointer's bits: taken from the capture, not predicted.
             k.set_netns_tag(caller.netns, tag);
