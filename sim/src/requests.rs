@@ -84,7 +84,9 @@ impl Frame {
 
 /// A netlink message: header (`NLM_F_REQUEST`), genl header, `body`.
 pub fn message(kind: u16, seq: u32, cmd: u8, body: &[u8]) -> Vec<u8> {
-    let mut w = Writer::from_vec(vec![0; nlmsg::HEADER_LEN]);
+    let mut v = Vec::with_capacity(nlmsg::HEADER_LEN + 4 + body.len());
+    v.resize(nlmsg::HEADER_LEN, 0);
+    let mut w = Writer::from_vec(v);
     w.bytes(&[cmd, 1, 0, 0]).bytes(body);
     let mut v = w.into_vec();
     let hdr = nlmsg::Repr {
