@@ -37,7 +37,13 @@ enum Cmd {
     /// Record real outputs and netlink bytes of every suite command.
     Capture(capture::CaptureArgs),
     /// Fuzz the real kernel module (inside the VM) against the simulator.
-    FuzzKernel(crate::fuzz_kernel::FuzzKernelArgs),
+    FuzzKernel {
+        #[command(flatten)]
+        args: crate::fuzz_kernel::FuzzKernelArgs,
+        /// VM options.
+        #[command(flatten)]
+        vm: VmArgs,
+    },
     /// The conformance probe of a release on the real module, checked
     /// against the simulator.
     Matrix(matrix::MatrixArgs),
@@ -59,7 +65,13 @@ pub fn main() -> ExitCode {
         Cmd::Run(a) => run::run(a),
         Cmd::Versions(a) => versions::run(a),
         Cmd::Capture(a) => capture::run(a),
-        Cmd::FuzzKernel(a) => crate::fuzz_kernel::run(a),
+        Cmd::FuzzKernel { args, vm } => {
+            let guests = crate::fuzz_kernel::Guests {
+                config: vm.config(),
+                console: vm.console,
+            };
+            crate::fuzz_kernel::run(args, &guests)
+        }
         Cmd::Matrix(a) => matrix::run(a),
         Cmd::CaptureCli(a) => cli_capture::run(a),
         Cmd::CaptureCliGuest(a) => cli_capture::guest(a),

@@ -25,7 +25,7 @@ use std::{
 use anyhow::{bail, Context};
 use jool_sim::versions::Profile;
 
-use crate::{cmd::VmArgs, host, vm};
+use crate::{host, vm};
 
 pub mod engine;
 pub mod known;
@@ -112,9 +112,15 @@ pub struct FuzzKernelArgs {
     /// lines do not go to the serial console (vm passes it).
     #[arg(long)]
     pub quiet_console: bool,
-    /// VM options.
-    #[command(flatten)]
-    pub vm: VmArgs,
+}
+
+/// How `--backend vm` boots its guest.
+#[derive(Clone, Debug, Default)]
+pub struct Guests {
+    /// The guest's configuration.
+    pub config: vm::Config,
+    /// Where to keep the console of a guest whose run failed.
+    pub console: Option<PathBuf>,
 }
 
 /// What fails a `fuzz-kernel` run.
@@ -128,9 +134,9 @@ pub enum FailOn {
 }
 
 /// Runs `jool-harness fuzz-kernel`.
-pub fn run(args: FuzzKernelArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: FuzzKernelArgs, guests: &Guests) -> anyhow::Result<ExitCode> {
     match args.backend {
-        BackendKind::Vm => run_vm(&args),
+        BackendKind::Vm => run_vm(&args, guests),
         BackendKind::Kernel => run_kernel(&args),
         BackendKind::Sim => run_sim(&args),
     }
@@ -422,7 +428,7 @@ fn died(
 }
 
 /// `--backend vm`: the same in the release's guest.
-fn run_vm(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
+fn run_vm(args: &FuzzKernelArgs, guests: &Guests) -> anyhow::Result<ExitCode> {
     let release = args
         .release
         .clone()
@@ -466,7 +472,7 @@ fn run_vm(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
     if args.fail_on == FailOn::Crash {
         words.extend(["--fail-on".into(), "crash".into()]);
     }
-    let mut config = args.vm.config();
+    let mut config = guests.config.clone();
     config.timeout += Duration::from_secs(args.seconds);
     eprintln!("fuzz-kernel: seed {seed}, {} s on {release}", args.seconds);
     let guest = vm::Guest { args: words, ..vm::Guest::default() };
@@ -483,7 +489,7 @@ fn run_vm(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
         .ok()
         .and_then(|t| serde_json::from_str::<Summary>(&t).ok());
     let Some(summary) = summary else {
-        let kept = guest.keep_console(args.vm.console.as_deref());
+        let kept = guest.keep_console(guests.console.as_deref());
         let progress = std::fs::read_to_string(guest_out.join("progress.txt"))
             .unwrap_or_default();
         bail!(
@@ -504,7 +510,7 @@ fn run_vm(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
     );
     println!("artifacts: {}", args.artifacts.display());
     if !summary.crashes.is_empty() {
-        guest.keep_console(args.vm.console.as_deref());
+        guest.keep_console(guests.console.as_deref());
     }
     Ok(finish(&summary, args.fail_on))
 }

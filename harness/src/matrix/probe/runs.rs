@@ -238,10 +238,11 @@ pub fn simulate(
         let caller = caller_for(&doc);
         // Assigned at registration, in the order families came: taken
         // from the capture, as the family id is.
-        let group = doc.requests.iter().flat_map(|r| r.replies()).find_map(|d| {
-            let f = jool_sim::wire::ctrl::Family::find(&d)?;
-            f.mcast_group("joold")
-        });
+        let group =
+            doc.requests.iter().flat_map(|r| r.replies()).find_map(|d| {
+                let f = jool_sim::wire::ctrl::Family::find(&d)?;
+                f.mcast_group("joold")
+            });
         if let Some(g) = group {
             k.set_mcast_group_id(g);
         }
