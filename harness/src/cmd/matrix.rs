@@ -158,7 +158,9 @@ fn probe_cmd(a: &ProbeArgs) -> anyhow::Result<ExitCode> {
             config.timeout = config.timeout.max(Duration::from_secs(120));
             let run = vm::boot_guest(&a.release, &config, &guest)?;
             let got = run.out().join("probe");
-            if run.failure().is_some() || !got.join("root.json").is_file() {
+            let rc = std::fs::read_to_string(run.out().join("guest.rc"))
+                .unwrap_or_default();
+            if run.failure().is_some() || rc.trim() != "0" {
                 let console = run.keep_console(a.vm.console.as_deref());
                 anyhow::bail!(
                     "the guest made no probe ({}); console in {}",
