@@ -110,25 +110,26 @@ fn main() {
     let rounds = nums.first().map_or(7, |&r| r as usize).max(1);
     let window = Duration::from_secs_f64(*nums.get(1).unwrap_or(&1.0));
 
-    let (kern, spin1, spin2) = measure(rounds, window, Client::SPIN);
-    let (_, none1, none2) = measure(rounds, window, Duration::ZERO);
+    let spinning = measure(rounds, window, Client::SPIN);
+    let sleeping = measure(rounds, window, Duration::ZERO);
     println!("median of {rounds} rounds of {window:?}:");
-    let row = |what: &str, rate: f64| {
+    for ((kern, one, two), how) in
+        [(spinning, "spinning (default)"), (sleeping, "no spinning")]
+    {
         println!(
-            "{what:<44} {rate:>9.0} /s {:>7.2} µs   daemon/kernel {:.3}",
-            1e6 / rate,
-            rate / kern
+            "{:<46} {kern:>9.0} /s {:>7.2} µs",
+            "kernel: genl CTRL_CMD_GETFAMILY round trip",
+            1e6 / kern
         );
-    };
-    println!(
-        "{:<44} {kern:>9.0} /s {:>7.2} µs",
-        "kernel: genl CTRL_CMD_GETFAMILY round trip",
-        1e6 / kern
-    );
-    row("daemon, 1 client, spinning (default)", spin1);
-    row("daemon, 2 clients (total), spinning", spin2);
-    row("daemon, 1 client, no spinning", none1);
-    row("daemon, 2 clients (total), no spinning", none2);
+        for (what, rate) in [("1 client", one), ("2 clients (total)", two)] {
+            println!(
+                "{:<46} {rate:>9.0} /s {:>7.2} µs   daemon/kernel {:.3}",
+                format!("daemon, {what}, {how}"),
+                1e6 / rate,
+                rate / kern
+            );
+        }
+    }
 }
 
 /// Medians of `(kernel, daemon with 1 client, with 2 clients)` round
