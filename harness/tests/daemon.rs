@@ -14,6 +14,7 @@
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
+    sync::atomic::{AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
 
@@ -114,11 +115,10 @@ struct Netns(String);
 
 impl Netns {
     fn new() -> Self {
-        let name = format!(
-            "jsh-{}-{}",
-            std::process::id(),
-            temp_path("ns").display().to_string().len()
-        );
+        // Unique per test of this process (tests run in parallel).
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let name = format!("jsh-{}-{n}", std::process::id());
         let ok =
             Command::new("ip").args(["netns", "add", &name]).status().unwrap();
         assert!(ok.success(), "ip netns add {name}");

@@ -357,7 +357,10 @@ fn test_jool_exporter_scrape_matches_the_counters_file() {
         );
         std::thread::sleep(Duration::from_millis(200));
     };
-    let _ = child.kill();
+    // SIGTERM, which jool-sim exec passes on before it cleans up (its
+    // socket folder would stay behind after a SIGKILL).
+    let _ =
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
     let got = samples(&body);
     assert_eq!(got.len(), 69, "every 4.1.9 stat is exported:\n{body}");

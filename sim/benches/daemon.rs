@@ -10,7 +10,9 @@
 //!
 //! The three are measured in turns (`ROUNDS` rounds of `WINDOW` each) so
 //! that a change of load on the machine hits all of them; the medians
-//! are printed, with the daemon's rate as a ratio to the kernel's.
+//! are printed, with the daemon's rate as a ratio to the kernel's. Twice:
+//! with the daemon and its clients polling before they sleep (the
+//! default, `jool_sim::daemon` `spin`), and without.
 //!
 //! ```text
 //! cargo bench -p jool-sim --bench daemon            # 7 rounds of 1 s
@@ -24,9 +26,10 @@ use std::{
 };
 
 use jool_sim::{
-    daemon::{self, Client, Shared},
+    daemon::{self, Client, Limits, Shared},
     identity::Identity,
     kernel::{Framework, Kernel, Xlator},
+    supervise::PrivateDir,
     versions::Profile,
 };
 use nix::sys::socket::{
@@ -107,21 +110,49 @@ fn main() {
     let rounds = nums.first().map_or(7, |&r| r as usize).max(1);
     let window = Duration::from_secs_f64(*nums.get(1).unwrap_or(&1.0));
 
+    let spinning = measure(rounds, window, Client::SPIN);
+    let sleeping = measure(rounds, window, Duration::ZERO);
+    println!("median of {rounds} rounds of {window:?}:");
+    for ((kern, one, two), how) in
+        [(spinning, "spinning (default)"), (sleeping, "no spinning")]
+    {
+        println!(
+            "{:<46} {kern:>9.0} /s {:>7.2} µs",
+            "kernel: genl CTRL_CMD_GETFAMILY round trip",
+            1e6 / kern
+        );
+        for (what, rate) in [("1 client", one), ("2 clients (total)", two)] {
+            println!(
+                "{:<46} {rate:>9.0} /s {:>7.2} µs   daemon/kernel {:.3}",
+                format!("daemon, {what}, {how}"),
+                1e6 / rate,
+                rate / kern
+            );
+        }
+    }
+}
+
+/// Medians of `(kernel, daemon with 1 client, with 2 clients)` round
+/// trips per second, the daemon and its clients spinning up to `spin`.
+fn measure(
+    rounds: usize,
+    window: Duration,
+    spin: Duration,
+) -> (f64, f64, f64) {
     let me = Identity::current().expect("/proc/self");
     let mut k = Kernel::new(Profile::get("4.1.9").expect("4.1.9"));
     k.add_instance(me.netns, Xlator::Siit, "default", Framework::Netfilter)
         .expect("an instance");
-    let dir = std::env::temp_dir()
-        .join(format!("jool-sim-bench-{}", std::process::id()));
-    std::fs::create_dir(&dir).expect("a private folder");
-    let path: PathBuf = dir.join("sock");
-    let running = daemon::spawn(&path, Shared::new(k)).expect("the daemon");
-
+    let dir = PrivateDir::new("jool-sim-bench").expect("a private folder");
+    let path: PathBuf = dir.path().join("sock");
+    let limits = Limits { spin, ..Limits::default() };
+    let running =
+        daemon::spawn_with(&path, Shared::new(k), limits).expect("the daemon");
     let nl = kernel_socket();
     let mut buf = vec![0u8; 64 * 1024];
-    let one = Client::connect(&path).expect("connect");
-    let two: Vec<Client> =
-        (0..2).map(|_| Client::connect(&path).expect("connect")).collect();
+    let connect = || Client::connect(&path).expect("connect").with_spin(spin);
+    let one = connect();
+    let two: Vec<Client> = (0..2).map(|_| connect()).collect();
     let (mut kern, mut d1, mut d2) = (vec![], vec![], vec![]);
     for _ in 0..rounds {
         kern.push(rate(window, |n| {
@@ -144,22 +175,5 @@ fn main() {
     }
     drop((one, two));
     running.stop().expect("the daemon stops");
-    let _ = std::fs::remove_dir(&dir);
-
-    let (kern, d1, d2) = (median(kern), median(d1), median(d2));
-    println!("median of {rounds} rounds of {window:?}:");
-    println!(
-        "kernel genl GETFAMILY round trip  {kern:>10.0} /s  {:>6.2} µs",
-        1e6 / kern
-    );
-    println!(
-        "daemon, 1 client                  {d1:>10.0} /s  {:>6.2} µs  kernel/daemon {:.2}",
-        1e6 / d1,
-        kern / d1
-    );
-    println!(
-        "daemon, 2 clients (total)         {d2:>10.0} /s  {:>6.2} µs  kernel/daemon {:.2}",
-        1e6 / d2,
-        kern / d2
-    );
+    (median(kern), median(d1), median(d2))
 }

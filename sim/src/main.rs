@@ -229,9 +229,8 @@ fn preload_path() -> Result<PathBuf> {
 fn exec(a: ExecArgs) -> Result<ExitCode> {
     let preload = preload_path()?;
     let k = build_kernel(&a.kernel)?;
+    // The open files limit is left as it is: the command inherits it.
     let limits = Limits::default();
-    daemon::raise_fd_limit(&limits)
-        .context("Failed to raise the open files limit")?;
     let dir = PrivateDir::new("jool-sim")
         .context("Failed to make a folder for the socket")?;
     let socket = dir.path().join("sock");

@@ -160,29 +160,15 @@ pub(crate) fn rss_kib(pid: u32) -> u64 {
 /// memory is measured alone, whatever the other tests of this binary do.
 #[test]
 fn test_memory_bounded_under_100k_malformed_requests() {
-    let path = socket_path();
-    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_jool-sim"))
-        .arg("serve")
-        .arg("--socket")
-        .arg(&path)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let t = std::time::Instant::now();
-    while !path.exists() {
-        assert!(
-            t.elapsed() < std::time::Duration::from_secs(10),
-            "jool-sim serve did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let c = Client::connect(&path).unwrap();
+    let serve = ServeProcess::start(&[]);
+    let path = &serve.path;
+    let c = Client::connect(path).unwrap();
     let req = unhex(STATS);
     // Warm up allocations, then measure.
     for _ in 0..1000 {
         assert_eq!(stats_roundtrip(&c), 876);
     }
-    let before = rss_kib(serve.id());
+    let before = rss_kib(serve.child.id());
     let mut garbage = req;
     for i in 0..100_000u32 {
         garbage[20 + (i as usize % 28)] ^= i as u8;
@@ -192,9 +178,7 @@ fn test_memory_bounded_under_100k_malformed_requests() {
             c.recv(true).unwrap();
         }
     }
-    let after = rss_kib(serve.id());
-    let _ = serve.kill();
-    let _ = serve.wait();
+    let after = rss_kib(serve.child.id());
     eprintln!("jool-sim serve RSS: {before} KiB before, {after} KiB after 100,000 malformed requests");
     assert!(
         after < before + 4 * 1024,
@@ -324,8 +308,11 @@ impl ServeProcess {
 }
 
 impl Drop for ServeProcess {
+    /// SIGTERM, so that the daemon removes its socket file.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }

@@ -33,6 +33,8 @@ use crate::kernel::EPERM;
 #[derive(Debug)]
 pub struct Client {
     fd: OwnedFd,
+    /// The largest spin budget.
+    spin_max: Duration,
     /// The spin budget, in nanoseconds (see `spin`).
     spin_ns: AtomicU64,
     /// Where packets are read (empty until the first).
@@ -42,6 +44,13 @@ pub struct Client {
 impl Client {
     /// How long a read polls before it blocks.
     pub const SPIN: Duration = Duration::from_micros(50);
+
+    /// Polls for up to `max` (zero: never) before sleeping in `recv`.
+    pub fn with_spin(mut self, max: Duration) -> Self {
+        self.spin_max = max;
+        self.spin_ns = AtomicU64::new(max.as_nanos() as u64);
+        self
+    }
 
     /// Connects to a daemon.
     pub fn connect(path: &Path) -> io::Result<Self> {
@@ -53,7 +62,12 @@ impl Client {
         )?;
         socket::connect(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
         let spin_ns = AtomicU64::new(Self::SPIN.as_nanos() as u64);
-        Ok(Self { fd, spin_ns, buf: Mutex::new(Vec::new()) })
+        Ok(Self {
+            fd,
+            spin_max: Self::SPIN,
+            spin_ns,
+            buf: Mutex::new(Vec::new()),
+        })
     }
 
     /// Sends one command and reads its result: `(errno, value)`.
@@ -123,7 +137,7 @@ impl Client {
         let nowait = flags | MsgFlags::MSG_DONTWAIT;
         let budget = self.spin_ns.load(Ordering::Relaxed);
         let mut spinner =
-            Spinner::resume(Self::SPIN, Duration::from_nanos(budget));
+            Spinner::resume(self.spin_max, Duration::from_nanos(budget));
         let found = spinner.spin(|| match recv(fd, buf, nowait) {
             Ok(n) => Ok(Some(n)),
             Err(nix::Error::EAGAIN | nix::Error::EINTR) => Ok(None),

@@ -7,14 +7,16 @@
 
 use std::{
     collections::VecDeque,
-    io,
+    io::{self, IoSlice},
     os::fd::{AsRawFd, OwnedFd},
     time::Instant,
 };
 
 use nix::sys::{
     epoll::EpollFlags,
-    socket::{send, MsgFlags},
+    socket::{
+        send, sendmmsg, ControlMessage, MsgFlags, MultiHeaders, UnixAddr,
+    },
 };
 
 use super::packet::{result, Command, Malformed};
@@ -183,12 +185,14 @@ impl Conn {
         // A reply count always fits: the kernel answers a datagram of at
         // most MAX_PACKET bytes with fewer than 2^32 messages.
         let n = u32::try_from(replies.len()).unwrap_or(u32::MAX);
+        let replies: Vec<&[u8]> = replies.iter().map(Vec::as_slice).collect();
         if self.data.is_some() {
-            replies.iter().try_for_each(|r| self.emit(Chan::Data, r))?;
+            self.emit_all(Chan::Data, &replies)?;
             self.answer(0, n)
         } else {
-            self.answer(0, n)?;
-            replies.iter().try_for_each(|r| self.emit(Chan::Control, r))
+            let r = result(0, n);
+            let packets = [&[&r[..]][..], &replies].concat();
+            self.emit_all(Chan::Control, &packets)
         }
     }
 
@@ -222,6 +226,20 @@ impl Conn {
         Ok(())
     }
 
+    /// [`Conn::emit`] for several packets to one socket, sent with one
+    /// system call when nothing waits before them.
+    fn emit_all(&mut self, chan: Chan, packets: &[&[u8]]) -> io::Result<()> {
+        let sent = if self.out.is_empty() {
+            try_send_all(self.socket(chan)?, packets)?
+        } else {
+            0
+        };
+        for p in &packets[sent..] {
+            self.out.push_back((chan, p.to_vec()));
+        }
+        Ok(())
+    }
+
     /// Sends what is queued, in order, until a socket is full; `true`
     /// when the queue is empty.
     pub(super) fn flush(&mut self) -> io::Result<bool> {
@@ -232,6 +250,30 @@ impl Conn {
             self.out.pop_front();
         }
         Ok(true)
+    }
+}
+
+/// Sends packets without blocking, in one system call (`sendmmsg`); how
+/// many the socket took (the first ones).
+fn try_send_all(fd: &OwnedFd, packets: &[&[u8]]) -> io::Result<usize> {
+    if let [one] = packets {
+        return try_send(fd, one).map(usize::from);
+    }
+    let slices: Vec<[IoSlice<'_>; 1]> =
+        packets.iter().map(|p| [IoSlice::new(p)]).collect();
+    let mut headers =
+        MultiHeaders::<UnixAddr>::preallocate(slices.len(), None);
+    let addrs = vec![None; slices.len()];
+    let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+    loop {
+        let no_cmsgs: [ControlMessage<'_>; 0] = [];
+        let fd = fd.as_raw_fd();
+        match sendmmsg(fd, &mut headers, &slices, &addrs, no_cmsgs, flags) {
+            Ok(sent) => return Ok(sent.count()),
+            Err(nix::Error::EAGAIN) => return Ok(0),
+            Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! - `reactor`: the event loop (one thread, epoll), its limits and its
 //!   idle timeout.
 //! - `conn`: one connection's netlink state and output queue.
+//! - `spin`: polling before sleeping, on both ends, while it pays.
 //! - [`packet`]: the protocol's packets.
 //! - [`Client`]: a blocking client.
 
