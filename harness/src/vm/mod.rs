@@ -22,6 +22,9 @@ use anyhow::{bail, Context};
 
 use crate::suite::{self, report::Report, ClientArg, RunArgs, Suite};
 
+pub mod builds;
+pub mod cell;
+
 /// Options of `--backend vm`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct VmArgs {
@@ -83,34 +86,17 @@ pub fn kvm_usable() -> bool {
     hw && Path::new("/dev/kvm").exists()
 }
 
-/// The image folder of `release`: `--image`, or `scripts/vm-image`'s
-/// (built if absent; its progress goes to stderr).
+/// The image folder of `release`: `--image`, or `scripts/vm-image
+/// --release R`'s (built if absent; its progress goes to stderr).
 pub fn image_for(release: &str, args: &VmArgs) -> anyhow::Result<PathBuf> {
     if let Some(dir) = &args.image {
         return Ok(dir.clone());
     }
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/vm-image");
-    let out = Command::new("bash")
-        .arg(&script)
-        .args(["--release", release])
-        .current_dir(script.parent().unwrap_or(Path::new(".")))
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("Failed to run {}", script.display()))?;
-    if !out.status.success() {
-        bail!(
-            "{} --release {release} failed ({})",
-            script.display(),
-            out.status
-        );
+    let (dir, built) = cell::vm_image(&["--release", release])?;
+    if !built {
+        cell::check_bootable(&dir)?;
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let dir = text
-        .lines()
-        .last()
-        .context("scripts/vm-image printed no image folder")?;
-    Ok(PathBuf::from(dir.trim()))
+    Ok(dir)
 }
 
 /// One guest boot's files on the host.
@@ -402,14 +388,7 @@ pub fn boot_guest_with(
 ) -> anyhow::Result<GuestRun> {
     let t0 = Instant::now();
     let image = image_for(release, vm)?;
-    for f in ["vmlinuz", "initrd.img", "rootfs.img"] {
-        if !image.join(f).is_file() {
-            bail!(
-                "{} has no {f}: not an image from scripts/vm-image",
-                image.display()
-            );
-        }
-    }
+    cell::check_bootable(&image)?;
     let image_secs = t0.elapsed().as_secs_f64();
     let exe =
         std::env::current_exe().context("Failed to find this executable")?;
@@ -451,19 +430,39 @@ pub fn boot_guest_with(
             bail!("Failed to copy {} into the guest's share", dir.display());
         }
     }
-    let script = share.out.join("run.sh");
-    std::fs::write(&script, run_script(&words))?;
-    Command::new("chmod").arg("755").arg(&script).status()?;
+    let mut run = launch(image, vm, &fixtures, share, &run_script(&words))?;
+    run.image_secs = image_secs;
+    run.t0 = t0;
+    Ok(run)
+}
+
+/// Boots `image` with `share` (its `bin` folder filled) and `fixtures`
+/// shared, the guest's PID 1 running `script`: KVM if wanted (TCG again
+/// when `--accel auto` and KVM fails), and a second boot when the first
+/// never reached init.
+fn launch(
+    image: PathBuf,
+    vm: &VmArgs,
+    fixtures: &Path,
+    share: Share,
+    script: &str,
+) -> anyhow::Result<GuestRun> {
+    let t0 = Instant::now();
+    let bin = share.root.join("bin");
+    std::fs::create_dir_all(&bin)?;
+    let script_path = share.out.join("run.sh");
+    std::fs::write(&script_path, script)?;
+    Command::new("chmod").arg("755").arg(&script_path).status()?;
     let console = share.root.join("console.log");
     let want_kvm = vm.wants_kvm();
     let timeout = Duration::from_secs(vm.timeout);
     eprintln!(
-        "vm: booting {} ({release}) with {}",
+        "vm: booting {} with {}",
         image.display(),
         if want_kvm { "KVM" } else { "TCG (no vmx/svm in /proc/cpuinfo)" }
     );
     let qemu =
-        |kvm| qemu_command(&image, &bin, &fixtures, &share, &console, kvm);
+        |kvm| qemu_command(&image, &bin, fixtures, &share, &console, kvm);
     let mut b = boot(qemu(want_kvm), &share, &console, timeout, want_kvm)?;
     if want_kvm && vm.accel == Accel::Auto {
         if let Err(why) = &b.exit {
@@ -487,7 +486,7 @@ pub fn boot_guest_with(
             want_kvm && b.exit.is_ok(),
         )?;
     }
-    Ok(GuestRun { share, image, boot: b, console, image_secs, t0 })
+    Ok(GuestRun { share, image, boot: b, console, image_secs: 0.0, t0 })
 }
 
 /// One guest's share of `run --backend vm`: its `--client` and suites.
@@ -619,9 +618,11 @@ fn unit_report(
 /// merges their results in the order a single guest would give.
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
+    // `--release`, else the release of the `--image` cell, else 4.1.9.
     let release = args
         .release
         .clone()
+        .or_else(|| args.vm.image.as_deref().and_then(cell::image_release))
         .unwrap_or_else(|| crate::cli::DEFAULT_CLIENT.to_owned());
     let dir =
         args.suites_dir.clone().unwrap_or_else(suite::default_suites_dir);
