@@ -49,8 +49,9 @@ cached_cell() {
 }
 
 build_cell() {
-  local t0 w result first_error
+  local t0 w result first_error load
   t0=$(date +%s)
+  load=$(cut -d' ' -f1-3 /proc/loadavg)
   w=$cache/.build-$name
   rm -rf "$w"; mkdir -p "$w/logs" "$w/build/out"
   say "cell $name: $source_desc on $suite ($kver)"
@@ -92,6 +93,8 @@ build_cell() {
     echo "build_seconds=$(( $(date +%s) - t0 ))"
     echo "module_seconds=$module_seconds"
     echo "clients_seconds=$clients_seconds"
+    echo "make_jobs=$jobs"
+    echo "host_load=$load (1, 5, 15 min averages at the start, $(nproc) CPUs)"
     [ -z "$debian_suite" ] || echo "note=$debian_suite's Jool packages built for $suite's $kver"
     grep '^package=' "$base/manifest" || true
     [ -z "$packages" ] || echo "$packages" | sed 's/^/package=/'

@@ -44,6 +44,8 @@ pub struct BuildRow {
     pub module_seconds: Option<u64>,
     /// See `build_seconds`.
     pub clients_seconds: Option<u64>,
+    /// The host's load averages when the cell's build started.
+    pub host_load: Option<String>,
     /// `loads`, or what failed in the boot check (None: not built or not
     /// booted).
     pub load: Option<String>,
@@ -83,6 +85,7 @@ impl BuildRow {
             build_seconds: n("build_seconds"),
             module_seconds: n("module_seconds"),
             clients_seconds: n("clients_seconds"),
+            host_load: s("host_load"),
             load: check.map(|c| c.verdict.clone()),
             boot_to_init: check.and_then(|c| c.boot_to_init),
             dmesg: check.map(|c| c.dmesg.clone()).unwrap_or_default(),
@@ -259,6 +262,7 @@ mod test {
             dmesg: Vec::new(),
             boot_to_init: Some(5.0),
             boot_total: 9.0,
+            guest_times: None,
         });
         BuildRow::new("cell", &m, check.as_ref())
     }

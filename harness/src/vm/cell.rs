@@ -17,7 +17,7 @@ use std::{
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
-use super::{launch, GuestRun, Share, VmArgs};
+use super::{launch, uptimes, GuestRun, Share, VmArgs};
 
 /// A cell's (or an older image's) `manifest`: `key=value` lines, in order;
 /// a key may repeat (`package=`).
@@ -190,6 +190,9 @@ pub struct BootCheck {
     pub boot_to_init: Option<f64>,
     /// Host seconds from QEMU's start to its exit.
     pub boot_total: f64,
+    /// Guest uptime when the check started, and the check's guest seconds.
+    #[serde(default)]
+    pub guest_times: Option<(f64, f64)>,
 }
 
 /// Boots the cell folder `image` (one vCPU, as `run --backend vm` does)
@@ -224,7 +227,12 @@ fn read_check(guest: &GuestRun) -> BootCheck {
         Some(why) => format!("boot failed: {why}"),
         None => verdict(&steps, &dmesg),
     };
+    let log = std::fs::read_to_string(guest.out().join("guest.log"))
+        .unwrap_or_default();
+    let guest_times =
+        uptimes(&log, "check-start ", "check-end ").map(|(a, b)| (a, b - a));
     BootCheck {
+        guest_times,
         verdict,
         kernel: read("uname").map(|s| s.trim().to_owned()),
         steps,

@@ -281,12 +281,17 @@ fn stream_new(path: &Path, from: usize, prefix: &str) -> usize {
 }
 
 fn suite_times(log: &str) -> Option<(f64, f64)> {
+    uptimes(log, "suite-start ", "suite-end ")
+}
+
+/// The guest uptimes on the first lines starting with `start` and `end`.
+fn uptimes(log: &str, start: &str, end: &str) -> Option<(f64, f64)> {
     let find = |tag: &str| {
         log.lines().find_map(|l| {
             l.strip_prefix(tag).and_then(|v| v.trim().parse::<f64>().ok())
         })
     };
-    Some((find("suite-start ")?, find("suite-end ")?))
+    Some((find(start)?, find(end)?))
 }
 
 /// A finished guest boot: its files (until dropped) and timings.
