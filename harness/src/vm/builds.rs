@@ -49,6 +49,8 @@ pub struct BuildRow {
     /// `loads`, or what failed in the boot check (None: not built or not
     /// booted).
     pub load: Option<String>,
+    /// The boot check's first failing step (`modprobe-siit`, ...).
+    pub failed_step: Option<String>,
     /// Host seconds from QEMU's start to the guest's init.
     pub boot_to_init: Option<f64>,
     /// Kernel messages about Jool in the boot check.
@@ -87,17 +89,34 @@ impl BuildRow {
             clients_seconds: n("clients_seconds"),
             host_load: s("host_load"),
             load: check.map(|c| c.verdict.clone()),
+            failed_step: check
+                .and_then(BootCheck::failed_step)
+                .map(str::to_owned),
             boot_to_init: check.and_then(|c| c.boot_to_init),
             dmesg: check.map(|c| c.dmesg.clone()).unwrap_or_default(),
             cell: cell.to_owned(),
         }
     }
 
-    /// The row's word in the table.
+    /// The row's words in the table.
     pub fn status(&self) -> &'static str {
+        let step = self.failed_step.as_deref().unwrap_or("");
         match (self.result.as_str(), self.load.as_deref()) {
             ("built", Some("loads")) => "loads",
-            ("built", Some(_)) => "built, does not load",
+            ("built", Some(v)) if v.starts_with("boot failed") => "boot fails",
+            ("built", Some(_)) if step.starts_with("modprobe") => {
+                "does not load"
+            }
+            ("built", Some(_)) if step.starts_with("version") => {
+                "--version fails"
+            }
+            ("built", Some(_)) if step.starts_with("instance") => {
+                "instance add fails"
+            }
+            ("built", Some(_)) if step.starts_with("stats") => {
+                "stats display fails"
+            }
+            ("built", Some(_)) => "check fails",
             ("built", None) => "built",
             ("module does not build", _) => "module fails",
             ("clients do not build", _) => "clients fail",
@@ -273,11 +292,15 @@ mod test {
             row("4.1.9", "bookworm", "built", Some("loads")).status(),
             "loads"
         );
-        assert_eq!(
-            row("4.1.9", "bookworm", "built", Some("modprobe jool: exit 1"))
-                .status(),
-            "built, does not load"
-        );
+        let mut r =
+            row("4.1.9", "bookworm", "built", Some("modprobe jool: exit 1"));
+        r.failed_step = Some("modprobe-nat64".into());
+        assert_eq!(r.status(), "does not load");
+        r.failed_step = Some("instance-siit".into());
+        assert_eq!(r.status(), "instance add fails");
+        r.load = Some("boot failed: no power-off within 120 s".into());
+        r.failed_step = None;
+        assert_eq!(r.status(), "boot fails");
         assert_eq!(
             row("4.0.0", "sid", "module does not build", None).status(),
             "module fails"

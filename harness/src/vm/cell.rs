@@ -195,6 +195,20 @@ pub struct BootCheck {
     pub guest_times: Option<(f64, f64)>,
 }
 
+impl BootCheck {
+    /// The name of the first step that did not exit 0 (`None`: it loads,
+    /// or the guest never got to the steps: see `verdict`).
+    pub fn failed_step(&self) -> Option<&str> {
+        if self.verdict.starts_with("boot failed") {
+            return None;
+        }
+        self.steps
+            .iter()
+            .find(|s| s.status != Some(0))
+            .map(|s| s.name.as_str())
+    }
+}
+
 /// Boots the cell folder `image` (one vCPU, as `run --backend vm` does)
 /// and runs [`CHECK_STEPS`].
 pub fn boot_check(image: &Path, vm: &VmArgs) -> anyhow::Result<BootCheck> {
@@ -362,6 +376,26 @@ mod test {
             verdict(&unrun, &[]),
             "jool_siit stats display --all: not run (the guest stopped before)"
         );
+    }
+
+    #[test]
+    fn test_failed_step() {
+        let mut c = BootCheck {
+            verdict: "x".into(),
+            kernel: None,
+            steps: vec![
+                step("modprobe-siit", Some(0), ""),
+                step("instance-siit", Some(249), "Error"),
+                step("stats-siit", None, ""),
+            ],
+            dmesg: Vec::new(),
+            boot_to_init: None,
+            boot_total: 1.0,
+            guest_times: None,
+        };
+        assert_eq!(c.failed_step(), Some("instance-siit"));
+        c.verdict = "boot failed: qemu exited with 1".into();
+        assert_eq!(c.failed_step(), None);
     }
 
     #[test]
