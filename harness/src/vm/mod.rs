@@ -634,7 +634,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let suites = suite::load_suites(&dir, &args.suites)?;
     // Build (or find) the image once; every guest boots that folder.
     let mut vm = args.vm.clone();
-    vm.image = Some(image_for(&release, &args.vm)?);
+    let image = image_for(&release, &args.vm)?;
+    cell::check_bootable(&image)?;
+    vm.image = Some(image);
     let units = plan(&suites, args.client, jobs(&vm, vm.wants_kvm()));
     let tags: Vec<String> = (1..=units.len())
         .map(|i| {
