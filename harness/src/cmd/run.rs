@@ -155,7 +155,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .clone()
             .unwrap_or_else(suite::default_suites_dir),
         globs: args.suites.clone(),
-        release: args.release.clone(),
+        // `--release`, else (vm) the release of the `--image` cell.
+        release: args.release.clone().or_else(|| match args.backend {
+            BackendArg::Vm => {
+                args.vm.image.as_deref().and_then(vm::cell::image_release)
+            }
+            _ => None,
+        }),
         snapshots: if args.bless {
             Snapshots::Bless
         } else {
