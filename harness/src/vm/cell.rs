@@ -202,6 +202,57 @@ impl BootCheck {
     }
 }
 
+/// Checks that the guest of `image` can run `exe`: the newest `GLIBC_x.y`
+/// symbol version named in `exe` (none: a static build) is not newer than
+/// the cell's `libc6` package (from its manifest; images without one are
+/// not checked).
+pub fn check_glibc(image: &Path, exe: &Path) -> Result<()> {
+    let Some(guest) = Manifest::read(image).ok().and_then(|m| {
+        m.all("package")
+            .find_map(|p| p.strip_prefix("libc6:amd64"))
+            .and_then(|v| glibc_version(v.trim()))
+    }) else {
+        return Ok(());
+    };
+    let bytes = std::fs::read(exe)
+        .map_err(|e| Error::io(format!("read {}", exe.display()), e))?;
+    let needs = max_glibc_symbol(&bytes);
+    match needs {
+        Some(n) if n > guest => Err(Error::OldGlibc {
+            dir: image.to_owned(),
+            guest: format!("{}.{}", guest.0, guest.1),
+            needs: format!("{}.{}", n.0, n.1),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// `2.31` of a Debian version like `2.31-13+deb11u14`.
+fn glibc_version(v: &str) -> Option<(u32, u32)> {
+    let (major, rest) = v.split_once('.')?;
+    let minor: String =
+        rest.chars().take_while(char::is_ascii_digit).collect();
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// The newest `GLIBC_x.y` named in an executable's bytes.
+fn max_glibc_symbol(bytes: &[u8]) -> Option<(u32, u32)> {
+    const TAG: &[u8] = b"GLIBC_";
+    bytes
+        .windows(TAG.len())
+        .enumerate()
+        .filter(|(_, w)| *w == TAG)
+        .filter_map(|(i, _)| {
+            let rest = &bytes[i + TAG.len()..];
+            let end = rest
+                .iter()
+                .position(|b| !(b.is_ascii_digit() || *b == b'.'))
+                .unwrap_or(rest.len());
+            glibc_version(std::str::from_utf8(&rest[..end]).ok()?)
+        })
+        .max()
+}
+
 /// Boots the cell folder `image` (one vCPU, as `run --backend vm` does)
 /// and runs [`CHECK_STEPS`].
 pub fn boot_check(image: &Path, config: &Config) -> Result<BootCheck> {
@@ -332,6 +383,15 @@ fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    #[test]
+    fn test_glibc_versions() {
+        assert_eq!(glibc_version("2.31-13+deb11u14"), Some((2, 31)));
+        assert_eq!(glibc_version("2.36-9+deb12u10"), Some((2, 36)));
+        let exe = b"..GLIBC_2.2.5\0GLIBC_2.34\0GLIBC_2.9\0GLIBC_PRIVATE\0";
+        assert_eq!(max_glibc_symbol(exe), Some((2, 34)));
+        assert_eq!(max_glibc_symbol(b"static"), None);
+    }
 
     #[test]
     fn test_manifest_parse() {

@@ -32,6 +32,16 @@ pub enum Error {
         /// The first compiler error.
         first_error: String,
     },
+    /// The guest's C library is older than the one the executables
+    /// copied into it need.
+    OldGlibc {
+        /// The image folder.
+        dir: PathBuf,
+        /// The guest's glibc version.
+        guest: String,
+        /// The newest `GLIBC_` symbol version the executable needs.
+        needs: String,
+    },
     /// `qemu-system-x86_64` could not be started.
     Qemu(std::io::Error),
     /// `jool-stats` is not beside this executable.
@@ -54,6 +64,12 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::OldGlibc { dir, guest, needs } => write!(
+                f,
+                "{}: the guest's C library is glibc {guest}, this build needs {needs}: \
+                 give the guest a static build (scripts/guest-bin, then --guest-bin target/guest-bin)",
+                dir.display()
+            ),
             Self::ImageScript { args, status } => {
                 write!(f, "scripts/vm-image {args} failed ({status})")
             }

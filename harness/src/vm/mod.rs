@@ -42,6 +42,10 @@ pub struct Config {
     pub accel: Accel,
     /// Where progress goes.
     pub events: Events,
+    /// A folder with the `jool-harness` and `jool-stats` to copy into the
+    /// guest instead of this executable and the jool-stats beside it (a
+    /// static build, for guests with an older C library).
+    pub guest_bin: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -51,6 +55,7 @@ impl Default for Config {
             timeout: Duration::from_secs(300),
             accel: Accel::Auto,
             events: Events::default(),
+            guest_bin: None,
         }
     }
 }
@@ -501,9 +506,15 @@ pub fn boot_guest(
     let image = image_for(release, config)?;
     cell::check_bootable(&image)?;
     let image_secs = t0.elapsed().as_secs_f64();
-    let exe = std::env::current_exe()
-        .map_err(|e| Error::io("find this executable", e))?;
-    let jool_stats = jool_stats_binary()?;
+    let (exe, jool_stats) = match &config.guest_bin {
+        Some(dir) => (dir.join("jool-harness"), dir.join("jool-stats")),
+        None => (
+            std::env::current_exe()
+                .map_err(|e| Error::io("find this executable", e))?,
+            jool_stats_binary()?,
+        ),
+    };
+    cell::check_glibc(&image, &exe)?;
     let fixtures = guest.fixtures.clone().unwrap_or_else(default_fixtures);
     let fixtures = fixtures.canonicalize().map_err(|e| {
         Error::io(format!("find the fixtures {}", fixtures.display()), e)
