@@ -24,8 +24,11 @@ pub(super) fn entries(
     xlator: Xlator,
     pool6: Option<Prefix6>,
 ) -> Option<Vec<(u16, Vec<u8>)>> {
+    // 4.2.0-rc1 to rc3 (MAP-T numbering) answer a SIIT instance's globals
+    // exactly as 4.1.2+ does (the real rc modules' replies, in
+    // fixtures/matrix/probe/4.2.0-rc*).
     if profile.is_legacy()
-        || profile.numbering != Numbering::Jool41
+        || !matches!(profile.numbering, Numbering::Jool41 | Numbering::MapT)
         || xlator != Xlator::Siit
     {
         return None;
