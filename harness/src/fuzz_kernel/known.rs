@@ -9,8 +9,8 @@ use jool_sim::{
 };
 
 use super::{
-    engine::{attrs, mask},
-    mutate::message_offsets,
+    answer::{attrs, mask, nlmsg_error},
+    request::{cmd_of, kind_of, message_offsets},
     target::Exchange,
 };
 
@@ -103,8 +103,8 @@ fn pairwise(c: &Case<'_>, differ: impl Fn(&[u8], &[u8]) -> bool) -> bool {
 /// genl command).
 fn is_foreach(m: &[u8], fam: u16) -> bool {
     m.len() >= JOOL_HDR
-        && u16::from_le_bytes([m[4], m[5]]) == fam
-        && m[16] == op::INSTANCE_FOREACH
+        && kind_of(m) == Some(fam)
+        && cmd_of(m) == Some(op::INSTANCE_FOREACH)
 }
 
 /// Whether `m` is an INSTANCE_FOREACH reply listing instances: not a
@@ -147,8 +147,13 @@ fn same_entries_reordered(c: &Case<'_>, fam: u16) -> bool {
         if a[..8] != b[..8] || a[16..JOOL_HDR] != b[16..JOOL_HDR] {
             return false;
         }
-        let mut x: Vec<(u16, &[u8])> = attrs(&a[JOOL_HDR..]);
-        let mut y: Vec<(u16, &[u8])> = attrs(&b[JOOL_HDR..]);
+        let entries = |m: &'_ [u8]| -> Vec<(u16, Vec<u8>)> {
+            attrs(&m[JOOL_HDR..])
+                .iter()
+                .map(|a| (a.kind(), a.value().to_vec()))
+                .collect()
+        };
+        let (mut x, mut y) = (entries(a), entries(b));
         x.sort_unstable();
         y.sort_unstable();
         x == y
@@ -163,9 +168,7 @@ fn same_entries_reordered(c: &Case<'_>, fam: u16) -> bool {
 fn nlmsgerr_is(d: &[u8], error: i32) -> bool {
     message_offsets(d).into_iter().any(|(off, len)| {
         let m = &d[off..off + len];
-        m.len() >= 20
-            && u16::from_le_bytes([m[4], m[5]]) == nlmsg::NLMSG_ERROR
-            && i32::from_le_bytes([m[16], m[17], m[18], m[19]]) == error
+        kind_of(m) == Some(nlmsg::NLMSG_ERROR) && nlmsg_error(m) == Some(error)
     })
 }
 
@@ -174,11 +177,10 @@ fn nlmsgerr_is(d: &[u8], error: i32) -> bool {
 fn names_other_family(d: &[u8]) -> bool {
     message_offsets(d).into_iter().any(|(off, len)| {
         let m = &d[off..off + len];
-        m.len() >= 20
-            && u16::from_le_bytes([m[4], m[5]]) == nlmsg::GENL_ID_CTRL
-            && attrs(&m[20..]).iter().any(|(k, v)| {
-                *k == genl::CTRL_ATTR_FAMILY_NAME
-                    && v.split(|&b| b == 0).next() != Some(b"Jool")
+        kind_of(m) == Some(nlmsg::GENL_ID_CTRL)
+            && attrs(m.get(20..).unwrap_or_default()).iter().any(|a| {
+                a.kind() == genl::CTRL_ATTR_FAMILY_NAME
+                    && a.value().split(|&b| b == 0).next() != Some(b"Jool")
             })
     })
 }

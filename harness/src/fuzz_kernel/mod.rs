@@ -1,15 +1,18 @@
-//! `jool-harness fuzz-kernel`: differential fuzzing of the real Jool
-//! module against the simulator.
+//! `jool-harness fuzz-kernel`: coverage-guided differential fuzzing of
+//! the real Jool module against the simulator.
 //!
-//! - `--backend vm` (default): boots the cached QEMU guest of `--release`
-//!   and runs `fuzz-kernel --backend kernel` inside; copies what it saved
-//!   to `--artifacts`, prints boot and fuzz times and the summary.
-//! - `--backend kernel`: this machine's kernel (root, Jool installed).
-//!   Loads the modules, re-executes itself in a fresh network namespace
-//!   (`unshare -n`), puts SIIT and NAT64 `default` instances there and in
-//!   an in-process simulator of the same release, and runs the
-//!   [`engine`] loop between a [`target::RealKernel`] and a
-//!   [`target::SimKernel`].
+//! - `--backend vm` (default, [`host`]): builds (or reuses) Jool's modules
+//!   compiled with coverage instrumentation and our `jool_kcov` companion
+//!   (scripts/fuzz-kernel-build), boots `--jobs` guests of `--release`
+//!   (optionally on the KASAN kernel) and runs `--backend kernel` in each;
+//!   collects their divergences, crashes and kept inputs, and turns every
+//!   crash into a folder with the minimized requests and a standalone C
+//!   reproducer ([`crash`], [`repro`]). Also `--reproduce DIR`,
+//!   `--bisect` and `--coverage-report DIR` ([`report`]).
+//! - `--backend kernel` ([`guest`]): this machine's kernel (root, Jool
+//!   installed, or the modules the guest plan names). Re-executes itself
+//!   in a fresh network namespace (`unshare -n`) and runs the [`engine`]
+//!   loop between a [`target::RealKernel`] and a [`target::SimKernel`].
 //! - `--backend sim`: the same loop between two simulators (what the unit
 //!   tests run; measures the mutator and the simulator).
 //!
@@ -18,34 +21,58 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, ExitCode},
+    process::ExitCode,
     time::Duration,
 };
 
 use anyhow::{bail, Context};
 use jool_sim::versions::Profile;
 
-use crate::suite::{kernel as real, BackendKind};
-
+pub mod answer;
+pub mod artifacts;
+pub mod cover;
+pub mod crash;
+pub mod discover;
 pub mod engine;
+pub mod guest;
+pub mod host;
+pub mod journal;
 pub mod known;
 pub mod mutate;
+pub mod report;
+pub mod repro;
+pub mod request;
+pub mod rng;
+pub mod seeds;
+pub mod stack;
+pub mod summary;
 pub mod target;
 
-pub use engine::{Engine, Options, Summary};
+pub use engine::{Engine, Options};
+pub use guest::GuestPlan;
+pub use summary::Summary;
 pub use target::{Exchange, KernelUnderTest, RealKernel, SimKernel};
 
-/// Set in the re-executed process that runs in the fresh namespace.
-const NETNS_ENV: &str = "JOOL_FUZZ_KERNEL_NETNS";
-/// The journal file the re-executed process writes each request to.
-const JOURNAL_ENV: &str = "JOOL_FUZZ_KERNEL_JOURNAL";
+/// The release a run targets when `--release` is not given.
+pub const DEFAULT_RELEASE: &str = "4.1.9";
+
+/// Where the module under test runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// The simulator against itself, in this process.
+    Sim,
+    /// This machine's kernel with the real module (root).
+    Kernel,
+    /// QEMU guests with the real module.
+    Vm,
+}
 
 /// `jool-harness fuzz-kernel`.
 #[derive(Debug, clap::Args)]
 pub struct FuzzKernelArgs {
     /// Where the real module runs (sim: simulator against simulator).
     #[arg(long, value_enum, default_value = "vm")]
-    pub backend: BackendKind,
+    pub backend: Backend,
     /// Jool release (vm: the image's; kernel: must be the installed one).
     #[arg(long, value_name = "R")]
     pub release: Option<String>,
@@ -55,11 +82,11 @@ pub struct FuzzKernelArgs {
     /// Stop after this many requests (replays a run up to a request).
     #[arg(long, value_name = "N")]
     pub max_execs: Option<u64>,
-    /// PRNG seed (default: from the clock; printed).
+    /// PRNG seed (default: from the clock; printed). Guest N of --jobs
+    /// uses SEED + N - 1.
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
-    /// Host folder the guest's crashes, divergences and summary are
-    /// copied to (vm).
+    /// Host folder for the crashes, divergences, summaries (vm).
     #[arg(long, value_name = "DIR", default_value = "target/fuzz-kernel")]
     pub artifacts: PathBuf,
     /// Where crashes, divergences and the summary are written (kernel,
@@ -74,6 +101,34 @@ pub struct FuzzKernelArgs {
     /// are seeds too.
     #[arg(long, value_name = "DIR")]
     pub sim_request_corpus: Option<PathBuf>,
+    /// The corpus of kept inputs (those that reached new edges): loaded
+    /// at the start, grown at the end (vm; default:
+    /// target/fuzz-kernel-corpus/RELEASE).
+    #[arg(long, value_name = "DIR")]
+    pub corpus: Option<PathBuf>,
+    /// Start from the seeds only: do not load the corpus (new inputs are
+    /// still added to it).
+    #[arg(long)]
+    pub fresh: bool,
+    /// Blind mutation: coverage is measured but does not decide which
+    /// inputs are kept (to compare with feedback).
+    #[arg(long)]
+    pub no_feedback: bool,
+    /// Modules to load in the guest: `auto` (build or reuse Jool's
+    /// modules with coverage instrumentation and jool_kcov, with
+    /// scripts/fuzz-kernel-build), `stock` (the image's own, no
+    /// coverage), or a folder of .ko files from that script.
+    #[arg(long, value_name = "auto|stock|DIR", default_value = "auto")]
+    pub modules: String,
+    /// Build the modules (`--modules auto`) from this ref of Jool's
+    /// repository (e.g. `main`) instead of the image's DKMS source; the
+    /// simulator then follows --release.
+    #[arg(long, value_name = "REF")]
+    pub jool_ref: Option<String>,
+    /// Boot the KASAN kernel (scripts/fuzz-kernel-build kasan, built once
+    /// and cached) with the image's root file system (vm).
+    #[arg(long)]
+    pub kasan: bool,
     /// Resynchronise both sides every N requests (0: only after
     /// divergences).
     #[arg(long, value_name = "N", default_value_t = 2000)]
@@ -97,16 +152,35 @@ pub struct FuzzKernelArgs {
     /// (see fixtures/fuzz-regressions). Use it to hunt such crashes.
     #[arg(long)]
     pub all_cmds: bool,
+    /// Do not minimize the crashes' request sequences (each step boots a
+    /// guest).
+    #[arg(long)]
+    pub no_minimize: bool,
+    /// Boot a fresh guest, run the crash folder DIR's reproducer and print
+    /// `reproduced` (exit 0) or `not reproduced` (exit 1).
+    #[arg(long, value_name = "DIR", conflicts_with = "coverage_report")]
+    pub reproduce: Option<PathBuf>,
+    /// With --reproduce: run it on the stock module of every release that
+    /// has a cached image, and name the first release where it no longer
+    /// crashes.
+    #[arg(long, requires = "reproduce")]
+    pub bisect: bool,
+    /// Write the coverage report of Jool's code (suites, conformance
+    /// requests, the corpus) for --release to DIR: coverage.txt and
+    /// index.html.
+    #[arg(long, value_name = "DIR")]
+    pub coverage_report: Option<PathBuf>,
     /// Lower the console log level (`dmesg -n 1`) so that Jool's error
     /// lines do not go to the serial console (vm passes it).
     #[arg(long)]
     pub quiet_console: bool,
-    /// Accepted for the VM's run script; unused.
-    #[arg(long, hide = true, value_name = "DIR")]
-    pub suites_dir: Option<PathBuf>,
-    /// VM options.
+    /// What the guest does, written by `--backend vm` (internal).
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub guest_plan: Option<PathBuf>,
+    /// VM options (`--jobs`: guests at once, default one per host CPU
+    /// under TCG).
     #[command(flatten)]
-    pub vm: crate::vm::VmArgs,
+    pub vm: Box<crate::vm::VmArgs>,
 }
 
 /// What fails a `fuzz-kernel` run.
@@ -122,9 +196,9 @@ pub enum FailOn {
 /// Runs `jool-harness fuzz-kernel`.
 pub fn run(args: FuzzKernelArgs) -> anyhow::Result<ExitCode> {
     match args.backend {
-        BackendKind::Vm => run_vm(&args),
-        BackendKind::Kernel => run_kernel(&args),
-        BackendKind::Sim => run_sim(&args),
+        Backend::Vm => host::run(&args),
+        Backend::Kernel => guest::run(&args),
+        Backend::Sim => run_sim(&args),
     }
 }
 
@@ -134,6 +208,10 @@ fn seed_of(args: &FuzzKernelArgs) -> u64 {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_secs() ^ u64::from(d.subsec_nanos()))
     })
+}
+
+fn release_of(args: &FuzzKernelArgs) -> String {
+    args.release.clone().unwrap_or_else(|| DEFAULT_RELEASE.to_owned())
 }
 
 fn profile_of(release: &str) -> anyhow::Result<&'static Profile> {
@@ -151,31 +229,20 @@ fn default_conformance() -> PathBuf {
 
 /// The seeds: built requests, the conformance corpus, a sim_request
 /// corpus.
-fn seeds(
+fn seed_requests(
     args: &FuzzKernelArgs,
     p: &Profile,
     netns_tag: u32,
-) -> anyhow::Result<Vec<mutate::Seed>> {
-    let mut seeds = mutate::built_seeds(p, netns_tag);
+) -> anyhow::Result<Vec<seeds::Seed>> {
+    let mut out = seeds::built_seeds(p, netns_tag);
     let dir = args.conformance.clone().unwrap_or_else(default_conformance);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .with_context(|| format!("{}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    for f in files {
-        let text = std::fs::read_to_string(&f)?;
-        let name = f.file_name().unwrap_or_default().to_string_lossy();
-        seeds.extend(
-            mutate::conformance_seeds(&name, &text, netns_tag)
-                .map_err(anyhow::Error::msg)?,
-        );
-    }
+    out.extend(
+        seeds::conformance_dir(&dir, netns_tag).map_err(anyhow::Error::msg)?,
+    );
     if let Some(d) = &args.sim_request_corpus {
-        seeds.extend(engine::sim_request_seeds(d, 4096));
+        out.extend(seeds::sim_request_seeds(d, 4096));
     }
-    Ok(seeds)
+    Ok(out)
 }
 
 /// The Jool commands the simulator emulates (4.1 numbering): instance
@@ -208,33 +275,43 @@ fn options(
         progress: (args.progress > 0)
             .then(|| Duration::from_secs(args.progress)),
         out,
-        journal: std::env::var_os(JOURNAL_ENV).map(PathBuf::from),
+        journal: None,
+        marker: None,
         avoid_cmds: avoided(args, p),
+        feedback: !args.no_feedback,
+        stop_file: None,
     }
 }
 
 /// Discovers `real`, builds the simulator of `sim_profile` like it, and
-/// runs the loop.
+/// runs the loop on the seeds `seeds_of` gives and the kept inputs
+/// `corpus`.
 pub fn campaign(
     real: &mut dyn KernelUnderTest,
     profile: &'static Profile,
     sim_profile: &'static Profile,
-    seeds_of: &dyn Fn(u32) -> anyhow::Result<Vec<mutate::Seed>>,
+    seeds_of: &dyn Fn(u32) -> anyhow::Result<Vec<seeds::Seed>>,
+    mut corpus: Vec<seeds::Seed>,
     opts: Options,
 ) -> anyhow::Result<Summary> {
-    let mut d = engine::discover_family(real).map_err(anyhow::Error::msg)?;
-    d.netns_tag = engine::discover_netns_tag(real, profile, d.family_id)
-        .map_err(anyhow::Error::msg)?;
-    engine::discover_build(real, profile, &mut d);
-    let mut sim = engine::sim_like(sim_profile, &d);
+    let d = discover::discover(real, profile).map_err(anyhow::Error::msg)?;
+    for s in &mut corpus {
+        request::replace_all(
+            &mut s.bytes,
+            &request::TAG_PLACEHOLDER,
+            &d.netns_tag.to_le_bytes(),
+        );
+    }
+    let mut sim = discover::sim_like(sim_profile, &d);
     let seeds = seeds_of(d.netns_tag)?;
     if let Some(out) = &opts.out {
         std::fs::create_dir_all(out)
             .with_context(|| format!("{}", out.display()))?;
     }
-    Ok(Engine::new(real, &mut sim, profile, d, seeds, opts).run())
+    Ok(Engine::new(real, &mut sim, profile, d, (seeds, corpus), opts).run())
 }
 
+/// Prints the summary and returns the exit status `fail_on` gives it.
 fn finish(summary: &Summary, fail_on: FailOn) -> ExitCode {
     print!("{}", summary.render());
     let failed = match fail_on {
@@ -261,257 +338,18 @@ fn finish(summary: &Summary, fail_on: FailOn) -> ExitCode {
 
 /// `--backend sim`: simulator against simulator.
 fn run_sim(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
-    let release =
-        args.release.as_deref().unwrap_or(crate::cli::DEFAULT_CLIENT);
-    let p = profile_of(release)?;
+    let p = profile_of(&release_of(args))?;
     let mut real = SimKernel::new(p);
     let out = args.out.clone().unwrap_or_else(|| args.artifacts.clone());
     let s = campaign(
         &mut real,
         p,
         p,
-        &|tag| seeds(args, p, tag),
+        &|tag| seed_requests(args, p, tag),
+        Vec::new(),
         options(args, p, Some(out)),
     )?;
     Ok(finish(&s, args.fail_on))
-}
-
-/// `--backend kernel`: this machine's module, from a fresh namespace.
-fn run_kernel(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
-    if !real::is_root() {
-        bail!(
-            "fuzz-kernel --backend kernel needs root (modprobe, namespaces)"
-        );
-    }
-    if std::env::var_os(NETNS_ENV).is_none() {
-        let o = real::run_command(
-            &[
-                "sh".into(),
-                "-c".into(),
-                "modprobe jool_siit && modprobe jool".into(),
-            ],
-            Duration::from_secs(60),
-        )
-        .map_err(anyhow::Error::msg)?;
-        if o.status != 0 {
-            bail!(
-                "fuzz-kernel needs Jool's modules: {}{}",
-                o.stdout,
-                o.stderr
-            );
-        }
-        let exe = std::env::current_exe()?;
-        let journal = std::env::temp_dir()
-            .join(format!("jool-fuzz-kernel-{}.journal", std::process::id()));
-        let _ = std::fs::remove_file(&journal);
-        let mut kmsg = target::Kmsg::open().ok();
-        let status = Command::new("unshare")
-            .arg("-n")
-            .arg("--")
-            .arg(exe)
-            .args(std::env::args_os().skip(1))
-            .env(NETNS_ENV, "1")
-            .env(JOURNAL_ENV, &journal)
-            .status()
-            .context("Failed to run unshare -n")?;
-        let code = match status.code() {
-            Some(c @ (0..=2)) => ExitCode::from(c as u8),
-            _ => died(args, &status, &journal, kmsg.as_mut())?,
-        };
-        let _ = std::fs::remove_file(&journal);
-        return Ok(code);
-    }
-    let installed = real::installed_release()
-        .context("cannot read the loaded Jool's version")?;
-    if let Some(r) = args.release.as_deref().filter(|r| *r != installed) {
-        bail!("--release {r} asked, but this kernel runs Jool {installed}");
-    }
-    let p = profile_of(&installed)?;
-    if args.quiet_console {
-        let _ = Command::new("dmesg").arg("-n").arg("1").status();
-    }
-    let kmsg = match target::Kmsg::open() {
-        Ok(k) => Some(k),
-        Err(e) => {
-            eprintln!("fuzz-kernel: cannot watch /dev/kmsg ({e}): crashes will not be seen");
-            None
-        }
-    };
-    let mut k = RealKernel::new(&installed, kmsg);
-    let out = args.out.clone().unwrap_or_else(|| args.artifacts.clone());
-    let s = campaign(
-        &mut k,
-        p,
-        p,
-        &|tag| seeds(args, p, tag),
-        options(args, p, Some(out)),
-    )?;
-    Ok(finish(&s, args.fail_on))
-}
-
-/// The fuzzing process died (killed by an oops in `sendmsg()`, ...):
-/// saves the request it was sending and the kernel log as a crash.
-fn died(
-    args: &FuzzKernelArgs,
-    status: &std::process::ExitStatus,
-    journal: &Path,
-    kmsg: Option<&mut target::Kmsg>,
-) -> anyhow::Result<ExitCode> {
-    let log = kmsg.map(|k| k.records(4000)).unwrap_or_default();
-    let start = log.iter().position(|l| target::is_crash_line(l));
-    let lines: Vec<String> =
-        start.map(|s| log[s..].to_vec()).unwrap_or_default();
-    let out = args.out.clone().unwrap_or_else(|| args.artifacts.clone());
-    let (exec, ext_ack, request) =
-        engine::read_journal(journal).unwrap_or_default();
-    let rel = format!("crash/{exec}");
-    let dir = out.join(&rel);
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("request.bin"), &request)?;
-    std::fs::write(
-        dir.join("request.hex"),
-        format!("{}\n", mutate::hex(&request)),
-    )?;
-    std::fs::write(
-        dir.join("real.hex"),
-        format!(
-            "no reply: the fuzzing process died ({status}) in the request\n"
-        ),
-    )?;
-    std::fs::write(
-        dir.join("info.txt"),
-        format!(
-            "exec {exec}\nseed {}\next_ack {ext_ack}\nprocess {status}\n{}\n",
-            seed_of(args),
-            lines.join("\n")
-        ),
-    )?;
-    let summary = Summary {
-        real: format!(
-            "real {}",
-            real::installed_release().unwrap_or_default()
-        ),
-        seed: seed_of(args),
-        execs: exec,
-        crashes: vec![engine::Crash {
-            exec,
-            request_hex: mutate::hex(&request),
-            lines: if lines.is_empty() {
-                vec![format!("the fuzzing process died: {status}")]
-            } else {
-                lines
-            },
-            dir: Some(rel),
-        }],
-        stopped: format!("the fuzzing process died ({status})"),
-        ..Summary::default()
-    };
-    std::fs::write(
-        out.join("summary.json"),
-        serde_json::to_string_pretty(&summary)? + "\n",
-    )?;
-    Ok(finish(&summary, args.fail_on))
-}
-
-/// `--backend vm`: the same in the release's guest.
-fn run_vm(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
-    let release = args
-        .release
-        .clone()
-        .unwrap_or_else(|| crate::cli::DEFAULT_CLIENT.to_owned());
-    profile_of(&release)?;
-    let seed = seed_of(args);
-    let mut words: Vec<String> = [
-        "fuzz-kernel",
-        "--backend",
-        "kernel",
-        "--out",
-        "/h/out/fuzz-kernel",
-        "--conformance",
-        "/h/fixtures/conformance-4.1.9",
-        "--quiet-console",
-    ]
-    .into_iter()
-    .map(str::to_owned)
-    .collect();
-    words.extend([
-        "--seconds".into(),
-        args.seconds.to_string(),
-        "--seed".into(),
-        seed.to_string(),
-        "--resync-every".into(),
-        args.resync_every.to_string(),
-        "--progress".into(),
-        args.progress.to_string(),
-    ]);
-    if let Some(m) = args.max_execs {
-        words.extend(["--max-execs".into(), m.to_string()]);
-    }
-    for c in &args.avoid_cmd {
-        words.extend(["--avoid-cmd".into(), c.to_string()]);
-    }
-    if args.all_cmds {
-        words.push("--all-cmds".into());
-    }
-    if args.fail_on == FailOn::Crash {
-        words.extend(["--fail-on".into(), "crash".into()]);
-    }
-    let mut vm = args.vm.clone();
-    vm.timeout = args.vm.timeout.saturating_add(args.seconds);
-    eprintln!("fuzz-kernel: seed {seed}, {} s on {release}", args.seconds);
-    let guest = crate::vm::boot_guest(&release, &vm, None, &[], &words)?;
-    let guest_out = guest.out().join("fuzz-kernel");
-    std::fs::create_dir_all(&args.artifacts)
-        .with_context(|| format!("{}", args.artifacts.display()))?;
-    copy_tree(&guest_out, &args.artifacts)?;
-    println!("timings:");
-    for (what, secs) in guest.timings() {
-        println!("  {what}: {secs:.1} s");
-    }
-    let summary = std::fs::read_to_string(guest_out.join("summary.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<Summary>(&t).ok());
-    let Some(summary) = summary else {
-        let kept = guest.keep_console(&args.vm, None);
-        let progress = std::fs::read_to_string(guest_out.join("progress.txt"))
-            .unwrap_or_default();
-        bail!(
-            "the guest wrote no fuzz summary ({}; last progress: {}; guest.rc: {}); console in {}. Replay with --seed {seed} --max-execs N.",
-            guest.failure().unwrap_or("it powered off"),
-            progress.trim(),
-            std::fs::read_to_string(guest.out().join("guest.rc"))
-                .unwrap_or_else(|_| "none".into())
-                .trim(),
-            kept.display()
-        );
-    };
-    println!(
-        "  fuzz loop (guest clock): {:.1} s, {} execs, {:.0} exec/s",
-        summary.seconds,
-        summary.execs,
-        summary.exec_per_sec()
-    );
-    println!("artifacts: {}", args.artifacts.display());
-    if !summary.crashes.is_empty() {
-        guest.keep_console(&args.vm, None);
-    }
-    Ok(finish(&summary, args.fail_on))
-}
-
-/// Copies the files under `from` into `to` (folders recreated).
-fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
-    let Ok(rd) = std::fs::read_dir(from) else { return Ok(()) };
-    for e in rd.flatten() {
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        if src.is_dir() {
-            std::fs::create_dir_all(&dst)?;
-            copy_tree(&src, &dst)?;
-        } else {
-            std::fs::copy(&src, &dst)
-                .with_context(|| format!("{}", src.display()))?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::{
     io::{self, ErrorKind, Read, Seek, SeekFrom},
 };
 
+use super::cover::{Kcov, Loc, DEVICE};
 use jool_sim::{
     kernel::{Caller, Kernel, INIT_NETNS},
     versions::Profile,
@@ -56,6 +57,12 @@ pub trait KernelUnderTest {
     /// logged since the last call.
     fn crash_lines(&mut self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Appends to `out` the module locations the kernel's code reached
+    /// since the last call; false when it is not instrumented.
+    fn take_trace(&mut self, _out: &mut Vec<Loc>) -> bool {
+        false
     }
 }
 
@@ -109,6 +116,7 @@ fn errno(e: &io::Error) -> i32 {
 pub struct RealKernel {
     release: String,
     kmsg: Option<Kmsg>,
+    kcov: Option<Kcov>,
     buf: Vec<u8>,
 }
 
@@ -120,9 +128,14 @@ impl std::fmt::Debug for RealKernel {
 
 impl RealKernel {
     /// The kernel of this machine running Jool `release`; `kmsg`: watch
-    /// the kernel log from now on.
-    pub fn new(release: &str, kmsg: Option<Kmsg>) -> Self {
-        Self { release: release.to_owned(), kmsg, buf: vec![0; RECV_BUF] }
+    /// the kernel log from now on; `kcov`: this task's coverage trace.
+    pub fn new(release: &str, kmsg: Option<Kmsg>, kcov: Option<Kcov>) -> Self {
+        Self {
+            release: release.to_owned(),
+            kmsg,
+            kcov,
+            buf: vec![0; RECV_BUF],
+        }
     }
 }
 
@@ -166,6 +179,16 @@ impl KernelUnderTest for RealKernel {
 
     fn crash_lines(&mut self) -> Vec<String> {
         self.kmsg.as_mut().map(Kmsg::crash_lines).unwrap_or_default()
+    }
+
+    fn take_trace(&mut self, out: &mut Vec<Loc>) -> bool {
+        let Some(k) = &mut self.kcov else { return false };
+        if let Err(e) = k.take(out) {
+            eprintln!("fuzz-kernel: reading {DEVICE}: {e}; coverage off");
+            self.kcov = None;
+            return false;
+        }
+        true
     }
 }
 

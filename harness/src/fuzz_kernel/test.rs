@@ -8,12 +8,12 @@ fn p(release: &str) -> &'static Profile {
     Profile::get(release).unwrap()
 }
 
-fn seeds_of(tag: u32) -> anyhow::Result<Vec<mutate::Seed>> {
-    let mut s = mutate::built_seeds(p("4.1.9"), tag);
+fn seeds_of(tag: u32) -> anyhow::Result<Vec<seeds::Seed>> {
+    let mut s = seeds::built_seeds(p("4.1.9"), tag);
     let text =
         std::fs::read_to_string(default_conformance().join("root.json"))?;
     s.extend(
-        mutate::conformance_seeds("root.json", &text, tag)
+        seeds::conformance_seeds("root.json", &text, tag)
             .map_err(anyhow::Error::msg)?,
     );
     Ok(s)
@@ -22,13 +22,10 @@ fn seeds_of(tag: u32) -> anyhow::Result<Vec<mutate::Seed>> {
 fn opts(seed: u64, execs: u64) -> Options {
     Options {
         seed,
-        duration: None,
         max_execs: Some(execs),
         resync_every: 100,
-        progress: None,
-        out: None,
-        journal: None,
-        avoid_cmds: Vec::new(),
+        feedback: true,
+        ..Options::default()
     }
 }
 
@@ -41,6 +38,7 @@ fn test_identical_sims_agree() {
             p("4.1.9"),
             p("4.1.9"),
             &seeds_of,
+            Vec::new(),
             opts(seed, 400),
         )
         .unwrap();
@@ -54,9 +52,15 @@ fn test_identical_sims_agree() {
 #[test]
 fn test_other_release_diverges() {
     let mut real = SimKernel::new(p("4.1.9"));
-    let s =
-        campaign(&mut real, p("4.1.9"), p("4.1.12"), &seeds_of, opts(5, 300))
-            .unwrap();
+    let s = campaign(
+        &mut real,
+        p("4.1.9"),
+        p("4.1.12"),
+        &seeds_of,
+        Vec::new(),
+        opts(5, 300),
+    )
+    .unwrap();
     assert!(!s.success(), "{}", s.render());
     assert!(s.unknown().count() > 0, "{}", s.render());
 }
@@ -66,16 +70,22 @@ fn test_loop_finds_a_difference_the_checks_do_not_show() {
     // Only nlctrl's answer about Jool differs (its multicast group id):
     // the base state checks agree, the mutated requests must find it.
     let mut real = SimKernel::new(p("4.1.9"));
-    let mut d = engine::discover_family(&mut real).unwrap();
+    let mut d = discover::discover_family(&mut real).unwrap();
     d.netns_tag =
-        engine::discover_netns_tag(&mut real, p("4.1.9"), d.family_id)
+        discover::discover_netns_tag(&mut real, p("4.1.9"), d.family_id)
             .unwrap();
-    let mut sim = engine::sim_like(p("4.1.9"), &d);
+    let mut sim = discover::sim_like(p("4.1.9"), &d);
     sim.kernel.set_mcast_group_id(0x42);
     let seeds = seeds_of(d.netns_tag).unwrap();
-    let s =
-        Engine::new(&mut real, &mut sim, p("4.1.9"), d, seeds, opts(3, 400))
-            .run();
+    let s = Engine::new(
+        &mut real,
+        &mut sim,
+        p("4.1.9"),
+        d,
+        (seeds, Vec::new()),
+        opts(3, 400),
+    )
+    .run();
     assert_eq!(s.execs, 400, "{}", s.render());
     assert!(!s.success(), "{}", s.render());
     assert!(
@@ -93,7 +103,8 @@ fn test_other_budget_diverges_and_is_saved() {
     let mut real = SimKernel::new(p("4.1.9"));
     real.kernel.set_msg_budget(512);
     let o = Options { out: Some(dir.clone()), ..opts(9, 300) };
-    let s = campaign(&mut real, p("4.1.9"), p("4.1.9"), &seeds_of, o);
+    let s =
+        campaign(&mut real, p("4.1.9"), p("4.1.9"), &seeds_of, Vec::new(), o);
     let s = s.unwrap();
     // The base state's check already differs (stats pages): the loop
     // says so and stops.
@@ -113,14 +124,14 @@ fn test_known_divergence_is_not_a_failure() {
     // unknown class; ops the sim does not emulate would be known.
     let mut real = SimKernel::new(p("4.1.9"));
     let mut sim = SimKernel::new(p("4.1.9"));
-    let d = engine::discover_family(&mut real).unwrap();
+    let d = discover::discover_family(&mut real).unwrap();
     assert_eq!(d.family_id, 0x20);
     assert!(d.foreign.is_empty());
-    let r = mutate::request(p("4.1.9"), 20, 1, b"default", &[]);
+    let r = request::request(p("4.1.9"), 20, 1, b"default", &[]);
     let (a, b) = (real.exchange(&r, false), sim.exchange(&r, false));
     let case = known::Case { request: &r, real: &a, sim: &b };
     // Both sims answer the same: no divergence to explain.
-    assert!(engine::same(&a, &b));
+    assert!(answer::same(&a, &b));
     assert_eq!(
         known::explain(&case, 0x20).map(|k| k.id),
         Some("sim-op-not-emulated")
@@ -131,11 +142,11 @@ fn test_known_divergence_is_not_a_failure() {
 fn test_answer_kinds() {
     let mut k = SimKernel::new(p("4.1.9"));
     let ex = k.exchange(&[], false);
-    assert_eq!(engine::answer_kind(&ex, 0x20), "send-errno61");
-    let r = mutate::request(p("4.1.9"), 7, 1, b"default", &[]);
+    assert_eq!(answer::answer_kind(&ex, 0x20), "send-errno61");
+    let r = request::request(p("4.1.9"), 7, 1, b"default", &[]);
     let ex = k.exchange(&r, false);
-    assert_eq!(engine::answer_kind(&ex, 0x20), "jool-err3");
-    assert_eq!(engine::request_kind(&r, 0x20), "jool/cmd7");
+    assert_eq!(answer::answer_kind(&ex, 0x20), "jool-err3");
+    assert_eq!(answer::request_kind(&r, 0x20), "jool/cmd7");
 }
 
 // ---- Regressions: fixtures/fuzz-regressions/fuzz_kernel ----
@@ -151,7 +162,7 @@ fn regression(file: &str) -> Vec<u8> {
 /// `default`, netfilter, pool6 64:ff9b::/96).
 fn base_sim() -> SimKernel {
     let mut k = SimKernel::new(p("4.1.9"));
-    for r in engine::base_requests(p("4.1.9")) {
+    for r in discover::base_requests(p("4.1.9")) {
         k.exchange(&r, false);
     }
     k
@@ -168,14 +179,14 @@ fn r_fuzz_kernel_genl_flags_reserved() {
         String::from_utf8(regression("genl-flags-reserved.real.hex")).unwrap();
     let real: Vec<Vec<u8>> = text
         .lines()
-        .map(|l| engine::mask(&mutate::unhex(l).unwrap()))
+        .map(|l| answer::mask(&request::unhex(l).unwrap()))
         .collect();
     let ex = base_sim().exchange(&req, true);
     let sim: Vec<Vec<u8>> =
-        ex.replies.iter().map(|r| engine::mask(r)).collect();
+        ex.replies.iter().map(|r| answer::mask(r)).collect();
     assert_eq!(
-        sim.iter().map(|r| mutate::hex(r)).collect::<Vec<_>>(),
-        real.iter().map(|r| mutate::hex(r)).collect::<Vec<_>>()
+        sim.iter().map(|r| request::hex(r)).collect::<Vec<_>>(),
+        real.iter().map(|r| request::hex(r)).collect::<Vec<_>>()
     );
     // The reserved genl bytes get the same check: flags REQUEST only,
     // reserved field 1.
@@ -183,7 +194,7 @@ fn r_fuzz_kernel_genl_flags_reserved() {
     bad[6..8].copy_from_slice(&nlmsg_flags_request());
     bad[18] = 1;
     let ex = base_sim().exchange(&bad, true);
-    assert_eq!(engine::answer_kind(&ex, 0x20), "nlerr22");
+    assert_eq!(answer::answer_kind(&ex, 0x20), "nlerr22");
     assert!(String::from_utf8_lossy(&ex.replies[0])
         .contains("genlmsghdr.reserved field is not 0"));
 }
@@ -207,7 +218,7 @@ fn r_fuzz_kernel_address_query46_nat64_oops() {
     .unwrap()
     .contains("handle_address_query46"));
     let ex = base_sim().exchange(&req, false);
-    assert_eq!(engine::answer_kind(&ex, 0x20), "jool-err38");
+    assert_eq!(answer::answer_kind(&ex, 0x20), "jool-err38");
 }
 
 /// Kernel bug (Jool 4.1.9 on Debian's 6.1): POOL4_ADD (cmd 19) to SIIT
@@ -220,7 +231,7 @@ fn r_fuzz_kernel_pool4_add_siit_oops() {
         .unwrap()
         .contains("handle_pool4_add"));
     let ex = base_sim().exchange(&req, false);
-    assert_eq!(engine::answer_kind(&ex, 0x20), "jool-err38");
+    assert_eq!(answer::answer_kind(&ex, 0x20), "jool-err38");
 }
 
 /// Replays `fuzz_kernel/NAME.bin` against the base simulator and checks
@@ -233,11 +244,11 @@ fn assert_replays(name: &str, mut k: SimKernel, ext_ack: bool) {
             .unwrap()
             .lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| mutate::hex(&engine::mask(&mutate::unhex(l).unwrap())))
+            .map(|l| request::hex(&answer::mask(&request::unhex(l).unwrap())))
             .collect();
     let ex = k.exchange(&req, ext_ack);
     let sim: Vec<String> =
-        ex.replies.iter().map(|r| mutate::hex(&engine::mask(r))).collect();
+        ex.replies.iter().map(|r| request::hex(&answer::mask(r))).collect();
     assert_eq!(sim, real, "{name}");
 }
 
@@ -324,7 +335,7 @@ fn assert_replays_as_trixie(name: &str, ext_ack: bool) {
         xtables: false,
         ctrl_dump_strict: true,
     });
-    for mut r in engine::base_requests(p("4.1.13")) {
+    for mut r in discover::base_requests(p("4.1.13")) {
         r[4..6].copy_from_slice(&0x23u16.to_le_bytes());
         k.exchange(&r, false);
     }
@@ -398,7 +409,7 @@ fn r_fuzz_kernel_global_foreach_offset_zero() {
 /// An answer of the reply datagrams `hex`.
 fn replies(hex: &[&str]) -> Exchange {
     Exchange {
-        replies: hex.iter().map(|x| mutate::unhex(x).unwrap()).collect(),
+        replies: hex.iter().map(|x| request::unhex(x).unwrap()).collect(),
         ..Exchange::default()
     }
 }
@@ -419,7 +430,7 @@ fn explained(
 /// divergence, unlike a foreach whose answers differ otherwise.
 #[test]
 fn test_foreach_from_offset_is_a_known_divergence() {
-    let h = |s: &str| mutate::unhex(s).unwrap();
+    let h = |s: &str| request::unhex(s).unwrap();
     let req = h("50000000200001000100000000000000000100006a6f6f6c040109000100000000000000000000000000000000000000200008800800010000007f0305000200040000000c00030064656661756c7400");
     let real = replies(&["4c0000002000000001000000af000000000200006a6f6f6c0401090001000000000000000000000000000000000000001c0001800800010000007f0305000200080000000500030000000000"]);
     let sim = replies(&["30000000200000000100000001000040000200006a6f6f6c040109000100000000000000000000000000000000000000"]);
@@ -442,7 +453,7 @@ fn test_foreach_from_offset_is_a_known_divergence() {
 /// the same ack. Known, as long as the other datagrams match exactly.
 #[test]
 fn test_foreach_with_ack_reordered_is_a_known_divergence() {
-    let h = |s: &str| mutate::unhex(s).unwrap();
+    let h = |s: &str| request::unhex(s).unwrap();
     let req = h("30000000200005000300000000000000000100006a6f6f6c0401090001003c0f64656661756c74000000000000000000");
     let real = replies(&["700000002000000003000000af000000000200006a6f6f6c0401090001003c0f64656661756c74000000000000000000240001800800010000a37f0305000200040000000d000300636f6e6674657374000000001c0001800800010000a37f0305000200080000000500030000000000", "240000000200000103000000af0000000000000030000000200005000300000000000000"]);
     let sim = replies(&["70000000200000000300000001000040000200006a6f6f6c0401090001003c0f64656661756c740000000000000000001c0001800800010000a37f0305000200080000000500030000000000240001800800010000a37f0305000200040000000d000300636f6e667465737400000000", "240000000200000103000000010000400000000030000000200005000300000000000000"]);
@@ -464,7 +475,7 @@ fn test_foreach_with_ack_reordered_is_a_known_divergence() {
 /// in the simulator. Known; a difference in the errors is not.
 #[test]
 fn test_foreach_from_offset_in_a_batch_is_a_known_divergence() {
-    let h = |s: &str| mutate::unhex(s).unwrap();
+    let h = |s: &str| request::unhex(s).unwrap();
     let req = h("150000002810010001000000000000000e010000920000005c0000000fea01000100000000000000670100006a6f6f6c040109000100000064656661756c740000000000000000002c000a80050001000000000020000280140001000064ff9b000000000000000000000000050002006000000050000000200001000100000000000000000100006a6f6f6c040109000200000064656661756c7400000000000000000020000880080001008057900305000200040000000c00030064656661756c7400");
     let real = replies(&["2c0000000200000001000000b0000000feffffff150000002810010001000000000000000e01000092000000", "700000000200000001000000b0000000feffffff5c0000000fea01000100000000000000670100006a6f6f6c040109000100000064656661756c740000000000000000002c000a80050001000000000020000280140001000064ff9b0000000000000000000000000500020060000000", "4c0000002000000001000000b0000000000200006a6f6f6c040109000200000064656661756c740000000000000000001c000180080001008057900305000200040000000500030000000000"]);
     let sim = replies(&["2c000000020000000100000001000040feffffff150000002810010001000000000000000e01000092000000", "70000000020000000100000001000040feffffff5c0000000fea01000100000000000000670100006a6f6f6c040109000100000064656661756c740000000000000000002c000a80050001000000000020000280140001000064ff9b0000000000000000000000000500020060000000", "30000000200000000100000001000040000200006a6f6f6c040109000200000064656661756c74000000000000000000"]);
@@ -483,7 +494,7 @@ fn test_foreach_from_offset_in_a_batch_is_a_known_divergence() {
 /// STATS_FOREACH (request #103710). The other datagrams must match.
 #[test]
 fn test_known_divergences_next_to_other_datagrams() {
-    let h = |s: &str| mutate::unhex(s).unwrap();
+    let h = |s: &str| request::unhex(s).unwrap();
     let cases = [
         (
             "5000000020000d000100000000000000000100006a6f6f6c0401090001000000616c7400000000000000000000000000200008800800010000e97fc305000200040000000c00030064656661756c7400",

@@ -319,6 +319,11 @@ impl GuestRun {
         &self.share.out
     }
 
+    /// The guest's serial console (until dropped).
+    pub fn console(&self) -> &Path {
+        &self.console
+    }
+
     /// The image folder it booted.
     pub fn image(&self) -> &Path {
         &self.image
@@ -400,20 +405,6 @@ pub fn boot_guest_with(
     words: &[String],
     extra_bin: &[(&str, &Path)],
 ) -> anyhow::Result<GuestRun> {
-    let t0 = Instant::now();
-    let image = image_for(release, vm)?;
-    for f in ["vmlinuz", "initrd.img", "rootfs.img"] {
-        if !image.join(f).is_file() {
-            bail!(
-                "{} has no {f}: not an image from scripts/vm-image",
-                image.display()
-            );
-        }
-    }
-    let image_secs = t0.elapsed().as_secs_f64();
-    let exe =
-        std::env::current_exe().context("Failed to find this executable")?;
-    let jool_stats = suite::jool_stats_binary()?;
     let dir =
         suites_dir.map_or_else(suite::default_suites_dir, Path::to_owned);
     let dir =
@@ -436,6 +427,33 @@ pub fn boot_guest_with(
     for s in suites {
         words.extend(["--suite".to_owned(), s.clone()]);
     }
+    boot_guest_words(release, vm, &fixtures, &words, extra_bin)
+}
+
+/// Boots the image of `release` with `fixtures` as the guest's
+/// `/h/fixtures` and runs `jool-harness WORDS...` (exactly those) inside,
+/// as PID 1's child; `extra_bin` as in [`boot_guest_with`].
+pub fn boot_guest_words(
+    release: &str,
+    vm: &VmArgs,
+    fixtures: &Path,
+    words: &[String],
+    extra_bin: &[(&str, &Path)],
+) -> anyhow::Result<GuestRun> {
+    let t0 = Instant::now();
+    let image = image_for(release, vm)?;
+    for f in ["vmlinuz", "initrd.img", "rootfs.img"] {
+        if !image.join(f).is_file() {
+            bail!(
+                "{} has no {f}: not an image from scripts/vm-image",
+                image.display()
+            );
+        }
+    }
+    let image_secs = t0.elapsed().as_secs_f64();
+    let exe =
+        std::env::current_exe().context("Failed to find this executable")?;
+    let jool_stats = suite::jool_stats_binary()?;
     let mut share = Share::new()?;
     share.prefix.clone_from(&vm.log_prefix);
     let bin = share.root.join("bin");
@@ -452,7 +470,7 @@ pub fn boot_guest_with(
         }
     }
     let script = share.out.join("run.sh");
-    std::fs::write(&script, run_script(&words))?;
+    std::fs::write(&script, run_script(words))?;
     Command::new("chmod").arg("755").arg(&script).status()?;
     let console = share.root.join("console.log");
     let want_kvm = vm.wants_kvm();
@@ -463,7 +481,7 @@ pub fn boot_guest_with(
         if want_kvm { "KVM" } else { "TCG (no vmx/svm in /proc/cpuinfo)" }
     );
     let qemu =
-        |kvm| qemu_command(&image, &bin, &fixtures, &share, &console, kvm);
+        |kvm| qemu_command(&image, &bin, fixtures, &share, &console, kvm);
     let mut b = boot(qemu(want_kvm), &share, &console, timeout, want_kvm)?;
     if want_kvm && vm.accel == Accel::Auto {
         if let Err(why) = &b.exit {

@@ -1,0 +1,201 @@
+//! Reading answers: masking what differs between any two kernels (seq,
+//! port id), comparing exchanges, and short names for requests and
+//! answers that group divergences into classes.
+
+use jool_sim::{
+    fuzzing::op,
+    wire::{
+        genl,
+        jool::{Header, Layout, FLAG_ERROR, JNLAERR_CODE},
+        nla::{self, NlaBuffer, NlasIterator},
+        nlmsg::{self, ErrorPayload, Packet},
+    },
+};
+
+use super::{
+    request::{cmd_of, kind_of, message_offsets},
+    target::Exchange,
+};
+
+/// Length of a message's netlink and genl headers.
+pub const GENL_END: usize = nlmsg::HEADER_LEN + genl::HEADER_LEN;
+
+/// One attribute of a stream: its type (flags masked off) and value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Attr<'a> {
+    kind: u16,
+    value: &'a [u8],
+}
+
+impl<'a> Attr<'a> {
+    /// `nla_type` without the flag bits.
+    pub fn kind(&self) -> u16 {
+        self.kind
+    }
+
+    /// The value (borrowed from the stream).
+    pub fn value(&self) -> &'a [u8] {
+        self.value
+    }
+}
+
+/// The attributes of a stream, leniently: those before the first one
+/// that does not fit ([`NlasIterator`] checks each).
+pub fn attrs(b: &[u8]) -> Vec<Attr<'_>> {
+    let mut it = NlasIterator::new(b);
+    let mut out = Vec::new();
+    loop {
+        let at = it.offset();
+        let Some(Ok(a)) = it.next() else { break };
+        let a: NlaBuffer<&[u8]> = a;
+        let end = at + usize::from(a.length());
+        out.push(Attr {
+            kind: a.kind(),
+            value: &b[at + nla::HEADER_LEN..end],
+        });
+    }
+    out
+}
+
+/// Zeroes `nlmsg_seq` and `nlmsg_pid` of every message of a datagram
+/// (each header that fits, up to the first impossible length).
+pub fn mask(d: &[u8]) -> Vec<u8> {
+    let mut v = d.to_vec();
+    let mut off = 0;
+    while v.len() >= off + nlmsg::HEADER_LEN {
+        let mut p = Packet::new_unchecked(&mut v[off..]);
+        let len = p.len() as usize;
+        p.set_seq(0);
+        p.set_pid(0);
+        if len < nlmsg::HEADER_LEN {
+            break;
+        }
+        off = off.saturating_add(jool_sim::wire::align4(len));
+    }
+    v
+}
+
+/// Whether two exchanges are the same after masking.
+pub fn same(a: &Exchange, b: &Exchange) -> bool {
+    a.sent == b.sent
+        && a.recv_error == b.recv_error
+        && a.replies.len() == b.replies.len()
+        && a.replies.iter().zip(&b.replies).all(|(x, y)| mask(x) == mask(y))
+}
+
+/// Whether datagram `d` holds a Jool INSTANCE_ADD, INSTANCE_RM or
+/// INSTANCE_FLUSH.
+pub fn changes_instances(d: &[u8], family_id: u16) -> bool {
+    message_offsets(d).into_iter().any(|(off, len)| {
+        let m = &d[off..off + len];
+        kind_of(m) == Some(family_id)
+            && matches!(
+                cmd_of(m),
+                Some(op::INSTANCE_ADD | op::INSTANCE_RM | op::INSTANCE_FLUSH)
+            )
+    })
+}
+
+/// A short name for what a request is: `jool/cmd7`, `ctrl/cmd3`,
+/// `type0x3`, `empty`, `short`; `+more` when it holds several messages.
+pub fn request_kind(d: &[u8], family_id: u16) -> String {
+    let Some(kind) = kind_of(d) else {
+        return if d.is_empty() { "empty" } else { "short" }.into();
+    };
+    let cmd = d.get(nlmsg::HEADER_LEN).map_or("-".to_owned(), u8::to_string);
+    let several = if message_offsets(d).len() > 1 { "+more" } else { "" };
+    match kind {
+        k if k == family_id => format!("jool/cmd{cmd}{several}"),
+        nlmsg::GENL_ID_CTRL => format!("ctrl/cmd{cmd}{several}"),
+        k => format!("type0x{k:x}{several}"),
+    }
+}
+
+/// A short name for an answer: `send-errno61`, `no-reply`, `ack`,
+/// `nlerr22`, `done`, `ctrl`, `jool-ok`, `jool-err3`, plus `x2` for two
+/// datagrams.
+pub fn answer_kind(ex: &Exchange, family_id: u16) -> String {
+    if let Err(e) = ex.sent {
+        return format!("send-errno{e}");
+    }
+    let Some(first) = ex.replies.first() else {
+        return match ex.recv_error {
+            Some(e) => format!("recv-errno{e}"),
+            None => "no-reply".into(),
+        };
+    };
+    let base = match kind_of(first) {
+        None => "short".to_owned(),
+        Some(nlmsg::NLMSG_ERROR) => match nlmsg_error(first) {
+            Some(0) => "ack".into(),
+            Some(e) => format!("nlerr{}", e.wrapping_neg()),
+            None => "type0x2".into(),
+        },
+        Some(nlmsg::NLMSG_DONE) => "done".into(),
+        Some(nlmsg::GENL_ID_CTRL) => "ctrl".into(),
+        Some(k) if k == family_id => jool_answer(first),
+        Some(k) => format!("type0x{k:x}"),
+    };
+    match ex.replies.len() {
+        1 => base,
+        n => format!("{base}x{n}"),
+    }
+}
+
+/// The errno of an `NLMSG_ERROR` message (0: an ack), if it holds one.
+pub fn nlmsg_error(m: &[u8]) -> Option<i32> {
+    let payload = m.get(nlmsg::HEADER_LEN..)?;
+    Some(ErrorPayload::new_checked(payload).ok()?.error())
+}
+
+/// `jool-err<code>` for a Jool error report (header flags with ERROR and
+/// a `JNLAERR_CODE`), else `jool-ok`. Tries the 28-byte header (4.1.5+),
+/// then the 24-byte one.
+fn jool_answer(m: &[u8]) -> String {
+    let rest = m.get(GENL_END..).unwrap_or_default();
+    for layout in [Layout::V2, Layout::V1] {
+        let Ok(h) = Header::new_checked(rest, layout) else { continue };
+        if h.flags() & FLAG_ERROR == 0 {
+            continue;
+        }
+        let body = &rest[layout.header_len()..];
+        let code = attrs(body)
+            .into_iter()
+            .find(|a| a.kind() == JNLAERR_CODE && a.value().len() >= 2)
+            .map(|a| u16::from_le_bytes([a.value()[0], a.value()[1]]));
+        if let Some(code) = code {
+            return format!("jool-err{code}");
+        }
+    }
+    "jool-ok".into()
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn test_mask_every_message() {
+        let mut d = super::super::request::get_family("Jool", 7);
+        d.extend(super::super::request::get_family("x", 9));
+        let m = mask(&d);
+        for (off, _) in message_offsets(&m) {
+            let p = Packet::new_unchecked(&m[off..]);
+            assert_eq!((p.seq(), p.pid()), (0, 0));
+        }
+        assert_eq!(m.len(), d.len());
+    }
+
+    #[test]
+    fn test_nlmsg_error() {
+        let ack = [
+            36, 0, 0, 0, // nlmsg_len
+            2, 0, 0, 1, // NLMSG_ERROR, flags
+            0, 0, 0, 0, 0, 0, 0, 0, // seq, pid
+            0xea, 0xff, 0xff, 0xff, // error -22
+            20, 0, 0, 0, 0x20, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, // echo
+        ];
+        assert_eq!(nlmsg_error(&ack), Some(-22));
+        assert_eq!(nlmsg_error(&ack[..20]), None);
+    }
+}

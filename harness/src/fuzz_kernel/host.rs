@@ -1,0 +1,592 @@
+//! `--backend vm`: the host side. Resolves what the guests run (image,
+//! KASAN kernel, instrumented modules: [`Target`]), boots `--jobs`
+//! guests that fuzz with consecutive seeds, stops the others when one
+//! crashes, merges what they found, grows the corpus, and turns each
+//! crash into a folder with a reproducer ([`super::crash`]).
+
+use std::{
+    collections::HashSet,
+    path::{Path, PathBuf},
+    process::{Command, ExitCode, Stdio},
+    time::Instant,
+};
+
+use anyhow::{bail, Context};
+
+use super::{
+    crash, finish, guest::GuestPlan, profile_of, release_of, seed_of,
+    summary::Summary, FailOn, FuzzKernelArgs,
+};
+use crate::vm::{self, GuestRun, VmArgs};
+
+/// What the guests boot and load.
+#[derive(Clone, Debug, Default)]
+pub struct Target {
+    /// The release of `--release`.
+    pub release: String,
+    /// The image folder booted (`vmlinuz`, `initrd.img`, `rootfs.img`).
+    pub image: PathBuf,
+    /// The distribution image it came from.
+    pub base_image: PathBuf,
+    /// The KASAN kernel's folder, if booted.
+    pub kasan: Option<PathBuf>,
+    /// The modules folder (from scripts/fuzz-kernel-build), if not the
+    /// image's own.
+    pub modules: Option<PathBuf>,
+    /// The simulator's release when it is not the module's version.
+    pub profile: Option<String>,
+}
+
+impl Target {
+    /// `key=value` lines for crash folders.
+    pub fn describe(&self) -> String {
+        let manifest = |d: &Path, k: &str| {
+            std::fs::read_to_string(d.join("manifest"))
+                .ok()
+                .and_then(|m| {
+                    m.lines().find_map(|l| {
+                        l.strip_prefix(&format!("{k}=")).map(str::to_owned)
+                    })
+                })
+                .unwrap_or_default()
+        };
+        let kernel = match &self.kasan {
+            Some(k) => manifest(k, "kernel"),
+            None => manifest(&self.base_image, "kernel"),
+        };
+        let jool = match &self.modules {
+            Some(m) => format!(
+                "{} ({})",
+                manifest(m, "jool_version"),
+                manifest(m, "jool_source")
+            ),
+            None => manifest(&self.base_image, "jool_version"),
+        };
+        format!(
+            "release={}\nkernel={kernel}\njool={jool}\nimage={}\nkasan={}\nmodules={}\ncover={}\n",
+            self.release,
+            self.base_image.display(),
+            self.kasan.as_ref().map_or("no".into(), |k| k.display().to_string()),
+            self.modules.as_ref().map_or("stock".into(), |m| m.display().to_string()),
+            self.modules.as_ref().map_or("none".into(), |m| manifest(m, "cover")),
+        )
+    }
+}
+
+/// Runs `scripts/fuzz-kernel-build ARGS` (its progress on stderr) and
+/// returns the folder it printed last.
+pub fn build_script(args: &[&str]) -> anyhow::Result<PathBuf> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scripts/fuzz-kernel-build");
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(args)
+        .current_dir(script.parent().unwrap_or(Path::new(".")))
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("Failed to run {}", script.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} {} failed ({})",
+            script.display(),
+            args.join(" "),
+            out.status
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let dir =
+        text.lines().last().context("fuzz-kernel-build printed no folder")?;
+    Ok(PathBuf::from(dir.trim()))
+}
+
+/// Resolves `--release`, `--kasan`, `--modules` and `--jool-ref`.
+pub fn target(args: &FuzzKernelArgs, release: &str) -> anyhow::Result<Target> {
+    let base_image = vm::image_for(release, &args.vm)?;
+    let img = base_image.to_string_lossy().into_owned();
+    let kasan = if args.kasan {
+        Some(build_script(&["kasan", "--image", &img])?)
+    } else {
+        None
+    };
+    let modules = match args.modules.as_str() {
+        "stock" if kasan.is_some() => {
+            bail!(
+                "--kasan needs modules built for that kernel (--modules auto)"
+            )
+        }
+        "stock" => None,
+        "auto" => {
+            let mut a = vec!["modules", "--image", &img];
+            let k = kasan.as_ref().map(|k| k.to_string_lossy().into_owned());
+            if let Some(k) = &k {
+                a.extend(["--kernel", k]);
+            }
+            if let Some(r) = &args.jool_ref {
+                a.extend(["--jool-ref", r]);
+            }
+            Some(build_script(&a)?)
+        }
+        dir => Some(PathBuf::from(dir)),
+    };
+    let image =
+        kasan.as_ref().map_or_else(|| base_image.clone(), |k| k.join("image"));
+    Ok(Target {
+        release: release.to_owned(),
+        image,
+        base_image,
+        kasan,
+        modules,
+        profile: args.jool_ref.as_ref().map(|_| release.to_owned()),
+    })
+}
+
+/// Copies the `.ko` files of `from` to `to` without debug info (faster
+/// over 9p; symbols stay), plus a KASAN kernel's `modules.builtin`.
+pub fn stage_modules(
+    from: &Path,
+    kasan: Option<&Path>,
+    to: &Path,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)?.flatten() {
+        let name = e.file_name();
+        if !name.to_string_lossy().ends_with(".ko") {
+            continue;
+        }
+        let st = Command::new("objcopy")
+            .arg("--strip-debug")
+            .arg(e.path())
+            .arg(to.join(&name))
+            .status();
+        if !st.is_ok_and(|s| s.success()) {
+            std::fs::copy(e.path(), to.join(&name))?;
+        }
+    }
+    if let Some(k) = kasan {
+        std::fs::copy(k.join("modules.builtin"), to.join("modules.builtin"))?;
+    }
+    Ok(())
+}
+
+/// A private folder under the temporary directory (mkdtemp-like: created
+/// fresh, never reused).
+pub fn private_dir(what: &str) -> anyhow::Result<PathBuf> {
+    for n in 0..1000 {
+        let d = std::env::temp_dir()
+            .join(format!("jool-fuzz-{what}-{}-{n}", std::process::id()));
+        match std::fs::create_dir(&d) {
+            Ok(()) => return Ok(d),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                continue
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("{}", d.display()))
+            }
+        }
+    }
+    bail!("no free temporary folder for {what}")
+}
+
+/// The guest's view of the host folder shared as `/h/fixtures`.
+pub const SHARED: &str = "/h/fixtures";
+
+/// The VM options of one guest: the image, the hard limit, a prefix.
+fn guest_vm(
+    args: &FuzzKernelArgs,
+    t: &Target,
+    extra_secs: u64,
+    tag: &str,
+) -> VmArgs {
+    let mut vm = (*args.vm).clone();
+    vm.image = Some(t.image.clone());
+    vm.timeout = args.vm.timeout.saturating_add(extra_secs);
+    vm.log_prefix = tag.to_owned();
+    vm
+}
+
+/// Boots one guest with the shared folder and `words`.
+pub fn boot(
+    args: &FuzzKernelArgs,
+    t: &Target,
+    shared: &Path,
+    words: &[String],
+    extra_secs: u64,
+    tag: &str,
+) -> anyhow::Result<GuestRun> {
+    let vm = guest_vm(args, t, extra_secs, tag);
+    vm::boot_guest_words(&t.release, &vm, shared, words, &[])
+}
+
+/// The folder of kept inputs: `--corpus`, or
+/// `target/fuzz-kernel-corpus/RELEASE` (`-REF` with `--jool-ref`).
+pub(super) fn corpus_dir(args: &FuzzKernelArgs, release: &str) -> PathBuf {
+    args.corpus.clone().unwrap_or_else(|| {
+        let name = match &args.jool_ref {
+            Some(r) => format!("{release}-{r}"),
+            None => release.to_owned(),
+        };
+        PathBuf::from("target/fuzz-kernel-corpus").join(name)
+    })
+}
+
+/// Fills the shared folder: conformance requests, staged modules, the
+/// corpus, the plan; returns the plan.
+fn share(
+    args: &FuzzKernelArgs,
+    t: &Target,
+    shared: &Path,
+    corpus: &Path,
+) -> anyhow::Result<()> {
+    let conf =
+        args.conformance.clone().unwrap_or_else(super::default_conformance);
+    copy_dir(&conf, &shared.join("conformance"))?;
+    let mut plan = GuestPlan {
+        journal: Some("/h/out/journal.bin".into()),
+        stop_file: Some(format!("{SHARED}/stop").into()),
+        profile: t.profile.clone(),
+        ..GuestPlan::default()
+    };
+    if let Some(m) = &t.modules {
+        stage_modules(m, t.kasan.as_deref(), &shared.join("modules"))?;
+        plan.modules = Some(format!("{SHARED}/modules").into());
+        plan.builtin = t
+            .kasan
+            .as_ref()
+            .map(|_| format!("{SHARED}/modules/modules.builtin").into());
+    }
+    if !args.fresh && corpus.is_dir() {
+        copy_dir(corpus, &shared.join("corpus"))?;
+        plan.corpus = Some(format!("{SHARED}/corpus").into());
+    }
+    std::fs::write(
+        shared.join("plan.json"),
+        serde_json::to_string_pretty(&plan)?,
+    )?;
+    Ok(())
+}
+
+/// Copies the files of `from` (not recursively) into `to`.
+pub fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)
+        .with_context(|| format!("{}", from.display()))?
+        .flatten()
+    {
+        if e.path().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies the files under `from` into `to`, folders recreated.
+pub fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let Ok(rd) = std::fs::read_dir(from) else { return Ok(()) };
+    std::fs::create_dir_all(to)?;
+    for e in rd.flatten() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if src.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else {
+            std::fs::copy(&src, &dst)
+                .with_context(|| format!("{}", src.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The guest's command line for guest `i` (seed + i).
+fn fuzz_words(args: &FuzzKernelArgs, seed: u64) -> Vec<String> {
+    let mut w: Vec<String> = [
+        "fuzz-kernel",
+        "--backend",
+        "kernel",
+        "--out",
+        "/h/out/fuzz-kernel",
+        "--conformance",
+        "/h/fixtures/conformance",
+        "--guest-plan",
+        "/h/fixtures/plan.json",
+        "--quiet-console",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    w.extend([
+        "--seconds".into(),
+        args.seconds.to_string(),
+        "--seed".into(),
+        seed.to_string(),
+        "--resync-every".into(),
+        args.resync_every.to_string(),
+        "--progress".into(),
+        args.progress.clamp(1, 5).to_string(),
+    ]);
+    if let Some(m) = args.max_execs {
+        w.extend(["--max-execs".into(), m.to_string()]);
+    }
+    for c in &args.avoid_cmd {
+        w.extend(["--avoid-cmd".into(), c.to_string()]);
+    }
+    for (on, flag) in
+        [(args.all_cmds, "--all-cmds"), (args.no_feedback, "--no-feedback")]
+    {
+        if on {
+            w.push(flag.into());
+        }
+    }
+    if args.fail_on == FailOn::Crash {
+        w.extend(["--fail-on".into(), "crash".into()]);
+    }
+    w
+}
+
+/// What one guest brought back.
+pub struct GuestResult {
+    /// Its index (1-based).
+    pub index: usize,
+    /// Its seed.
+    pub seed: u64,
+    /// The summary it wrote, if it lived to write one.
+    pub summary: Option<Summary>,
+    /// Where its output was copied.
+    pub dir: PathBuf,
+    /// Its console.
+    pub console: String,
+    /// Boot and run timings.
+    pub timings: Vec<(String, f64)>,
+    /// Why the boot failed, if it did.
+    pub failure: Option<String>,
+}
+
+/// Boots guest `index` and copies what it wrote to `artifacts/guest-N`.
+fn run_guest(
+    args: &FuzzKernelArgs,
+    t: &Target,
+    shared: &Path,
+    (index, seed, jobs): (usize, u64, usize),
+) -> anyhow::Result<GuestResult> {
+    let tag =
+        if jobs > 1 { format!("[guest {index}] ") } else { String::new() };
+    let guest =
+        boot(args, t, shared, &fuzz_words(args, seed), args.seconds, &tag)?;
+    let dir = args.artifacts.join(format!("guest-{index}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    copy_tree(&guest.out().join("fuzz-kernel"), &dir)?;
+    for f in ["journal.bin", "guest.log"] {
+        let _ = std::fs::copy(guest.out().join(f), dir.join(f));
+    }
+    let console = std::fs::read_to_string(guest.console()).unwrap_or_default();
+    std::fs::write(dir.join("console.log"), &console)?;
+    let summary = std::fs::read_to_string(dir.join("summary.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Summary>(&t).ok());
+    if summary.as_ref().is_none_or(|s| !s.crashes.is_empty()) {
+        // A crash, or a guest that died: the others stop.
+        let _ =
+            std::fs::write(shared.join("stop"), format!("guest {index}\n"));
+    }
+    Ok(GuestResult {
+        index,
+        seed,
+        summary,
+        dir,
+        console,
+        timings: guest.timings(),
+        failure: guest.failure().map(str::to_owned),
+    })
+}
+
+/// Guests to boot: `--jobs`, else one per host CPU (one vCPU each
+/// under TCG), at most 8.
+fn jobs(args: &FuzzKernelArgs) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let kvm = args.vm.wants_kvm();
+    args.vm.jobs.unwrap_or(if kvm { cpus / 2 } else { cpus }).clamp(1, 8)
+}
+
+/// Runs `--backend vm`.
+pub(super) fn run(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = &args.reproduce {
+        return super::repro::run(args, dir);
+    }
+    if let Some(dir) = &args.coverage_report {
+        return super::report::run(args, dir);
+    }
+    let t0 = Instant::now();
+    let release = release_of(args);
+    profile_of(&release)?;
+    let t = target(args, &release)?;
+    let seed = seed_of(args);
+    let jobs = jobs(args);
+    let corpus = corpus_dir(args, &release);
+    let shared = private_dir("share")?;
+    share(args, &t, &shared, &corpus)?;
+    std::fs::create_dir_all(&args.artifacts)
+        .with_context(|| format!("{}", args.artifacts.display()))?;
+    eprintln!(
+        "fuzz-kernel: {jobs} guest(s), seeds {seed}..{}, {} s on {release}{}; modules: {}",
+        seed + jobs as u64 - 1,
+        args.seconds,
+        if t.kasan.is_some() { " (KASAN kernel)" } else { "" },
+        t.modules.as_ref().map_or("the image's".into(), |m| m.display().to_string())
+    );
+    let setup_secs = t0.elapsed().as_secs_f64();
+    let results: Vec<anyhow::Result<GuestResult>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (1..=jobs)
+            .map(|i| {
+                let (t, shared) = (&t, &shared);
+                s.spawn(move || {
+                    run_guest(args, t, shared, (i, seed + i as u64 - 1, jobs))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(anyhow::anyhow!("a guest thread panicked"))
+                })
+            })
+            .collect()
+    });
+    let _ = std::fs::remove_dir_all(&shared);
+    let results: Vec<GuestResult> =
+        results.into_iter().collect::<anyhow::Result<_>>()?;
+    let grown = grow_corpus(&results, &corpus)?;
+    let mut total = report_guests(&results, setup_secs, grown, &corpus);
+    // Every crash becomes a folder (a guest that died included).
+    total.crashes = crash::collect(args, &t, &results)?;
+    for c in &total.crashes {
+        println!(
+            "crash folder: {}",
+            args.artifacts.join(c.dir.as_deref().unwrap_or("")).display()
+        );
+    }
+    if total.crashes.is_empty() && results.iter().any(|r| r.summary.is_none())
+    {
+        bail!(
+            "a guest wrote no fuzz summary and its console shows no crash (see {}/guest-*/console.log)",
+            args.artifacts.display()
+        );
+    }
+    Ok(finish(&total, args.fail_on))
+}
+
+/// Adds the guests' kept inputs to the corpus; how many were new.
+fn grow_corpus(
+    results: &[GuestResult],
+    corpus: &Path,
+) -> anyhow::Result<usize> {
+    std::fs::create_dir_all(corpus)
+        .with_context(|| format!("{}", corpus.display()))?;
+    let mut n = 0;
+    for r in results {
+        let Ok(rd) = std::fs::read_dir(r.dir.join("corpus")) else { continue };
+        for e in rd.flatten() {
+            let dest = corpus.join(e.file_name());
+            if !dest.exists() {
+                std::fs::copy(e.path(), dest)?;
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Prints each guest's timings, and returns the merged summary: execs,
+/// time split and exec/s summed, classes merged, coverage as the union
+/// of the guests' edges and PCs.
+fn report_guests(
+    results: &[GuestResult],
+    setup_secs: f64,
+    grown: usize,
+    corpus: &Path,
+) -> Summary {
+    let mut total = Summary { guests: results.len(), ..Summary::default() };
+    let mut locs: HashSet<String> = HashSet::new();
+    let mut edges: HashSet<String> = HashSet::new();
+    let mut cover = super::summary::CoverStats::default();
+    println!("setup (image, modules): {setup_secs:.1} s");
+    for r in results {
+        println!("guest {} (seed {}):", r.index, r.seed);
+        for (what, secs) in &r.timings {
+            println!("  {what}: {secs:.1} s");
+        }
+        if let Some(f) = &r.failure {
+            println!("  boot: {f}");
+        }
+        locs.extend(read_lines(&r.dir.join("locs.txt")));
+        edges.extend(read_lines(&r.dir.join("edges.txt")));
+        let Some(s) = &r.summary else {
+            println!(
+                "  no summary: the guest died (see {})",
+                r.dir.join("console.log").display()
+            );
+            continue;
+        };
+        println!(
+            "  {:.0} exec/s, {} execs in {:.1} s; stopped: {}",
+            s.exec_per_sec(),
+            s.execs,
+            s.seconds,
+            s.stopped
+        );
+        total.total_exec_per_sec += s.exec_per_sec();
+        total.execs += s.execs;
+        total.seconds = total.seconds.max(s.seconds);
+        total.real_seconds += s.real_seconds;
+        total.sim_seconds += s.sim_seconds;
+        total.journal_seconds += s.journal_seconds;
+        total.resyncs += s.resyncs;
+        if let Some(c) = &s.cover {
+            cover.kept += c.kept;
+            cover.loaded = cover.loaded.max(c.loaded);
+            cover.feedback = c.feedback;
+            cover.seconds += c.seconds;
+        }
+        merge_classes(&mut total, s);
+        if total.real.is_empty() {
+            total.real.clone_from(&s.real);
+            total.sim.clone_from(&s.sim);
+            total.discovery = s.discovery.clone();
+            total.seeds.clone_from(&s.seeds);
+            total.seed = s.seed;
+        }
+        total.first_crash_seconds =
+            match (total.first_crash_seconds, s.first_crash_seconds) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+    }
+    if !edges.is_empty() || !locs.is_empty() {
+        cover.edges = edges.len();
+        cover.pcs = locs.len();
+        total.cover = Some(cover);
+    }
+    total.stopped = "see each guest".into();
+    if results.len() == 1 {
+        total.guests = 1;
+        total.total_exec_per_sec = 0.0;
+    }
+    println!("corpus: {} (+{grown} new inputs)", corpus.display());
+    total
+}
+
+fn merge_classes(total: &mut Summary, s: &Summary) {
+    for c in &s.classes {
+        match total.classes.iter_mut().find(|x| x.key == c.key) {
+            Some(x) => x.count += c.count,
+            None => total.classes.push(c.clone()),
+        }
+    }
+    total
+        .classes
+        .sort_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key)));
+}
+
+fn read_lines(p: &Path) -> Vec<String> {
+    std::fs::read_to_string(p)
+        .map(|t| t.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
