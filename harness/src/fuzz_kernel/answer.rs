@@ -148,26 +148,32 @@ pub fn nlmsg_error(m: &[u8]) -> Option<i32> {
     Some(ErrorPayload::new_checked(payload).ok()?.error())
 }
 
-/// `jool-err<code>` for a Jool error report (header flags with ERROR and
-/// a `JNLAERR_CODE`), else `jool-ok`. Tries the 28-byte header (4.1.5+),
-/// then the 24-byte one.
-fn jool_answer(m: &[u8]) -> String {
-    let rest = m.get(GENL_END..).unwrap_or_default();
-    for layout in [Layout::V2, Layout::V1] {
-        let Ok(h) = Header::new_checked(rest, layout) else { continue };
+/// The code of a Jool error report: a Jool message whose header has the
+/// ERROR flag and whose first attribute is `JNLAERR_CODE`, a u16. Tries
+/// the 28-byte header (4.1.5+), then the 24-byte one.
+///
+/// The flag alone does not make an error report: a successful reply
+/// echoes the request's header flags, so a request with ERROR set gets a
+/// listing with ERROR set (INSTANCE_FOREACH entries are attribute 1
+/// too, but nested and longer).
+pub fn error_code(m: &[u8]) -> Option<u16> {
+    let rest = m.get(GENL_END..)?;
+    [Layout::V2, Layout::V1].into_iter().find_map(|layout| {
+        let h = Header::new_checked(rest, layout).ok()?;
         if h.flags() & FLAG_ERROR == 0 {
-            continue;
+            return None;
         }
-        let body = &rest[layout.header_len()..];
-        let code = attrs(body)
-            .into_iter()
-            .find(|a| a.kind() == JNLAERR_CODE && a.value().len() >= 2)
-            .map(|a| u16::from_le_bytes([a.value()[0], a.value()[1]]));
-        if let Some(code) = code {
-            return format!("jool-err{code}");
-        }
-    }
-    "jool-ok".into()
+        let first = *attrs(&rest[layout.header_len()..]).first()?;
+        let v = first.value();
+        (first.kind() == JNLAERR_CODE && v.len() == 2)
+            .then(|| u16::from_le_bytes([v[0], v[1]]))
+    })
+}
+
+/// `jool-err<code>` for a Jool error report ([`error_code`]), else
+/// `jool-ok`.
+fn jool_answer(m: &[u8]) -> String {
+    error_code(m).map_or_else(|| "jool-ok".into(), |c| format!("jool-err{c}"))
 }
 
 #[cfg(test)]

@@ -5,11 +5,11 @@
 
 use jool_sim::{
     fuzzing::op,
-    wire::{genl, jool::FLAG_ERROR, nlmsg},
+    wire::{genl, nlmsg},
 };
 
 use super::{
-    answer::{attrs, mask, nlmsg_error},
+    answer::{attrs, error_code, mask, nlmsg_error},
     request::{cmd_of, kind_of, message_offsets},
     target::Exchange,
 };
@@ -108,9 +108,10 @@ fn is_foreach(m: &[u8], fam: u16) -> bool {
 }
 
 /// Whether `m` is an INSTANCE_FOREACH reply listing instances: not a
-/// Jool error report (its header's flags, byte 29, have no ERROR bit).
+/// Jool error report (whose ERROR flag a listing may carry too, echoed
+/// from the request).
 fn is_listing(m: &[u8], fam: u16) -> bool {
-    is_foreach(m, fam) && m[29] & FLAG_ERROR == 0
+    is_foreach(m, fam) && error_code(m).is_none()
 }
 
 /// The request holds a Jool INSTANCE_FOREACH carrying attributes (an

@@ -438,9 +438,14 @@ fn test_foreach_from_offset_is_a_known_divergence() {
         explained(&req, &real, &sim),
         Some("instance-foreach-offset-order")
     );
-    // Nor is a Jool error report in place of the simulator's listing.
+    // Nor is a Jool error report in place of the simulator's listing
+    // (ERROR flag, JNLAERR_CODE 22).
     let mut error = sim.clone();
     error.replies[0][29] |= 1;
+    error.replies[0].extend_from_slice(&[6, 0, 1, 0, 22, 0, 0, 0]);
+    let n = error.replies[0].len() as u32;
+    error.replies[0][..4].copy_from_slice(&n.to_le_bytes());
+    assert_eq!(answer::answer_kind(&error, 0x20), "jool-err22");
     assert_eq!(explained(&req, &real, &error), None);
     // Without the offset (a plain foreach), the same answers are not.
     let mut plain = req[..48].to_vec();
@@ -518,4 +523,39 @@ fn test_known_divergences_next_to_other_datagrams() {
         other.replies[i][16] ^= 1;
         assert_eq!(explained(&req, &real, &other), None, "{id}");
     }
+}
+
+/// Found by fuzz-kernel on 4.1.9 (`--seed 3`, request #3391): an
+/// INSTANCE_FOREACH whose Jool header flags hold ERROR (0x41) is
+/// answered with a listing whose header echoes those flags. With an
+/// instance named "" the real module lists it after `conftest`, the
+/// simulator before: the known reordering, which the matcher missed
+/// because it took the ERROR flag for an error report (and the first
+/// entry, attribute 1, for JNLAERR_CODE: "jool-err8").
+#[test]
+fn r_fuzz_kernel_instance_foreach_error_flag_reordered() {
+    let h = |name: &str| {
+        let t = String::from_utf8(regression(name)).unwrap();
+        replies(&t.lines().collect::<Vec<_>>())
+    };
+    let req = regression("instance-foreach-error-flag-reordered.bin");
+    let real = h("instance-foreach-error-flag-reordered.real.hex");
+    let sim = h("instance-foreach-error-flag-reordered.sim.hex");
+    assert_eq!(answer::answer_kind(&real, 0x20), "jool-ok");
+    assert_eq!(explained(&req, &real, &sim), Some("instance-foreach-order"));
+    // Another entry (not a reordering) is still a divergence.
+    let mut other = sim;
+    let n = other.replies[0].len();
+    other.replies[0][n - 8] ^= 1;
+    assert_eq!(explained(&req, &real, &other), None);
+}
+
+/// Simulator bug found by fuzz-kernel on 4.1.9 (`--seed 3`, request
+/// #104323): an INSTANCE_FOREACH offset whose JNLAIE_INAME is longer
+/// than 15 bytes (with a NUL in the first 16) fails NLA_STRING's length
+/// check: ERANGE, which jnla_parse_nested passes on ("The 'instance'
+/// attribute is malformed: ..."); the simulator answered EINVAL.
+#[test]
+fn r_fuzz_kernel_instance_offset_name_too_long_erange() {
+    assert_replays_as_real("instance-offset-name-too-long-erange", true);
 }
