@@ -19,7 +19,8 @@
  *
  * Only one task is traced at a time (the fuzzer), and only the code of
  * instrumented modules reports anything. Interrupt context is ignored,
- * as Linux's KCOV does.
+ * as Linux's KCOV does. The file is not seekable (nonseekable_open; no
+ * .llseek, since 6.12 has no no_llseek). Builds on 6.1 and 6.12.
  *
  * Global mode collects every PC any task or context reaches into a set,
  * for coverage reports of whole test suites: write '1' to
@@ -85,6 +86,9 @@ static void notrace set_add(unsigned long ip)
 	}
 	atomic_inc(&set_dropped);
 }
+
+/* Called by every basic block of -fsanitize-coverage=trace-pc objects. */
+void __sanitizer_cov_trace_pc(void);
 
 void notrace __sanitizer_cov_trace_pc(void)
 {
@@ -245,7 +249,6 @@ static const struct file_operations jkcov_fops = {
 	.release = jkcov_release,
 	.read = jkcov_read,
 	.write = jkcov_write,
-	.llseek = no_llseek,
 };
 
 static struct miscdevice jkcov_dev = {

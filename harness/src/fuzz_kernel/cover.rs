@@ -159,13 +159,32 @@ pub fn edge(prev: Loc, cur: Loc) -> u64 {
     h ^ (h >> 27)
 }
 
+/// Bits of the edge bitmap (4 Mi bits, 512 KiB).
+const EDGE_BITS: u32 = 22;
+
 /// What the fuzzer has reached so far: locations and edges.
-#[derive(Clone, Debug, Default)]
+///
+/// Each trace is checked against a bitmap of edge hashes (a bit test per
+/// PC, no hashing of sets: the fuzzer runs emulated); the sets take only
+/// what the bitmap has not seen. A new location always comes with a new
+/// edge (the one into it).
+#[derive(Clone, Debug)]
 pub struct Coverage {
+    bits: Vec<u64>,
     /// Distinct locations.
     pub locs: HashSet<Loc>,
     /// Distinct edges.
     pub edges: HashSet<u64>,
+}
+
+impl Default for Coverage {
+    fn default() -> Self {
+        Self {
+            bits: vec![0; 1 << (EDGE_BITS - 6)],
+            locs: HashSet::new(),
+            edges: HashSet::new(),
+        }
+    }
 }
 
 impl Coverage {
@@ -175,8 +194,15 @@ impl Coverage {
         let mut new = 0;
         let mut prev = 0;
         for &l in trace {
-            new += usize::from(self.edges.insert(edge(prev, l)));
-            self.locs.insert(l);
+            let e = edge(prev, l);
+            let i = (e >> (64 - EDGE_BITS)) as usize;
+            let (word, bit) = (i >> 6, 1u64 << (i & 63));
+            if self.bits[word] & bit == 0 {
+                self.bits[word] |= bit;
+                self.edges.insert(e);
+                self.locs.insert(l);
+                new += 1;
+            }
             prev = l;
         }
         new
@@ -208,6 +234,7 @@ mod test {
         // Same locations, another path: new edges, no new location.
         assert_eq!(c.add(&[1, 3, 2]), 2);
         assert_eq!(c.locs.len(), 3);
+        assert_eq!(c.edges.len(), 5);
         assert_ne!(edge(1, 2), edge(2, 1));
     }
 }

@@ -15,7 +15,7 @@
 //! Requests are kept with the family-id placeholder and the namespace-tag
 //! placeholder, so they replay on any kernel.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 
@@ -178,7 +178,7 @@ pub fn collect(
         // it at the crashing request, known or found by replaying.
         if f.exec > 0 {
             seq.retain(|e| e.exec <= f.exec);
-        } else if !args.no_minimize && !seq.is_empty() {
+        } else if !seq.is_empty() {
             eprintln!("fuzz-kernel: replaying the {} journaled requests to find the crashing one", seq.len());
             if let Some(Some(i)) = replay(args, t, &seq)? {
                 seq.truncate(i + 1);
@@ -407,20 +407,6 @@ fn without_a_chunk(
         }
     }
     Ok(None)
-}
-
-/// The crash folders under `dir`'s `crash/` (for `--reproduce` help).
-pub fn folders(artifacts: &Path) -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(artifacts.join("crash")) else {
-        return Vec::new();
-    };
-    let mut v: Vec<PathBuf> = rd
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("repro.c").is_file())
-        .collect();
-    v.sort();
-    v
 }
 
 #[cfg(test)]

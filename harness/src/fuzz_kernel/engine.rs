@@ -70,7 +70,7 @@ pub struct Options {
 }
 
 /// Requests generated, journaled (one write) and then sent, at a time.
-pub const JOURNAL_BATCH: usize = 32;
+pub const JOURNAL_BATCH: usize = 512;
 
 /// The loop's state.
 pub struct Engine<'a> {
@@ -192,8 +192,7 @@ impl<'a> Engine<'a> {
         if let Some(j) = &mut self.journal {
             // The rest of the batch follows the base state now.
             let t = Instant::now();
-            let _ = j.restart();
-            let _ = j.append_all(self.batch.make_contiguous());
+            let _ = j.restart(self.batch.make_contiguous());
             self.summary.journal_seconds += t.elapsed().as_secs_f64();
         }
         let fam = self.summary.discovery.family_id;

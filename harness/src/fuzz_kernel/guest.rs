@@ -55,6 +55,10 @@ pub struct GuestPlan {
     /// The simulator's release, when the module's version is not the
     /// release (Jool's main branch says 4.1.15).
     pub profile: Option<String>,
+    /// One netlink socket per request, as the clients do, instead of one
+    /// kept across requests (to measure what that costs).
+    #[serde(default)]
+    pub fresh_sockets: bool,
     /// What to do.
     #[serde(default)]
     pub task: Task,
@@ -329,7 +333,8 @@ fn in_netns(
             k.map_err(|e| eprintln!("fuzz-kernel: {}: {e}", cover::DEVICE))
                 .ok()
         });
-    let mut k = RealKernel::new(&release, kmsg, kcov);
+    let mut k = RealKernel::new(&release, kmsg, kcov)
+        .fresh_sockets(plan.fresh_sockets);
     match &plan.task {
         Task::Replay { sequence, result } => {
             replay(&mut k, p, sequence, result)

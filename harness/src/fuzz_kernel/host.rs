@@ -244,6 +244,8 @@ fn share(
         journal: Some("/h/out/journal.bin".into()),
         stop_file: Some(format!("{SHARED}/stop").into()),
         profile: t.profile.clone(),
+        // A measurement knob (docs/fuzzing.md, "Speed").
+        fresh_sockets: std::env::var_os("JOOL_FUZZ_FRESH_SOCKETS").is_some(),
         ..GuestPlan::default()
     };
     if let Some(m) = &t.modules {
@@ -455,6 +457,11 @@ pub(super) fn run(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
         results.into_iter().collect::<anyhow::Result<_>>()?;
     let grown = grow_corpus(&results, &corpus)?;
     let mut total = report_guests(&results, setup_secs, grown, &corpus);
+    if total.real.is_empty() {
+        total.real = format!("real {release}");
+        total.sim =
+            format!("sim {}", t.profile.as_deref().unwrap_or(&release));
+    }
     // Every crash becomes a folder (a guest that died included).
     total.crashes = crash::collect(args, &t, &results)?;
     for c in &total.crashes {

@@ -6,7 +6,7 @@
 //! on the host: the crash folder and its reproducer are built from it.
 //!
 //! The fuzzer writes requests in batches (one write, one 9p round trip,
-//! for 32 of them) before sending the first of the batch, and the index
+//! for 512 of them) before sending the first of the batch, and the index
 //! of each request to a [`Marker`] in the guest's own memory before
 //! sending it: a process killed by an oops leaves the marker to its
 //! parent; a guest that died leaves only the journal, and the host finds
@@ -14,7 +14,10 @@
 //!
 //! Layout: records one after the other, each
 //! `"JR" | exec (u64 LE) | ext_ack (u8) | len (u32 LE) | request`.
-//! Restoring the base state empties the file.
+//! Restoring the base state appends a record with exec 0 (the entries
+//! before it no longer matter), written with the requests that follow it
+//! in the same write; every [`TRUNCATE_EVERY`] restarts the file is
+//! emptied instead, so it stays small.
 
 use std::{fs::File, io, os::unix::fs::FileExt, path::Path};
 
@@ -24,6 +27,8 @@ const MAGIC: [u8; 2] = *b"JR";
 const HEADER: usize = 2 + 8 + 1 + 4;
 /// Largest request a record may hold.
 const MAX_LEN: usize = 1 << 20;
+/// Restarts between two truncations of the file.
+pub const TRUNCATE_EVERY: u64 = 64;
 
 /// One journaled request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +46,7 @@ pub struct Entry {
 pub struct Journal {
     file: File,
     pos: u64,
+    restarts: u64,
 }
 
 impl Journal {
@@ -52,14 +58,24 @@ impl Journal {
             .read(true)
             .write(true)
             .open(path)?;
-        Ok(Self { file, pos: 0 })
+        Ok(Self { file, pos: 0, restarts: 0 })
     }
 
-    /// Empties it (the base state was just restored).
-    pub fn restart(&mut self) -> io::Result<()> {
-        self.file.set_len(0)?;
-        self.pos = 0;
-        Ok(())
+    /// Marks that the base state was just restored and `next` (the rest
+    /// of the batch) follows, in one write; or empties the file and
+    /// writes `next` (every [`TRUNCATE_EVERY`] restarts).
+    pub fn restart(&mut self, next: &[Entry]) -> io::Result<()> {
+        self.restarts += 1;
+        if self.restarts % TRUNCATE_EVERY == 0 {
+            self.file.set_len(0)?;
+            self.pos = 0;
+            return self.append_all(next);
+        }
+        let mark = Entry { exec: 0, ext_ack: false, request: Vec::new() };
+        let mut all = Vec::with_capacity(next.len() + 1);
+        all.push(mark);
+        all.extend_from_slice(next);
+        self.append_all(&all)
     }
 
     /// Appends `e` with one write.
@@ -114,8 +130,8 @@ pub fn read_marker(path: &Path) -> Option<u64> {
     Some(u64::from_le_bytes(b.get(..8)?.try_into().ok()?))
 }
 
-/// The entries of journal bytes, up to the first incomplete or foreign
-/// record (a write cut short by a crash).
+/// The entries of journal bytes after the last restart record, up to the
+/// first incomplete or foreign record (a write cut short by a crash).
 pub fn parse(b: &[u8]) -> Vec<Entry> {
     let mut out = Vec::new();
     let mut rest = b;
@@ -129,11 +145,15 @@ pub fn parse(b: &[u8]) -> Vec<Entry> {
         if len > MAX_LEN || rest.len() < HEADER + len {
             break;
         }
-        out.push(Entry {
-            exec,
-            ext_ack,
-            request: rest[HEADER..HEADER + len].to_vec(),
-        });
+        if exec == 0 {
+            out.clear();
+        } else {
+            out.push(Entry {
+                exec,
+                ext_ack,
+                request: rest[HEADER..HEADER + len].to_vec(),
+            });
+        }
         rest = &rest[HEADER + len..];
     }
     out
@@ -161,14 +181,19 @@ mod test {
             request: vec![n; n as usize],
         };
         j.append(&e(1, 3)).unwrap();
-        j.restart().unwrap();
-        j.append(&e(2, 5)).unwrap();
+        j.restart(&[e(2, 5)]).unwrap();
         j.append(&e(3, 0)).unwrap();
         assert_eq!(read(&path), vec![e(2, 5), e(3, 0)]);
         // A record cut short is dropped, the ones before it stay.
         let mut b = std::fs::read(&path).unwrap();
         b.truncate(b.len() - 1);
         assert_eq!(parse(&b), vec![e(2, 5)]);
+        // Every TRUNCATE_EVERY restarts, the file starts over.
+        for _ in 1..TRUNCATE_EVERY {
+            j.restart(&[e(4, 1)]).unwrap();
+        }
+        assert_eq!(read(&path), vec![e(4, 1)]);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 16);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -27,6 +27,11 @@ pub struct Frame {
 /// (`RIP: 0010:` prefixes and timestamps allowed).
 pub fn parse_frame(line: &str) -> Option<Frame> {
     let l = line.trim();
+    // A console line starts with the printk time: "[    7.361649] ".
+    let l = match l.strip_prefix('[') {
+        Some(r) => r.split_once(']').map_or(l, |(_, rest)| rest.trim()),
+        None => l,
+    };
     let l = l.rsplit_once("RIP: 0010:").map_or(l, |(_, r)| r).trim();
     let uncertain = l.starts_with("? ");
     let l = l.trim_start_matches("? ");
@@ -163,6 +168,13 @@ mod test {
             ("genl_family_rcv_msg_doit", 0xfd, None, true)
         );
         assert!(parse_frame("Call Trace:").is_none());
+        let f = parse_frame(
+            "[    7.362036]  handle_pool4_flush+0x76/0x150 [jool_common]",
+        );
+        assert_eq!(f.unwrap().func, "handle_pool4_flush");
+        assert!(
+            parse_frame("[    7.364879] RIP: 0033:0x7ffff7de8b59").is_none()
+        );
         assert!(parse_frame(
             "BUG: kernel NULL pointer dereference, address: 0000000000000000"
         )

@@ -109,15 +109,24 @@ fn errno(e: &io::Error) -> i32 {
     e.raw_os_error().unwrap_or(-1)
 }
 
-/// The real kernel: one fresh non-blocking `NETLINK_GENERIC` socket per
-/// request, closed after the replies are read. Generic netlink runs the
-/// family's handler inside `sendmsg()`, so every reply is queued when it
-/// returns: the replies are read until `EAGAIN`, never waited for.
+/// The real kernel through a `NETLINK_GENERIC` socket. Generic netlink
+/// runs the family's handler inside `sendmsg()`, so every reply is
+/// queued when it returns: the replies are read until `EAGAIN`, never
+/// waited for (a dump goes on at each `recv()` and ends there too).
+///
+/// The socket is kept from one request to the next (under TCG, creating
+/// and closing one costs about as much as Jool's handler), and dropped
+/// after anything unusual: a failed send, a receive error, or a request
+/// that left more than [`MAX_REPLIES`] replies (a dump may still run).
+/// `fresh_sockets` makes it one socket per request, as the clients do.
 pub struct RealKernel {
     release: String,
     kmsg: Option<Kmsg>,
     kcov: Option<Kcov>,
     buf: Vec<u8>,
+    /// The socket and whether it has `NETLINK_EXT_ACK`.
+    sock: Option<(NlSocket, bool)>,
+    fresh_sockets: bool,
 }
 
 impl std::fmt::Debug for RealKernel {
@@ -135,8 +144,41 @@ impl RealKernel {
             kmsg,
             kcov,
             buf: vec![0; RECV_BUF],
+            sock: None,
+            fresh_sockets: false,
         }
     }
+
+    /// One socket per request (true) or one kept across requests.
+    pub fn fresh_sockets(mut self, fresh: bool) -> Self {
+        self.fresh_sockets = fresh;
+        self
+    }
+}
+
+/// The socket in `slot` to send from (created if missing), with
+/// `NETLINK_EXT_ACK` as asked.
+fn socket(
+    slot: &mut Option<(NlSocket, bool)>,
+    ext_ack: bool,
+) -> io::Result<&NlSocket> {
+    if let Some((s, on)) = slot.as_mut().filter(|(_, on)| *on != ext_ack) {
+        s.enable_ext_ack(ext_ack)?;
+        *on = ext_ack;
+    }
+    if slot.is_none() {
+        let s = NlSocket::new(NlFamily::Generic)?;
+        // MSG_DONTWAIT on every recv instead of O_NONBLOCK: two syscalls
+        // (fcntl get and set) less, ~10% under TCG.
+        if ext_ack {
+            s.enable_ext_ack(true)?;
+        }
+        *slot = Some((s, ext_ack));
+    }
+    // Just set above when it was missing.
+    slot.as_ref()
+        .map(|(s, _)| s)
+        .ok_or_else(|| io::Error::from(ErrorKind::NotConnected))
 }
 
 impl KernelUnderTest for RealKernel {
@@ -145,23 +187,22 @@ impl KernelUnderTest for RealKernel {
     }
 
     fn exchange(&mut self, datagram: &[u8], ext_ack: bool) -> Exchange {
-        let sock = match NlSocket::new(NlFamily::Generic) {
+        let failed = |e: io::Error| Exchange {
+            sent: Err(errno(&e)),
+            ..Default::default()
+        };
+        let sock = match socket(&mut self.sock, ext_ack) {
             Ok(s) => s,
             Err(e) => {
-                return Exchange { sent: Err(errno(&e)), ..Default::default() }
+                self.sock = None;
+                return failed(e);
             }
         };
-        // MSG_DONTWAIT on every recv instead of O_NONBLOCK: two syscalls
-        // (fcntl get and set) less per request, which under TCG is ~10%.
-        let setup = if ext_ack { sock.enable_ext_ack(true) } else { Ok(()) };
-        if let Err(e) = setup {
-            return Exchange { sent: Err(errno(&e)), ..Default::default() };
-        }
-        if let Err(e) = sock.send(datagram, Msg::DONTWAIT) {
-            return Exchange { sent: Err(errno(&e)), ..Default::default() };
-        }
         let mut ex = Exchange::default();
-        while ex.replies.len() < MAX_REPLIES {
+        if let Err(e) = sock.send(datagram, Msg::DONTWAIT) {
+            ex = failed(e);
+        }
+        while ex.sent.is_ok() && ex.replies.len() < MAX_REPLIES {
             match sock.recv(&mut self.buf[..], Msg::TRUNC | Msg::DONTWAIT) {
                 Ok((n, _)) => {
                     ex.replies.push(self.buf[..n.min(RECV_BUF)].to_vec())
@@ -173,6 +214,12 @@ impl KernelUnderTest for RealKernel {
                     break;
                 }
             }
+        }
+        let unusual = ex.sent.is_err()
+            || ex.recv_error.is_some()
+            || ex.replies.len() >= MAX_REPLIES;
+        if unusual || self.fresh_sockets {
+            self.sock = None;
         }
         ex
     }
