@@ -157,17 +157,55 @@ fn found(r: &GuestResult) -> Option<Found> {
     }
 }
 
+/// What identifies a crash: its first report line without addresses,
+/// the RIP's function and the first two module frames under it.
+pub fn signature(lines: &[String]) -> String {
+    let title = lines
+        .iter()
+        .find(|l| {
+            is_crash_line(l)
+                && !l.contains("RIP:")
+                && !l.contains("Call Trace")
+        })
+        .map(|l| {
+            let l = l.trim_start();
+            let l = l
+                .strip_prefix('[')
+                .and_then(|r| r.split_once(']'))
+                .map_or(l, |(_, r)| r.trim());
+            let l = l.split(", address:").next().unwrap_or(l);
+            l.split(" at ").next().unwrap_or(l).to_owned()
+        })
+        .unwrap_or_default();
+    let frames: Vec<String> = lines
+        .iter()
+        .filter_map(|l| stack::parse_frame(l).map(|f| (f, l.contains("RIP:"))))
+        .filter(|(f, rip)| *rip || (f.module.is_some() && !f.uncertain))
+        .take(3)
+        .map(|(f, _)| f.func)
+        .collect();
+    format!("{title} | {}", frames.join(" < "))
+}
+
 /// Turns every guest's crash into a crash folder under
-/// `ARTIFACTS/crash/`; returns them as summary entries (dir relative to
-/// the artifacts).
+/// `ARTIFACTS/crash/` (one per [`signature`]: the others are counted in
+/// `crash/signatures.txt`); returns them as summary entries (dir
+/// relative to the artifacts).
 pub fn collect(
     args: &FuzzKernelArgs,
     t: &Target,
     results: &[GuestResult],
 ) -> anyhow::Result<Vec<Crash>> {
     let mut out = Vec::new();
+    let mut seen: std::collections::BTreeMap<String, (String, usize)> =
+        Default::default();
     for r in results {
         let Some(f) = found(r) else { continue };
+        let sig = signature(&f.lines);
+        if let Some((_, n)) = seen.get_mut(&sig) {
+            *n += 1;
+            continue;
+        }
         let d: Discovery =
             std::fs::read_to_string(r.dir.join("discovery.json"))
                 .ok()
@@ -186,18 +224,20 @@ pub fn collect(
         }
         let exec = seq.last().map_or(f.exec, |e| e.exec);
         let name = format!(
-            "{}-guest{}-seed{}-exec{exec}",
-            t.release, r.index, r.seed
+            "{}-guest{}.{}-seed{}-exec{exec}",
+            t.release, r.index, r.run, r.seed
         );
+        seen.insert(sig.clone(), (name.clone(), 1));
         let rel = format!("crash/{name}");
         let dir = args.artifacts.join(&rel);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("{}", dir.display()))?;
         let info = format!(
-            "{}seed={}\nguest={}\nexec={exec}\nseen_by={}\nseconds_to_crash={}\nfamily_id_in_guest={:#x}\n",
+            "{}seed={}\nguest={}.{}\nexec={exec}\nsignature={sig}\nseen_by={}\nseconds_to_crash={}\nfamily_id_in_guest={:#x}\n",
             t.describe(),
             r.seed,
             r.index,
+            r.run,
             f.how,
             f.seconds.map_or("unknown".into(), |s| format!("{s:.1}")),
             d.family_id,
@@ -241,6 +281,13 @@ pub fn collect(
             lines: f.lines,
             dir: Some(rel),
         });
+    }
+    if !seen.is_empty() {
+        let text: String = seen
+            .iter()
+            .map(|(sig, (name, n))| format!("{n}\t{name}\t{sig}\n"))
+            .collect();
+        std::fs::write(args.artifacts.join("crash/signatures.txt"), text)?;
     }
     Ok(out)
 }
@@ -420,6 +467,27 @@ mod test {
         assert_eq!(l.len(), 3);
         assert!(l[0].contains("BUG:"));
         assert!(console_crash("[ 1.0] all fine\n").is_empty());
+    }
+
+    #[test]
+    fn test_signature_ignores_addresses_and_times() {
+        let a: Vec<String> = [
+            "[    7.3] BUG: kernel NULL pointer dereference, address: 0000000000000030",
+            "[    7.3] RIP: 0010:_raw_spin_lock_bh+0x17/0x30",
+            "[    7.3] Call Trace:",
+            "[    7.3]  pool4db_flush+0x1b/0x60 [jool_common]",
+            "[    7.3]  handle_pool4_flush+0x76/0x150 [jool_common]",
+            "[    7.3]  ? handle_pool4_rm+0x190/0x190 [jool_common]",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        assert_eq!(
+            signature(&a),
+            "BUG: kernel NULL pointer dereference | _raw_spin_lock_bh < pool4db_flush < handle_pool4_flush"
+        );
+        let mut b = a.clone();
+        b[0] = "[   99.0] BUG: kernel NULL pointer dereference, address: 0000000000000038".into();
+        assert_eq!(signature(&a), signature(&b));
     }
 
     #[test]

@@ -297,8 +297,8 @@ pub fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The guest's command line for guest `i` (seed + i).
-fn fuzz_words(args: &FuzzKernelArgs, seed: u64) -> Vec<String> {
+/// The guest's command line: fuzz `seconds` from `seed`.
+fn fuzz_words(args: &FuzzKernelArgs, seed: u64, seconds: u64) -> Vec<String> {
     let mut w: Vec<String> = [
         "fuzz-kernel",
         "--backend",
@@ -316,7 +316,7 @@ fn fuzz_words(args: &FuzzKernelArgs, seed: u64) -> Vec<String> {
     .collect();
     w.extend([
         "--seconds".into(),
-        args.seconds.to_string(),
+        seconds.to_string(),
         "--seed".into(),
         seed.to_string(),
         "--resync-every".into(),
@@ -345,8 +345,10 @@ fn fuzz_words(args: &FuzzKernelArgs, seed: u64) -> Vec<String> {
 
 /// What one guest brought back.
 pub struct GuestResult {
-    /// Its index (1-based).
+    /// Its lane (1-based: one per `--jobs`).
     pub index: usize,
+    /// Which boot of its lane (0, then 1, ... with `--keep-going`).
+    pub run: usize,
     /// Its seed.
     pub seed: u64,
     /// The summary it wrote, if it lived to write one.
@@ -361,18 +363,22 @@ pub struct GuestResult {
     pub failure: Option<String>,
 }
 
-/// Boots guest `index` and copies what it wrote to `artifacts/guest-N`.
+/// Boots one guest of lane `index` (boot `run` of it, fuzzing `seconds`
+/// from `seed`) and copies what it wrote to `artifacts/guest-N[.R]`.
 fn run_guest(
     args: &FuzzKernelArgs,
     t: &Target,
     shared: &Path,
-    (index, seed, jobs): (usize, u64, usize),
+    (index, run, seed, seconds): (usize, usize, u64, u64),
+    tag: &str,
 ) -> anyhow::Result<GuestResult> {
-    let tag =
-        if jobs > 1 { format!("[guest {index}] ") } else { String::new() };
-    let guest =
-        boot(args, t, shared, &fuzz_words(args, seed), args.seconds, &tag)?;
-    let dir = args.artifacts.join(format!("guest-{index}"));
+    let words = fuzz_words(args, seed, seconds);
+    let guest = boot(args, t, shared, &words, seconds, tag)?;
+    let name = match run {
+        0 => format!("guest-{index}"),
+        r => format!("guest-{index}.{r}"),
+    };
+    let dir = args.artifacts.join(name);
     let _ = std::fs::remove_dir_all(&dir);
     copy_tree(&guest.out().join("fuzz-kernel"), &dir)?;
     for f in ["journal.bin", "guest.log"] {
@@ -383,13 +389,15 @@ fn run_guest(
     let summary = std::fs::read_to_string(dir.join("summary.json"))
         .ok()
         .and_then(|t| serde_json::from_str::<Summary>(&t).ok());
-    if summary.as_ref().is_none_or(|s| !s.crashes.is_empty()) {
+    let crashed = summary.as_ref().is_none_or(|s| !s.crashes.is_empty());
+    if crashed && !args.keep_going {
         // A crash, or a guest that died: the others stop.
         let _ =
             std::fs::write(shared.join("stop"), format!("guest {index}\n"));
     }
     Ok(GuestResult {
         index,
+        run,
         seed,
         summary,
         dir,
@@ -397,6 +405,39 @@ fn run_guest(
         timings: guest.timings(),
         failure: guest.failure().map(str::to_owned),
     })
+}
+
+/// Least time worth booting another guest for, with `--keep-going`.
+const MIN_RERUN_SECS: u64 = 20;
+
+/// Lane `index` of `jobs`: one guest, or with `--keep-going` one guest
+/// after another (seeds `seed`, `seed + jobs`, ...) until the time is
+/// used up.
+fn lane(
+    args: &FuzzKernelArgs,
+    t: &Target,
+    shared: &Path,
+    (index, seed, jobs): (usize, u64, usize),
+) -> anyhow::Result<Vec<GuestResult>> {
+    let start = Instant::now();
+    let tag =
+        if jobs > 1 { format!("[guest {index}] ") } else { String::new() };
+    let mut out = Vec::new();
+    for run in 0.. {
+        let left = args.seconds.saturating_sub(start.elapsed().as_secs());
+        if run > 0 && left < MIN_RERUN_SECS {
+            break;
+        }
+        let seed = seed + (run * jobs) as u64;
+        let r = run_guest(args, t, shared, (index, run, seed, left), &tag)?;
+        let crashed = r.summary.as_ref().is_none_or(|s| !s.crashes.is_empty());
+        out.push(r);
+        if !(args.keep_going && crashed) {
+            break;
+        }
+        eprintln!("fuzz-kernel: guest {index} crashed; booting a fresh one (--keep-going)");
+    }
+    Ok(out)
 }
 
 /// Guests to boot: `--jobs`, else one per host CPU (one vCPU each
@@ -434,27 +475,32 @@ pub(super) fn run(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
         t.modules.as_ref().map_or("the image's".into(), |m| m.display().to_string())
     );
     let setup_secs = t0.elapsed().as_secs_f64();
-    let results: Vec<anyhow::Result<GuestResult>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (1..=jobs)
-            .map(|i| {
-                let (t, shared) = (&t, &shared);
-                s.spawn(move || {
-                    run_guest(args, t, shared, (i, seed + i as u64 - 1, jobs))
+    let results: Vec<anyhow::Result<Vec<GuestResult>>> =
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (1..=jobs)
+                .map(|i| {
+                    let (t, shared) = (&t, &shared);
+                    s.spawn(move || {
+                        lane(args, t, shared, (i, seed + i as u64 - 1, jobs))
+                    })
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(anyhow::anyhow!("a guest thread panicked"))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(anyhow::anyhow!("a guest thread panicked"))
+                    })
                 })
-            })
-            .collect()
-    });
+                .collect()
+        });
     let _ = std::fs::remove_dir_all(&shared);
-    let results: Vec<GuestResult> =
-        results.into_iter().collect::<anyhow::Result<_>>()?;
+    let results: Vec<GuestResult> = results
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
     let grown = grow_corpus(&results, &corpus)?;
     let mut total = report_guests(&results, setup_secs, grown, &corpus);
     if total.real.is_empty() {
@@ -510,13 +556,21 @@ fn report_guests(
     grown: usize,
     corpus: &Path,
 ) -> Summary {
-    let mut total = Summary { guests: results.len(), ..Summary::default() };
+    let mut total = Summary::default();
     let mut locs: HashSet<String> = HashSet::new();
     let mut edges: HashSet<String> = HashSet::new();
     let mut cover = super::summary::CoverStats::default();
+    // Per lane: execs and loop seconds of its guests one after the other.
+    let mut lanes: std::collections::BTreeMap<usize, (u64, f64)> =
+        Default::default();
     println!("setup (image, modules): {setup_secs:.1} s");
     for r in results {
-        println!("guest {} (seed {}):", r.index, r.seed);
+        println!(
+            "guest {}{} (seed {}):",
+            r.index,
+            if r.run > 0 { format!(".{}", r.run) } else { String::new() },
+            r.seed
+        );
         for (what, secs) in &r.timings {
             println!("  {what}: {secs:.1} s");
         }
@@ -539,7 +593,9 @@ fn report_guests(
             s.seconds,
             s.stopped
         );
-        total.total_exec_per_sec += s.exec_per_sec();
+        let l = lanes.entry(r.index).or_insert((0, 0.0));
+        l.0 += s.execs;
+        l.1 += s.seconds;
         total.execs += s.execs;
         total.seconds = total.seconds.max(s.seconds);
         total.real_seconds += s.real_seconds;
@@ -571,6 +627,9 @@ fn report_guests(
         cover.pcs = locs.len();
         total.cover = Some(cover);
     }
+    total.total_exec_per_sec =
+        lanes.values().filter(|l| l.1 > 0.0).map(|l| l.0 as f64 / l.1).sum();
+    total.guests = lanes.len();
     total.stopped = "see each guest".into();
     if results.len() == 1 {
         total.guests = 1;

@@ -156,6 +156,11 @@ pub struct FuzzKernelArgs {
     /// guest).
     #[arg(long)]
     pub no_minimize: bool,
+    /// After a crash, boot a fresh guest (the next seed) for the time
+    /// left instead of stopping every guest; crashes with the same
+    /// signature get one folder (for long campaigns).
+    #[arg(long)]
+    pub keep_going: bool,
     /// Boot a fresh guest, run the crash folder DIR's reproducer and print
     /// `reproduced` (exit 0) or `not reproduced` (exit 1).
     #[arg(long, value_name = "DIR", conflicts_with = "coverage_report")]
