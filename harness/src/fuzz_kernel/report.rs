@@ -413,21 +413,29 @@ fn pct(n: usize, d: usize) -> String {
 /// A named group of files.
 type Group = (&'static str, fn(&str) -> bool);
 
-/// The groups totalled: the netlink code, the databases it reaches, the
-/// rest, everything.
-fn groups() -> [Group; 4] {
+/// Whether a file is Jool's (not a kernel header inlined into it).
+fn is_jool(f: &str) -> bool {
+    f.starts_with("src/")
+}
+
+/// The groups totalled: the netlink code, the databases it reaches,
+/// Jool's other files, all of Jool; and apart, the kernel headers whose
+/// inline functions are compiled into Jool's objects.
+fn groups() -> [Group; 5] {
     [
         ("src/mod/common/nl/ (netlink handlers)", |f| {
-            f.contains("src/mod/common/nl/")
+            f.starts_with("src/mod/common/nl/")
         }),
         ("src/mod/common/db/ (what they change)", |f| {
-            f.contains("src/mod/common/db/")
+            f.starts_with("src/mod/common/db/")
         }),
-        ("other files", |f| {
-            !f.contains("src/mod/common/nl/")
-                && !f.contains("src/mod/common/db/")
+        ("other Jool files", |f| {
+            is_jool(f)
+                && !f.starts_with("src/mod/common/nl/")
+                && !f.starts_with("src/mod/common/db/")
         }),
-        ("TOTAL", |_| true),
+        ("TOTAL (Jool's files)", is_jool),
+        ("kernel headers (inlined into Jool)", |f| !is_jool(f)),
     ]
 }
 
@@ -447,7 +455,7 @@ pub fn text_report(title: &str, cov: &Lines) -> String {
             pct(c[3], n)
         );
     };
-    for (f, l) in cov {
+    for (f, l) in cov.iter().filter(|(f, _)| is_jool(f)) {
         let (n, c) = counts(l);
         row(&mut s, f, n, c);
     }
@@ -491,7 +499,7 @@ fn write_html(
     const STYLE: &str = "<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{padding:2px 8px;text-align:right}td:first-child{text-align:left}pre{margin:0}.hit{background:#c8f0c8}.miss{background:#f5c6c6}.ln{color:#888;text-align:right;padding-right:8px}.ph{color:#555;padding-right:8px}</style>";
     std::fs::create_dir_all(dir.join("files"))?;
     let mut idx = format!("<!doctype html><meta charset=utf-8><title>{0}</title>{STYLE}<h1>{0}</h1><p>Lines holding a coverage point; phases: S suites, C conformance, F fuzzing corpus.</p><table><tr><th>File<th>Lines<th>suites<th>conformance<th>fuzzing<th>any", escape(title));
-    for (f, l) in cov {
+    for (f, l) in cov.iter().filter(|(f, _)| is_jool(f)) {
         let (n, c) = counts(l);
         let _ = write!(
             idx,
@@ -565,8 +573,16 @@ mod test {
             .find(|l| l.starts_with("src/mod/common/nl/ (netlink"))
             .unwrap();
         assert!(nl.contains(" 2 ") && nl.ends_with("50.0%"), "{nl}");
+        cov.entry("usr/src/linux-headers/include/linux/skbuff.h".into())
+            .or_default()
+            .extend([(1, [false; 3])]);
+        let t = text_report("Jool 4.1.9", &cov);
         let total = t.lines().find(|l| l.starts_with("TOTAL")).unwrap();
         assert!(total.ends_with("66.7%"), "{total}");
+        let headers =
+            t.lines().find(|l| l.starts_with("kernel headers")).unwrap();
+        assert!(headers.ends_with("0.0%"), "{headers}");
+        assert!(!t.contains("\nusr/src"), "{t}");
     }
 
     #[test]
