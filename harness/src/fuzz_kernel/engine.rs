@@ -403,7 +403,15 @@ impl<'a> Engine<'a> {
                 answer_kind(&s, fam),
                 known.map_or(String::new(), |k| format!(" @{}", k.id))
             );
-            let resync = known.is_none_or(|k| k.may_change_state);
+            let resync = known.is_none_or(|k| {
+                k.may_change_state
+                    && (k.id != "sim-op-not-emulated"
+                        || known::not_emulated_changes_state(
+                            &d,
+                            fam,
+                            self.profile.op_count(),
+                        ))
+            });
             self.record(
                 exec,
                 key,

@@ -559,3 +559,18 @@ fn r_fuzz_kernel_instance_foreach_error_flag_reordered() {
 fn r_fuzz_kernel_instance_offset_name_too_long_erange() {
     assert_replays_as_real("instance-offset-name-too-long-erange", true);
 }
+
+/// An operation the simulator does not emulate (POOL4_ADD) is not a
+/// reason to resynchronise; GLOBAL_UPDATE and FILE_HANDLE are, and so is
+/// anything under another numbering.
+#[test]
+fn test_not_emulated_changes_state_only_for_globals_and_atomic_config() {
+    let req = |cmd| request::request(p("4.1.9"), cmd, 1, b"default", &[]);
+    assert!(!known::not_emulated_changes_state(&req(19), 0x20, 30));
+    assert!(known::not_emulated_changes_state(&req(9), 0x20, 30));
+    assert!(known::not_emulated_changes_state(&req(26), 0x20, 30));
+    assert!(known::not_emulated_changes_state(&req(19), 0x20, 34));
+    let mut batch = req(19);
+    batch.extend(req(9));
+    assert!(known::not_emulated_changes_state(&batch, 0x20, 30));
+}
