@@ -464,7 +464,8 @@ impl<'a> Engine<'a> {
     }
 
     /// Counts a divergence in its class (a new class past 500 counts as
-    /// `other`), saving up to three samples of each.
+    /// `other`), saving up to three samples of an unknown class, one of a
+    /// known one.
     #[allow(clippy::type_complexity)]
     fn record(
         &mut self,
@@ -474,7 +475,9 @@ impl<'a> Engine<'a> {
         sample: Option<(&[u8], bool, &Exchange, &Exchange)>,
     ) {
         const MAX_CLASSES: usize = 500;
-        const SAMPLES_PER_CLASS: usize = 3;
+        // Samples of a known class serve as examples only; each costs a
+        // few 9p round trips (--all-cmds meets hundreds of classes).
+        let samples = if known.is_some() { 1 } else { 3 };
         let key = if self.classes.len() >= MAX_CLASSES
             && !self.classes.contains_key(&key)
         {
@@ -491,7 +494,7 @@ impl<'a> Engine<'a> {
         });
         c.count += 1;
         let Some((d, ext_ack, r, s)) = sample else { return };
-        if c.samples.len() >= SAMPLES_PER_CLASS {
+        if c.samples.len() >= samples {
             return;
         }
         let slug: Vec<&str> = key

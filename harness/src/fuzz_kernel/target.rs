@@ -297,18 +297,23 @@ impl Kmsg {
         out
     }
 
-    /// The crash-like records logged since the last call (at most 64
-    /// read per call, the rest next time).
+    /// The records logged since the last call from the first crash-like
+    /// one on (the whole report: the frames of a stack match no pattern
+    /// by themselves); none if no record looks like a crash. At most 64
+    /// records are read before a crash is seen (the rest next time), 512
+    /// after.
     pub fn crash_lines(&mut self) -> Vec<String> {
         let mut out = Vec::new();
-        for _ in 0..64 {
+        let mut read = 0;
+        while read < if out.is_empty() { 64 } else { 512 } {
+            read += 1;
             match self.file.read(&mut self.buf) {
                 Ok(0) => break,
                 Ok(n) => {
                     let rec = String::from_utf8_lossy(&self.buf[..n]);
                     // "prio,seq,usec,flags;message\n continuation..."
                     let msg = rec.split_once(';').map_or(&*rec, |(_, m)| m);
-                    if is_crash_line(msg) {
+                    if !out.is_empty() || is_crash_line(msg) {
                         out.push(msg.trim_end().to_owned());
                     }
                 }
