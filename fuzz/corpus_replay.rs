@@ -53,3 +53,36 @@ pub(crate) fn replay(target: &str, body: &dyn Fn(&[u8])) {
         failed.join("\n")
     );
 }
+
+/// Times `body` over every input of `target` (native, no libFuzzer, no
+/// coverage instrumentation): `rounds` passes after one warm-up pass.
+/// Prints the mean time per input and the slowest inputs; what
+/// `fuzz_corpus::time_replay` runs (a profiling aid, never an assertion:
+/// timings depend on the machine's load).
+pub(crate) fn time_corpus(target: &str, body: &dyn Fn(&[u8]), rounds: u32) {
+    let inputs = inputs(target);
+    assert!(!inputs.is_empty(), "no corpus for {target}");
+    let mut each: Vec<(std::time::Duration, &str)> = inputs
+        .iter()
+        .map(|(name, data)| {
+            body(data);
+            let start = std::time::Instant::now();
+            for _ in 0..rounds {
+                body(data);
+            }
+            (start.elapsed() / rounds.max(1), name.as_str())
+        })
+        .collect();
+    let total: std::time::Duration = each.iter().map(|(d, _)| *d).sum();
+    let mean = total / u32::try_from(each.len()).unwrap_or(u32::MAX);
+    println!(
+        "{target}: {} inputs, {:.1} µs per input ({:.0} inputs/s), {rounds} rounds",
+        each.len(),
+        mean.as_secs_f64() * 1e6,
+        1.0 / mean.as_secs_f64()
+    );
+    each.sort_unstable_by(|a, b| b.cmp(a));
+    for (d, name) in each.iter().take(5) {
+        println!("  {:8.1} µs  {name}", d.as_secs_f64() * 1e6);
+    }
+}

@@ -200,10 +200,93 @@ impl Transport for NetlinkSocket {
     }
 }
 
+/// What one datagram sent from a fresh socket got back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exchange {
+    /// The port id the kernel gave the socket (0 if it never got one).
+    pub port_id: u32,
+    /// `Err(errno)` when opening the socket or `sendmsg()` failed.
+    pub sent: Result<(), i32>,
+    /// Reply datagrams, in order (each cut at [`MAX_DATAGRAM`]; its
+    /// `nlmsg_len` tells).
+    pub replies: Vec<Vec<u8>>,
+    /// errno of a `recv()` that failed other than with `EAGAIN`.
+    pub recv_error: Option<i32>,
+}
+
+impl Default for Exchange {
+    fn default() -> Self {
+        Self {
+            port_id: 0,
+            sent: Ok(()),
+            replies: Vec::new(),
+            recv_error: None,
+        }
+    }
+}
+
+/// Most reply datagrams [`exchange_once`] reads.
+pub const MAX_REPLIES: usize = 512;
+
+/// Sends `datagram` from a fresh `NETLINK_GENERIC` socket of this process
+/// (`NETLINK_EXT_ACK` set if `ext_ack`) and reads every reply it queued,
+/// then closes the socket. Generic netlink runs the family's handler
+/// inside `sendmsg()` (and a dump continues inside each `recvmsg()`), so
+/// replies are read until `EAGAIN`, never waited for.
+pub fn exchange_once(datagram: &[u8], ext_ack: bool) -> Exchange {
+    let errno = |e: &io::Error| e.raw_os_error().unwrap_or(-1);
+    let failed =
+        |e: &io::Error| Exchange { sent: Err(errno(e)), ..Default::default() };
+    let sock =
+        match NlSocket::connect(NlFamily::Generic, None, Groups::empty()) {
+            Ok(s) => s,
+            Err(e) => return failed(&e),
+        };
+    if ext_ack {
+        if let Err(e) = sock.enable_ext_ack(true) {
+            return failed(&e);
+        }
+    }
+    let mut ex =
+        Exchange { port_id: sock.pid().unwrap_or(0), ..Default::default() };
+    if let Err(e) = sock.send(datagram, Msg::DONTWAIT) {
+        ex.sent = Err(errno(&e));
+        return ex;
+    }
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    while ex.replies.len() < MAX_REPLIES {
+        match sock.recv(&mut buf[..], Msg::TRUNC | Msg::DONTWAIT) {
+            Ok((n, _)) => ex.replies.push(buf[..n.min(MAX_DATAGRAM)].to_vec()),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => {
+                ex.recv_error = Some(errno(&e));
+                break;
+            }
+        }
+    }
+    ex
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
     use jool_sim::{kernel::INIT_NETNS, versions::Profile};
+
+    /// This host has no Jool, but nlctrl answers for the "nlctrl" family
+    /// itself on any kernel: a real round trip.
+    #[test]
+    fn test_exchange_once_on_the_real_kernel() {
+        let req = jool_sim::requests::get_family("nlctrl", 1);
+        let ex = exchange_once(&req, true);
+        assert_eq!(ex.sent, Ok(()));
+        assert_ne!(ex.port_id, 0);
+        let f = jool_sim::wire::ctrl::Family::find(&ex.replies[0]).unwrap();
+        assert_eq!((f.id, f.name.as_str()), (0x10, "nlctrl"));
+        // A datagram too short for a header: nothing, not even an ack.
+        let ex = exchange_once(&[0; 12], false);
+        assert_eq!((ex.sent, ex.replies.len()), (Ok(()), 0));
+    }
 
     #[test]
     fn test_in_process_queues_replies() {

@@ -14,6 +14,7 @@
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
+    sync::atomic::{AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
 
@@ -114,11 +115,10 @@ struct Netns(String);
 
 impl Netns {
     fn new() -> Self {
-        let name = format!(
-            "jsh-{}-{}",
-            std::process::id(),
-            temp_path("ns").display().to_string().len()
-        );
+        // Unique per test of this process (tests run in parallel).
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let name = format!("jsh-{}-{n}", std::process::id());
         let ok =
             Command::new("ip").args(["netns", "add", &name]).status().unwrap();
         assert!(ok.success(), "ip netns add {name}");
@@ -363,7 +363,6 @@ fn test_conformance_replay_over_the_daemon_with_real_identities() {
         .into_iter()
         .find(|p| Path::new(p).exists())
         .unwrap_or("python3");
-    // The probe waits 0.5 s after each reply: run the three identities at once.
     let results: Vec<(String, serde_json::Value)> = std::thread::scope(|s| {
         let runs: Vec<_> = ["root", "unpriv", "userns"]
             .into_iter()
@@ -389,6 +388,21 @@ fn test_conformance_replay_over_the_daemon_with_real_identities() {
         );
     }
 }
+
+/// Runs conformance.py's `main()` with no receive timeout. The probe
+/// reads until a recv times out (0.5 s, for the real kernel); over the
+/// daemon every reply is queued on the socket before `sendto()` returns
+/// (docs/daemon-protocol.md), so a non-blocking recv that finds nothing
+/// means there is no more, and the same replies are recorded at once.
+const DRAIN_AT_ONCE: &str = "\
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location('conformance', sys.argv[1])
+probe = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(probe)
+probe.RECV_TIMEOUT = 0
+sys.argv = sys.argv[1:]
+probe.main()
+";
 
 /// Runs conformance.py as `who` through the shim; returns its JSON.
 fn run_probe(
@@ -424,6 +438,7 @@ fn run_probe(
         .unwrap();
     let out = dir.join("out.json");
     let status = cmd
+        .args(["-c", DRAIN_AT_ONCE])
         .arg(probe)
         .arg("--out")
         .arg(&out)

@@ -31,7 +31,7 @@ mod exposition;
 // Corpus replay shared with the other crate's fuzz_corpus tests.
 #[path = "../../fuzz/corpus_replay.rs"]
 mod corpus_replay;
-use corpus_replay::{replay, root};
+use corpus_replay::{replay, root, time_corpus};
 
 fn format(data: &[u8]) {
     fuzz_format(data, &exposition::parse);
@@ -68,6 +68,26 @@ fn run_one() {
         "format" => format(&data),
         other => panic!("{other} is not a jool-harness target"),
     }
+}
+
+/// Times the body of `JOOL_FUZZ_TARGET` over its corpus, natively
+/// (`JOOL_FUZZ_ROUNDS` passes, default 3): `JOOL_FUZZ_TARGET=format cargo
+/// test --release -p jool-harness --test tests fuzz_corpus::time_replay
+/// -- --ignored --nocapture`. A profiling aid (run it under `perf record`
+/// or `valgrind --tool=callgrind`); it asserts nothing about time.
+#[test]
+#[ignore = "times JOOL_FUZZ_TARGET's body over its corpus; a profiling aid"]
+fn time_replay() {
+    let target = std::env::var("JOOL_FUZZ_TARGET").expect("JOOL_FUZZ_TARGET");
+    let rounds = std::env::var("JOOL_FUZZ_ROUNDS")
+        .map_or(3, |r| r.parse().expect("JOOL_FUZZ_ROUNDS: a number"));
+    let body: fn(&[u8]) = match target.as_str() {
+        "client_reply" => fuzz_client_reply,
+        "counters_file" => fuzz_counters_file,
+        "format" => format,
+        other => panic!("{other} is not a jool-harness target"),
+    };
+    time_corpus(&target, &body, rounds);
 }
 
 // Named regressions: one per crash the fuzzers found, input in

@@ -357,7 +357,10 @@ fn test_jool_exporter_scrape_matches_the_counters_file() {
         );
         std::thread::sleep(Duration::from_millis(200));
     };
-    let _ = child.kill();
+    // SIGTERM, which jool-sim exec passes on before it cleans up (its
+    // socket folder would stay behind after a SIGKILL).
+    let _ =
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
     let got = samples(&body);
     assert_eq!(got.len(), 69, "every 4.1.9 stat is exported:\n{body}");
@@ -390,4 +393,27 @@ fn test_jool_exporter_scrape_matches_the_counters_file() {
     ];
     let ours = jool_stats("jool", &args.map(String::from));
     assert_eq!(samples(&ours.stdout), got);
+}
+
+/// Regression (issue 15): `jool-sim exec --counters F` filled the first
+/// instance only (SIIT), so `jool stats display` showed nothing. The
+/// counters now go to every instance, for jool-stats as for the real
+/// client.
+#[test]
+fn r15_exec_counters_fill_every_instance() {
+    let file = fixtures().join("samples/siit-4.1.9.csv");
+    let file = file.to_str().unwrap();
+    let js = env!("CARGO_BIN_EXE_jool-stats");
+    for x in ["--siit", "--nat64"] {
+        let out = exec(&["--counters", file], &[js, x, "stats", "display"]);
+        assert_eq!(out.code, 0, "{x}: {out:?}");
+        assert!(
+            out.stdout.starts_with("JSTAT_RECEIVED6: 27\n"),
+            "{x}: {out:?}"
+        );
+    }
+    let (_, nat64) = require_clients!();
+    let nat64 = nat64.to_str().unwrap();
+    let out = exec(&["--counters", file], &[nat64, "stats", "display"]);
+    assert!(out.stdout.starts_with("JSTAT_RECEIVED6: 27\n"), "{out:?}");
 }

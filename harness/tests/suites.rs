@@ -81,7 +81,7 @@ fn captures() -> Vec<(String, std::path::PathBuf)> {
 fn sim_matches_capture(release: &str, dir: &std::path::Path) {
     let suites =
         suite::load_suites(&suite::default_suites_dir(), &[]).unwrap();
-    let c = suite::capture::compare(dir, &suites, release);
+    let c = jool_harness::capture::compare(dir, &suites, release);
     assert!(
         c.diffs.is_empty(),
         "{release}: {} differences:\n{}",
@@ -127,7 +127,10 @@ fn test_client_on_captured_replies_prints_what_the_real_client_printed() {
 }
 
 fn client_matches_capture(release: &str, dir: &std::path::Path) {
-    use jool_harness::suite::{capture::Replay, inproc, spec};
+    use jool_harness::{
+        capture::Replay,
+        suite::{inproc, spec},
+    };
     let profile = jool_sim::versions::Profile::get(release).unwrap();
     let tsv =
         std::fs::read_to_string(dir.join("COMMANDS.tsv")).expect("a capture");

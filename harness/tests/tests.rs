@@ -5,6 +5,8 @@ mod util;
 
 // Replays the real 4.1.9 client's captured outputs through jool-stats --sim.
 mod captures;
+// The real 4.1.9/4.1.13/4.1.15 clients' command lines, byte for byte.
+mod cli_captures;
 // Every release x every `stats display` flag combination (insta).
 mod snapshots;
 // Counters files given to --counters: errors name their line.
@@ -20,3 +22,5 @@ mod versions;
 // Every fixtures/suites file on the in-process simulator (the VM runs them
 // on the real module from .ci/run).
 mod suites;
+// The README's `sh` examples, run as written.
+mod readme;

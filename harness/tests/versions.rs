@@ -23,6 +23,7 @@ use jool_harness::compat::{
     self, diff, import, matrix,
     predict::{UnknownEffect, Verdict},
 };
+use jool_harness::matrix::cross;
 use jool_sim::versions::Profile;
 
 use crate::util::{fixtures, run_in_process, temp_path};
@@ -528,14 +529,12 @@ fn test_jool_stats_reads_the_kernel_release_from_the_environment() {
 /// `fixtures/captures/cross/<module>.json`: the real C clients of 4.1.9,
 /// 4.1.13 and 4.1.15 and jool-stats, run against the real modules of the
 /// same releases in the VMs (`jool-harness versions real`).
-fn cross_captures() -> Vec<compat::real::Capture> {
-    compat::real::DEBIAN_RELEASES
+fn cross_captures() -> Vec<cross::Capture> {
+    cross::DEBIAN_RELEASES
         .iter()
         .map(|m| {
-            compat::real::load(
-                &fixtures().join(format!("captures/cross/{m}.json")),
-            )
-            .unwrap()
+            cross::load(&fixtures().join(format!("captures/cross/{m}.json")))
+                .unwrap()
         })
         .collect()
 }
@@ -545,7 +544,7 @@ fn test_real_clients_on_real_modules_match_matrix_and_sim() {
     let mut pairs = BTreeSet::new();
     let mut checks = 0;
     for c in cross_captures() {
-        let findings = compat::real::check(&c).unwrap();
+        let findings = cross::check(&c).unwrap();
         let bad: Vec<String> = findings
             .iter()
             .filter_map(|f| {
@@ -555,7 +554,7 @@ fn test_real_clients_on_real_modules_match_matrix_and_sim() {
         assert!(bad.is_empty(), "{}", bad.join("\n\n"));
         checks += findings.len();
         for r in &c.runs {
-            if r.kind == compat::real::Kind::Real {
+            if r.kind == cross::Kind::Real {
                 pairs.insert((r.release.clone(), c.module.clone()));
             }
         }
@@ -563,7 +562,7 @@ fn test_real_clients_on_real_modules_match_matrix_and_sim() {
     // Every client x module pair of Debian's three releases, each with
     // every flag set on both translators.
     assert_eq!(pairs.len(), 9, "{pairs:?}");
-    assert!(checks >= 9 * compat::real::FLAG_SETS.len() * 2 * 2, "{checks}");
+    assert!(checks >= 9 * cross::FLAG_SETS.len() * 2 * 2, "{checks}");
 }
 
 #[test]
@@ -577,7 +576,7 @@ fn test_real_capture_check_catches_a_wrong_label_and_a_wrong_sim() {
         .runs
         .iter_mut()
         .find(|r| {
-            r.kind == compat::real::Kind::Real
+            r.kind == cross::Kind::Real
                 && r.release == "4.1.9"
                 && r.program == "jool_siit"
                 && r.flags == all_csv
@@ -589,7 +588,7 @@ fn test_real_capture_check_catches_a_wrong_label_and_a_wrong_sim() {
     // predicts the mislabel) and the sim (which reproduces it) disagree.
     r.stdout =
         r.stdout.replace("\nJSTAT_UNKNOWN,0\n", "\nJSTAT_JOOLD_EMPTY,0\n");
-    let findings = compat::real::check(&c).unwrap();
+    let findings = cross::check(&c).unwrap();
     let bad: Vec<&str> = findings
         .iter()
         .filter(|f| f.problem.is_some())
@@ -601,7 +600,7 @@ fn test_real_capture_check_catches_a_wrong_label_and_a_wrong_sim() {
     // Counters that moved between the runs are reported too.
     let mut c = cross_captures().remove(0);
     c.counters_after.insert("siit".into(), String::new());
-    assert!(compat::real::check(&c)
+    assert!(cross::check(&c)
         .unwrap()
         .iter()
         .any(|f| f.problem.is_some() && f.what.contains("frozen")));

@@ -6,19 +6,28 @@
 //! {"op":"version"}
 //! {"op":"instances"}
 //! {"op":"dump"}
-//! {"op":"counters","action":"set"|"add"|"reset","netns":N?,"xlator":"siit"|"nat64",
+//! {"op":"counters","action":"set"|"add","netns":N?,"xlator":"siit"|"nat64",
 //!  "instance":"default","values":[["JSTAT_RECEIVED6",12],...]}
+//! {"op":"counters","action":"reset","netns":N?,"xlator":"siit"|"nat64",
+//!  "instance":"default","names":["JSTAT_RECEIVED6",...]?}
 //! {"op":"instance","action":"add"|"remove","netns":N?,"xlator":"siit"|"nat64",
 //!  "instance":"NAME","framework":"netfilter"|"iptables"}
 //! ```
-//! `netns` defaults to the caller's. Answers are `{"ok":...}` or
+//! `netns` defaults to the caller's, `instance` to `default`. A reset
+//! without names zeroes every counter. Requests are checked whole before
+//! anything changes: an unknown op, field, action or counter name, `set`
+//! or `add` without values, `values` in a reset or `names` elsewhere is
+//! an error and changes nothing. Answers are `{"ok":...}` or
 //! `{"error":"..."}`.
 
+use std::fmt;
+
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::{
-    daemon::Shared,
-    kernel::{Caller, Framework, Kernel, NetnsId, Xlator},
+    kernel::{Caller, Framework, Kernel, NetnsId, StateError, Xlator},
+    shared::Shared,
 };
 
 /// The caller may not use this request.
@@ -31,29 +40,50 @@ pub fn handle(
     caller: &Caller,
     body: &[u8],
 ) -> Result<String, Denied> {
-    let req: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => {
-            return Ok(json!({ "error": format!("bad JSON: {e}") }).to_string())
+    let answer = match serde_json::from_slice::<Value>(body) {
+        Err(e) => Err(RequestError::Invalid(e.to_string())),
+        Ok(req) => {
+            let op = req.get("op").and_then(Value::as_str);
+            if op != Some("version") && !caller.net_admin {
+                return Err(Denied);
+            }
+            serde_json::from_value::<Request>(req)
+                .map_err(|e| RequestError::Invalid(e.to_string()))
+                .and_then(|r| run(&mut shared.kernel(), caller, &r))
         }
-    };
-    let op = req.get("op").and_then(Value::as_str).unwrap_or_default();
-    if op != "version" && !caller.net_admin {
-        return Err(Denied);
-    }
-    let mut k = shared.kernel();
-    let answer = match op {
-        "version" => Ok(version(&k)),
-        "instances" => Ok(instances(&k)),
-        "dump" => Ok(dump(&k)),
-        "counters" => counters(&mut k, caller, &req),
-        "instance" => instance(&mut k, caller, &req),
-        other => Err(format!("unknown op {other:?} (version, instances, dump, counters, instance)")),
     };
     Ok(match answer {
         Ok(v) => json!({ "ok": v }).to_string(),
-        Err(e) => json!({ "error": e }).to_string(),
+        Err(e) => json!({ "error": e.to_string() }).to_string(),
     })
+}
+
+fn run(
+    k: &mut Kernel,
+    caller: &Caller,
+    req: &Request,
+) -> Result<Value, RequestError> {
+    match req {
+        Request::Version => Ok(version(k)),
+        Request::Instances => Ok(instances(k)),
+        Request::Dump => Ok(dump(k)),
+        Request::Counters {
+            action,
+            netns,
+            xlator,
+            instance,
+            values,
+            names,
+        } => {
+            let target = Target { netns: *netns, xlator: *xlator, instance };
+            let (values, names) = (values.as_deref(), names.as_deref());
+            counters(k, caller, *action, &target, values, names)
+        }
+        Request::Instance { action, netns, xlator, instance, framework } => {
+            let target = Target { netns: *netns, xlator: *xlator, instance };
+            self::instance(k, caller, *action, &target, *framework)
+        }
+    }
 }
 
 fn version(k: &Kernel) -> Value {
@@ -108,79 +138,209 @@ fn dump(k: &Kernel) -> Value {
     json!({ "kernel": version(k), "modules": modules, "instances": list })
 }
 
-/// `(netns, xlator, instance name)` of a request.
-fn target(
-    caller: &Caller,
-    req: &Value,
-) -> Result<(NetnsId, Xlator, String), String> {
-    let netns =
-        req.get("netns").and_then(Value::as_u64).unwrap_or(caller.netns);
-    let xlator = match req.get("xlator").and_then(Value::as_str) {
-        Some("siit") => Xlator::Siit,
-        Some("nat64") => Xlator::Nat64,
-        other => {
-            return Err(format!(
-                "xlator must be \"siit\" or \"nat64\", not {other:?}"
-            ))
+/// Why a control request was refused (the answer's `error` text).
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// Not JSON, or not one of the requests above (an unknown op, field
+    /// or value).
+    Invalid(String),
+    /// A counter name the kernel's release does not have.
+    UnknownStat {
+        /// The name given.
+        name: String,
+        /// The kernel's release.
+        release: String,
+    },
+    /// `set` or `add` without any value.
+    NoValues(&'static str),
+    /// A field the action does not take (`values` with `reset`, `names`
+    /// with `set` or `add`).
+    Misplaced {
+        /// The field.
+        field: &'static str,
+        /// The action.
+        action: &'static str,
+    },
+    /// The kernel refused the change.
+    State(StateError),
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid(e) => write!(f, "bad request: {e}"),
+            Self::UnknownStat { name, release } => {
+                write!(f, "{name} is not a stat of Jool {release}")
+            }
+            Self::NoValues(action) => write!(
+                f,
+                "counters {action} needs at least one NAME=VALUE (nothing changed)"
+            ),
+            Self::Misplaced { field, action } => write!(
+                f,
+                "counters {action} takes no {field:?} (nothing changed)"
+            ),
+            Self::State(e) => e.fmt(f),
         }
-    };
-    let name = req
-        .get("instance")
-        .and_then(Value::as_str)
-        .unwrap_or("default")
-        .to_owned();
-    Ok((netns, xlator, name))
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+impl From<StateError> for RequestError {
+    fn from(e: StateError) -> Self {
+        Self::State(e)
+    }
+}
+
+/// A request, as sent.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
+enum Request {
+    Version,
+    Instances,
+    Dump,
+    Counters {
+        action: CountersAction,
+        netns: Option<NetnsId>,
+        xlator: XlatorName,
+        #[serde(default = "default_instance")]
+        instance: String,
+        /// `set`/`add`: `[NAME, VALUE]` pairs.
+        values: Option<Vec<(String, u64)>>,
+        /// `reset`: the counters to zero (none: all of them).
+        names: Option<Vec<String>>,
+    },
+    Instance {
+        action: InstanceAction,
+        netns: Option<NetnsId>,
+        xlator: XlatorName,
+        #[serde(default = "default_instance")]
+        instance: String,
+        #[serde(default)]
+        framework: FrameworkName,
+    },
+}
+
+/// An instance: `netns` (default: the caller's), `xlator`, `instance`.
+#[derive(Debug)]
+struct Target<'a> {
+    netns: Option<NetnsId>,
+    xlator: XlatorName,
+    instance: &'a str,
+}
+
+fn default_instance() -> String {
+    "default".into()
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum XlatorName {
+    Siit,
+    Nat64,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum FrameworkName {
+    Iptables,
+    #[default]
+    Netfilter,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum CountersAction {
+    Add,
+    Reset,
+    Set,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum InstanceAction {
+    Add,
+    Remove,
+}
+
+impl<'a> Target<'a> {
+    /// `(netns, xlator, instance name)`.
+    fn of(&self, caller: &Caller) -> (NetnsId, Xlator, &'a str) {
+        let xlator = match self.xlator {
+            XlatorName::Siit => Xlator::Siit,
+            XlatorName::Nat64 => Xlator::Nat64,
+        };
+        (self.netns.unwrap_or(caller.netns), xlator, self.instance)
+    }
+}
+
+/// The ids of `names` in the kernel's table.
+fn stat_ids<'a>(
+    k: &Kernel,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<Vec<u16>, RequestError> {
+    let p = k.profile();
+    names
+        .map(|name| {
+            let s = p.stats.iter().find(|s| s.name == name);
+            s.map(|s| s.id).ok_or_else(|| RequestError::UnknownStat {
+                name: name.to_owned(),
+                release: p.release.clone(),
+            })
+        })
+        .collect()
 }
 
 fn counters(
     k: &mut Kernel,
     caller: &Caller,
-    req: &Value,
-) -> Result<Value, String> {
-    let (netns, xlator, name) = target(caller, req)?;
-    let action = req.get("action").and_then(Value::as_str).unwrap_or_default();
-    if action == "reset" {
-        k.reset_counters(netns, xlator, &name).map_err(|e| e.to_string())?;
-        return Ok(json!(true));
-    }
-    let values = req
-        .get("values")
-        .and_then(Value::as_array)
-        .ok_or("values must be a list")?;
-    let p = k.profile();
-    let mut ids = Vec::with_capacity(values.len());
-    for v in values {
-        let pair = v
-            .as_array()
-            .filter(|a| a.len() == 2)
-            .ok_or("each value is [NAME, NUMBER]")?;
-        let stat = pair[0].as_str().ok_or("a stat name is not a string")?;
-        let n = pair[1]
-            .as_u64()
-            .ok_or_else(|| format!("{stat}: not an unsigned 64-bit number"))?;
-        let s = p.stats.iter().find(|s| s.name == stat);
-        let id = s
-            .ok_or_else(|| {
-                format!("{stat} is not a stat of Jool {}", p.release)
-            })?
-            .id;
-        ids.push((id, n));
-    }
-    match action {
-        "set" => k
-            .set_counters(netns, xlator, &name, &ids)
-            .map_err(|e| e.to_string())?,
-        "add" => {
-            for (id, n) in ids {
-                k.add_counter(netns, xlator, &name, id, n)
-                    .map_err(|e| e.to_string())?;
+    action: CountersAction,
+    target: &Target<'_>,
+    values: Option<&[(String, u64)]>,
+    names: Option<&[String]>,
+) -> Result<Value, RequestError> {
+    let (netns, xlator, name) = target.of(caller);
+    let verb = match action {
+        CountersAction::Add => "add",
+        CountersAction::Reset => "reset",
+        CountersAction::Set => "set",
+    };
+    let misplaced = |field| RequestError::Misplaced { field, action: verb };
+    if let CountersAction::Reset = action {
+        if values.is_some_and(|v| !v.is_empty()) {
+            return Err(misplaced("values"));
+        }
+        match names.filter(|n| !n.is_empty()) {
+            None => k.reset_counters(netns, xlator, name)?,
+            Some(names) => {
+                let ids = stat_ids(k, names.iter().map(String::as_str))?;
+                let zeros: Vec<(u16, u64)> =
+                    ids.into_iter().map(|id| (id, 0)).collect();
+                k.set_counters(netns, xlator, name, &zeros)?;
             }
         }
-        other => {
-            return Err(format!(
-                "action must be set, add or reset, not {other:?}"
-            ))
-        }
+        return Ok(json!(true));
+    }
+    if names.is_some_and(|n| !n.is_empty()) {
+        return Err(misplaced("names"));
+    }
+    let values = values.unwrap_or_default();
+    if values.is_empty() {
+        return Err(RequestError::NoValues(verb));
+    }
+    let ids = stat_ids(k, values.iter().map(|(n, _)| n.as_str()))?;
+    let pairs: Vec<(u16, u64)> =
+        ids.into_iter().zip(values.iter().map(|(_, v)| *v)).collect();
+    if let CountersAction::Set = action {
+        k.set_counters(netns, xlator, name, &pairs)?;
+        return Ok(json!(true));
+    }
+    // All or nothing: the instance exists, so every add succeeds.
+    k.set_counters(netns, xlator, name, &[])?;
+    for (id, n) in pairs {
+        k.add_counter(netns, xlator, name, id, n)?;
     }
     Ok(json!(true))
 }
@@ -188,26 +348,112 @@ fn counters(
 fn instance(
     k: &mut Kernel,
     caller: &Caller,
-    req: &Value,
-) -> Result<Value, String> {
-    let (netns, xlator, name) = target(caller, req)?;
-    match req.get("action").and_then(Value::as_str) {
-        Some("add") => {
-            let framework = match req.get("framework").and_then(Value::as_str)
-            {
-                Some("iptables") => Framework::Iptables,
-                _ => Framework::Netfilter,
+    action: InstanceAction,
+    target: &Target<'_>,
+    framework: FrameworkName,
+) -> Result<Value, RequestError> {
+    let (netns, xlator, name) = target.of(caller);
+    match action {
+        InstanceAction::Add => {
+            let framework = match framework {
+                FrameworkName::Iptables => Framework::Iptables,
+                FrameworkName::Netfilter => Framework::Netfilter,
             };
-            k.add_instance(netns, xlator, &name, framework)
-                .map_err(|e| e.to_string())?;
+            k.add_instance(netns, xlator, name, framework)?;
         }
-        Some("remove") => {
-            k.remove_instance(netns, xlator, &name)
-                .map_err(|e| e.to_string())?;
-        }
-        other => {
-            return Err(format!("action must be add or remove, not {other:?}"))
+        InstanceAction::Remove => {
+            k.remove_instance(netns, xlator, name)?;
         }
     }
     Ok(json!(true))
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::{kernel::INIT_NETNS, versions::Profile};
+
+    fn setup() -> (std::sync::Arc<Shared>, Caller) {
+        let mut k = Kernel::new(Profile::get("4.1.9").unwrap());
+        k.add_instance(
+            INIT_NETNS,
+            Xlator::Siit,
+            "default",
+            Framework::Netfilter,
+        )
+        .unwrap();
+        (Shared::new(k), Caller::root(INIT_NETNS))
+    }
+
+    fn ask(s: &Shared, c: &Caller, req: Value) -> Value {
+        let answer = handle(s, c, req.to_string().as_bytes()).unwrap();
+        serde_json::from_str(&answer).unwrap()
+    }
+
+    fn counter(s: &Shared, name: &str) -> u64 {
+        let k = s.kernel();
+        let id = k.profile().stats.iter().find(|x| x.name == name).unwrap().id;
+        let inst = &k.namespaces().values().next().unwrap().instances;
+        inst.values().next().unwrap().counters[usize::from(id)]
+    }
+
+    fn set_two(s: &Shared, c: &Caller) {
+        let set = json!({"op": "counters", "action": "set", "xlator": "siit",
+            "values": [["JSTAT_RECEIVED6", 7], ["JSTAT_SUCCESS", 5]]});
+        assert_eq!(ask(s, c, set), json!({"ok": true}));
+    }
+
+    #[test]
+    fn test_reset_with_names_resets_only_those() {
+        let (s, c) = setup();
+        set_two(&s, &c);
+        let reset = json!({"op": "counters", "action": "reset",
+            "xlator": "siit", "names": ["JSTAT_RECEIVED6"]});
+        assert_eq!(ask(&s, &c, reset), json!({"ok": true}));
+        assert_eq!(counter(&s, "JSTAT_RECEIVED6"), 0);
+        assert_eq!(counter(&s, "JSTAT_SUCCESS"), 5);
+        let all =
+            json!({"op": "counters", "action": "reset", "xlator": "siit"});
+        assert_eq!(ask(&s, &c, all), json!({"ok": true}));
+        assert_eq!(counter(&s, "JSTAT_SUCCESS"), 0);
+    }
+
+    #[test]
+    fn test_refused_requests_change_nothing() {
+        let (s, c) = setup();
+        set_two(&s, &c);
+        for req in [
+            json!({"op": "counters", "action": "reset", "xlator": "siit",
+                "values": [["JSTAT_RECEIVED6", 1]]}),
+            json!({"op": "counters", "action": "reset", "xlator": "siit",
+                "names": ["JSTAT_NO_SUCH"]}),
+            json!({"op": "counters", "action": "set", "xlator": "siit"}),
+            json!({"op": "counters", "action": "set", "xlator": "siit",
+                "values": []}),
+            json!({"op": "counters", "action": "add", "xlator": "siit",
+                "values": [["JSTAT_SUCCESS", 1], ["JSTAT_NO_SUCH", 1]]}),
+            json!({"op": "counters", "action": "add", "xlator": "siit",
+                "names": ["JSTAT_SUCCESS"], "values": [["JSTAT_SUCCESS", 1]]}),
+            json!({"op": "counters", "action": "set", "xlator": "siit",
+                "value": [["JSTAT_SUCCESS", 1]]}),
+            json!({"op": "counters", "action": "zero", "xlator": "siit"}),
+            json!({"op": "counters", "action": "reset", "xlator": "x"}),
+            json!({"op": "frobnicate"}),
+        ] {
+            let answer = ask(&s, &c, req.clone());
+            assert!(answer["error"].is_string(), "{req}: {answer}");
+        }
+        assert_eq!(counter(&s, "JSTAT_RECEIVED6"), 7);
+        assert_eq!(counter(&s, "JSTAT_SUCCESS"), 5);
+    }
+
+    #[test]
+    fn test_control_needs_net_admin() {
+        let (s, root) = setup();
+        let nobody = Caller { net_admin: false, ..root };
+        let dump = json!({"op": "dump"}).to_string();
+        assert_eq!(handle(&s, &nobody, dump.as_bytes()), Err(Denied));
+        let version = json!({"op": "version"});
+        assert!(ask(&s, &nobody, version)["ok"]["release"].is_string());
+    }
 }

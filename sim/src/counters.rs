@@ -15,8 +15,10 @@
 //! the last line before it that ends with `"`; what follows that line is
 //! read as ordinary lines. Doc lines are not checked.
 //!
+//! A UTF-8 byte order mark at the start is skipped (editors add one).
 //! Parsing never panics and is bounded: [`MAX_FILE_LEN`] bytes,
-//! [`MAX_ROWS`] rows. Names may repeat only as `????`.
+//! [`MAX_ROWS`] rows; errors quote at most [`QUOTE_MAX`] bytes of the
+//! input. Names may repeat only as `????`.
 
 use std::{collections::HashMap, io};
 
@@ -24,7 +26,7 @@ use crate::versions::Profile;
 
 mod error;
 
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, QUOTE_MAX};
 
 /// Largest accepted file, in bytes (16 MiB).
 pub const MAX_FILE_LEN: usize = 16 << 20;
@@ -102,6 +104,7 @@ fn check_len(len: usize) -> Result<(), Error> {
 /// Parses the text of a counters file.
 pub fn parse(text: &str) -> Result<Counters, Error> {
     check_len(text.len())?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines: Vec<&str> =
         text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
     let mut parser = Parser {
@@ -284,6 +287,29 @@ mod test {
             "/../fixtures/captures/4.1.9/"
         );
         std::fs::read_to_string(format!("{dir}{path}")).unwrap()
+    }
+
+    #[test]
+    fn test_byte_order_mark_is_skipped() {
+        let c = parse("\u{feff}Stat,Value\nJSTAT_A,1\n").unwrap();
+        assert_eq!(c.rows(), [("JSTAT_A".into(), 1)]);
+        assert_eq!(c.line(0), Some(2));
+        let e = parse("JSTAT_A,1\n\u{feff}JSTAT_B,2\n").unwrap_err();
+        assert_eq!(e.line(), Some(2), "only at the start");
+    }
+
+    #[test]
+    fn test_errors_quote_a_bounded_piece() {
+        let long = "x".repeat(2 << 20);
+        let e = parse(&format!("JSTAT_A,{long}\n")).unwrap_err();
+        let text = e.to_string();
+        assert!(text.len() < 200, "{} bytes", text.len());
+        assert!(
+            text.ends_with(&format!("... ({} bytes)", long.len())),
+            "{text}"
+        );
+        let e = parse("JSTAT_A,ñ\n").unwrap_err().to_string();
+        assert_eq!(e, "line 1: bad value \"ñ\"");
     }
 
     #[test]

@@ -20,20 +20,19 @@ mod input;
 mod model;
 mod oracle;
 mod request;
-mod requests;
 mod roundtrip;
 mod session;
 mod setup;
 
+pub use crate::requests::{
+    add_operand, get_family, jool_request, legacy_request, legacy_stats_mode,
+    message, op, Frame, MAX_PAGES,
+};
 pub use client::{Answer, SimClient};
 pub use differential::{fuzz_differential, groups};
 pub use input::Input;
 pub use oracle::{strict, Checker, Reply};
 pub use request::fuzz_request;
-pub use requests::{
-    add_operand, get_family, jool_request, legacy_request, legacy_stats_mode,
-    message, op, Frame, MAX_PAGES,
-};
 pub use roundtrip::fuzz_wire;
 pub use session::{fuzz_session, Op, Who, NAMES};
 pub use setup::{counter_value, Setup, BUDGETS, NETNS, POOL6, PORT_ID};

@@ -5,6 +5,9 @@
 //! - [`wire`]: zero-copy views and `Repr` types for the netlink, genetlink
 //!   and Jool headers and attributes.
 //! - [`kernel`]: the simulated kernel, driven by request bytes.
+//! - [`requests`]: requests of any release, as its client builds them.
+//! - [`setup`]: what a simulated kernel looks like at start (release,
+//!   build, modules, instances, counters), for every front end.
 #![forbid(unsafe_code)]
 
 pub mod control;
@@ -14,5 +17,9 @@ pub mod daemon;
 pub mod fuzzing;
 pub mod identity;
 pub mod kernel;
+pub mod requests;
+pub mod setup;
+pub mod shared;
+pub mod supervise;
 pub mod versions;
 pub mod wire;

@@ -3,20 +3,21 @@
 
 use std::{
     ffi::OsString,
-    os::unix::{fs::MetadataExt, process::ExitStatusExt},
-    path::{Path, PathBuf},
+    os::unix::fs::MetadataExt,
+    path::PathBuf,
     process::{Command, ExitCode},
-    sync::{atomic::AtomicBool, Arc},
+    time::Duration,
 };
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use jool_sim::{
     counters,
-    daemon::{self, Daemon, Shared},
+    daemon::{self, Daemon, Limits, Shared},
     identity::Identity,
-    kernel::{Framework, Kernel, Xlator},
-    versions::Profile,
+    kernel::Kernel,
+    setup::{self, InstanceSpec, Modules, Setup},
+    supervise::{self, PrivateDir},
 };
 use serde_json::json;
 
@@ -37,12 +38,17 @@ enum Cmd {
     /// Serve the simulated kernel on a Unix SOCK_SEQPACKET socket.
     Serve(ServeArgs),
     /// Run CMD against a private daemon, through the LD_PRELOAD shim.
+    ///
+    /// The socket is in a new folder (mkdtemp, search-only for others).
+    /// SIGTERM, SIGINT and SIGHUP go to CMD; jool-sim waits for it, cleans
+    /// up and exits as a shell would: CMD's status, 128+N if signal N
+    /// killed it, 127 if it was not found, 126 if it cannot be executed.
     Exec(ExecArgs),
     /// Inspect or change a running daemon's state (needs CAP_NET_ADMIN).
     Ctl(CtlArgs),
 }
 
-/// What the simulated kernel looks like at start.
+/// What the simulated kernel looks like at start (a `jool_sim::setup`).
 #[derive(Debug, Args)]
 struct KernelArgs {
     /// Jool release the kernel runs (see `jool-harness versions list`).
@@ -51,7 +57,8 @@ struct KernelArgs {
     /// Serve no "Jool" family (the module is not loaded).
     #[arg(long)]
     no_module: bool,
-    /// Counters of the first instance: what `stats display --csv --all` prints.
+    /// Counters every instance starts with: what `stats display --csv
+    /// --all` prints.
     #[arg(long, value_name = "FILE")]
     counters: Option<PathBuf>,
     /// Instances to create in the daemon's network namespace (repeatable).
@@ -64,11 +71,42 @@ struct KernelArgs {
 
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// Socket path.
+    /// Socket path (a live daemon or anything but a dead socket there is
+    /// an error; nothing is removed).
     #[arg(long)]
     socket: PathBuf,
     #[command(flatten)]
     kernel: KernelArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// What the daemon allows its callers.
+#[derive(Debug, Args)]
+struct LimitArgs {
+    /// Connections at once, in total (a netlink socket through the shim
+    /// is two); the last 64 are kept for root.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// Connections at once per uid other than root.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_per_uid)]
+    max_connections_per_uid: usize,
+    /// Close a connection idle for SECONDS (0: never).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+    idle_timeout: f64,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        let idle = (self.idle_timeout > 0.0)
+            .then(|| Duration::from_secs_f64(self.idle_timeout));
+        Limits {
+            max_connections: self.max_connections,
+            max_per_uid: self.max_connections_per_uid,
+            idle_timeout: idle,
+            ..Limits::default()
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -118,73 +156,51 @@ struct CountersArgs {
     /// Translator of the instance.
     #[arg(long, default_value = "siit", value_parser = ["siit", "nat64"])]
     xlator: String,
-    /// A counters file, or NAME=VALUE pairs.
+    /// set, add: a counters file, or NAME=VALUE pairs (at least one);
+    /// reset: the counter NAMEs to zero (none: every counter).
     values: Vec<String>,
-}
-
-fn parse_instance(s: &str) -> Result<(String, Xlator)> {
-    let (name, x) =
-        s.split_once(':').context("expected NAME:siit or NAME:nat64")?;
-    let x = match x {
-        "siit" => Xlator::Siit,
-        "nat64" => Xlator::Nat64,
-        other => bail!("unknown translator {other:?} in --instance {s}"),
-    };
-    Ok((name.to_owned(), x))
 }
 
 /// Builds the kernel a `serve`/`exec` starts with, in the daemon's netns.
 fn build_kernel(a: &KernelArgs) -> Result<Kernel> {
-    let profile = Profile::get(&a.kernel_version).with_context(|| {
-        format!(
-            "unknown --kernel-version {}; known: {}",
-            a.kernel_version,
-            Profile::names().join(" ")
-        )
-    })?;
     let me = Identity::current().context("Failed to read /proc/self")?;
-    let mut k = Kernel::new(profile);
-    let pool6 =
-        Some(([0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 96));
-    let specs: &[String] = if a.no_instance { &[] } else { &a.instances };
-    for spec in specs {
-        let (name, x) = parse_instance(spec)?;
-        k.add_instance(me.netns, x, &name, Framework::Netfilter)
-            .with_context(|| format!("Failed to add instance {spec}"))?;
-        k.set_pool6(me.netns, x, &name, pool6)?;
-    }
+    let mut s = Setup::new(setup::release(&a.kernel_version)?, me.netns);
+    s.instances = match a.no_instance {
+        true => Vec::new(),
+        false => a
+            .instances
+            .iter()
+            .map(|i| InstanceSpec::parse(i))
+            .collect::<Result<_, _>>()?,
+    };
     if let Some(path) = &a.counters {
-        let (name, x) = parse_instance(
-            a.instances.first().context("--counters needs an --instance")?,
-        )?;
-        let file = std::fs::File::open(path)
-            .with_context(|| format!("Failed to open {}", path.display()))?;
-        let rows = counters::read(file)
-            .with_context(|| format!("{}", path.display()))?;
-        let ids = counters::to_ids(&rows, profile)
-            .with_context(|| format!("{}", path.display()))?;
-        k.set_counters(me.netns, x, &name, &ids)?;
+        s.counters = Some(setup::read_counters(path)?);
     }
     if a.no_module {
-        k.set_modules(false, false);
+        s.modules = Modules::NONE;
     }
-    Ok(k)
+    Ok(s.build()?)
 }
 
 fn serve(a: ServeArgs) -> Result<ExitCode> {
     let k = build_kernel(&a.kernel)?;
-    let d = Daemon::bind(&a.socket, Shared::new(k)).with_context(|| {
-        format!("Failed to listen on {}", a.socket.display())
-    })?;
-    let stop = Arc::new(AtomicBool::new(false));
-    daemon::stop_on_signals(&stop)
+    let limits = a.limits.limits();
+    daemon::raise_fd_limit(&limits)
+        .context("Failed to raise the open files limit")?;
+    let d = Daemon::bind(&a.socket, Shared::new(k))
+        .with_context(|| {
+            format!("Failed to listen on {}", a.socket.display())
+        })?
+        .with_limits(limits);
+    d.stop_handle()
+        .on_signals()
         .context("Failed to install signal handlers")?;
     eprintln!(
         "jool-sim: serving Jool {} on {}",
         a.kernel.kernel_version,
         a.socket.display()
     );
-    d.serve(&stop).context("Failed to accept connections")?;
+    d.serve().context("Failed to serve")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -213,32 +229,34 @@ fn preload_path() -> Result<PathBuf> {
 fn exec(a: ExecArgs) -> Result<ExitCode> {
     let preload = preload_path()?;
     let k = build_kernel(&a.kernel)?;
-    let dir =
-        std::env::temp_dir().join(format!("jool-sim-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("Failed to create {}", dir.display()))?;
-    let socket = dir.join("sock");
-    let running =
-        daemon::spawn(&socket, Shared::new(k)).with_context(|| {
+    // The open files limit is left as it is: the command inherits it.
+    let limits = Limits::default();
+    let dir = PrivateDir::new("jool-sim")
+        .context("Failed to make a folder for the socket")?;
+    let socket = dir.path().join("sock");
+    let running = daemon::spawn_with(&socket, Shared::new(k), limits)
+        .with_context(|| {
             format!("Failed to listen on {}", socket.display())
         })?;
     let (program, args) = a.cmd.split_first().context("no command")?;
-    let status = Command::new(program)
-        .args(args)
+    let mut cmd = Command::new(program);
+    cmd.args(args)
         .env("JOOL_SIM_SOCKET", &socket)
         .env("JOOL_SIM_KERNEL_VERSION", &a.kernel.kernel_version)
-        .env("LD_PRELOAD", &preload)
-        .status()
-        .with_context(|| {
-            format!("Failed to run {}", Path::new(program).display())
-        });
+        .env("LD_PRELOAD", &preload);
+    let status = supervise::run(&mut cmd);
     let stopped = running.stop();
-    let _ = std::fs::remove_dir_all(&dir);
-    let status = status?;
+    drop(dir);
+    let status = match status {
+        Ok(s) => s,
+        Err(e) => {
+            let code = e.shell_status().unwrap_or(exit::FAILURE);
+            eprintln!("jool-sim: {e}");
+            return Ok(ExitCode::from(code));
+        }
+    };
     stopped.context("The daemon failed")?;
-    let code =
-        status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-    Ok(ExitCode::from(code as u8))
+    Ok(ExitCode::from(supervise::shell_status(status)))
 }
 
 fn netns_of(a: &CountersArgs) -> Result<Option<u64>> {
@@ -263,7 +281,8 @@ fn values_of(a: &CountersArgs) -> Result<Vec<(String, u64)>> {
                 .into_rows());
         }
     }
-    a.values
+    let values: Vec<(String, u64)> = a
+        .values
         .iter()
         .map(|kv| {
             let (k, v) = kv
@@ -273,6 +292,28 @@ fn values_of(a: &CountersArgs) -> Result<Vec<(String, u64)>> {
                 k.to_owned(),
                 v.parse().with_context(|| format!("bad value in {kv}"))?,
             ))
+        })
+        .collect::<Result<_>>()?;
+    if values.is_empty() {
+        bail!(
+            "counters {} needs NAME=VALUE pairs or a counters file",
+            a.action
+        );
+    }
+    Ok(values)
+}
+
+/// The counters a reset names (none: all).
+fn names_of(a: &CountersArgs) -> Result<Vec<String>> {
+    a.values
+        .iter()
+        .map(|n| {
+            if n.contains('=') {
+                bail!(
+                    "counters reset takes counter names, not NAME=VALUE ({n})"
+                );
+            }
+            Ok(n.clone())
         })
         .collect()
 }
@@ -289,12 +330,16 @@ fn ctl(a: CtlArgs) -> Result<ExitCode> {
         CtlCmd::Dump => json!({ "op": "dump" }),
         CtlCmd::Version => json!({ "op": "version" }),
         CtlCmd::Counters(c) => {
-            let values =
-                if c.action == "reset" { vec![] } else { values_of(c)? };
-            json!({
+            let mut r = json!({
                 "op": "counters", "action": c.action, "netns": netns_of(c)?,
-                "xlator": c.xlator, "instance": c.instance, "values": values,
-            })
+                "xlator": c.xlator, "instance": c.instance,
+            });
+            if c.action == "reset" {
+                r["names"] = json!(names_of(c)?);
+            } else {
+                r["values"] = json!(values_of(c)?);
+            }
+            r
         }
     };
     let client = daemon::Client::connect(&socket).with_context(|| {
@@ -312,6 +357,13 @@ fn ctl(a: CtlArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Exit statuses of `jool-sim` itself (`exec` exits with its command's,
+/// as a shell: see `jool_sim::supervise`).
+mod exit {
+    /// Any error (as clap's usage errors).
+    pub(crate) const FAILURE: u8 = 2;
+}
+
 fn main() -> ExitCode {
     let opts = Opts::parse();
     let r = match opts.cmd {
@@ -321,6 +373,6 @@ fn main() -> ExitCode {
     };
     r.unwrap_or_else(|e| {
         eprintln!("jool-sim: {e:#}");
-        ExitCode::from(2)
+        ExitCode::from(exit::FAILURE)
     })
 }

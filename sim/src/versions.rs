@@ -76,14 +76,7 @@ pub enum LegacyLayout {
     Xt,
 }
 
-/// Numbering of `JNLOP_*` and `JNLAR_*` (joolnl protocol only).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Numbering {
-    /// 4.0.8 – 4.1.x and main: 30 ops, `JNLAR_OFFSET_U8` = 9, max attr 13.
-    Jool41,
-    /// 4.2.0-rc*: MAP-T ops inserted: 34 ops, `OFFSET_U8` = 10, max 14.
-    MapT,
-}
+pub use crate::wire::family::Numbering;
 
 /// What the client does with a stat id outside its table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,6 +187,9 @@ fn release_key(name: &str) -> (u32, u32, u32, u32) {
     if name == "main" {
         return (u32::MAX, 0, 0, 0);
     }
+    if let Some(key) = plain_release_key(name.as_bytes()) {
+        return key;
+    }
     let (base, rc) = match name.split_once("-rc") {
         Some((b, rc)) => (b, rc.parse().unwrap_or(0)),
         None => (name, u32::MAX),
@@ -201,6 +197,57 @@ fn release_key(name: &str) -> (u32, u32, u32, u32) {
     let mut it = base.split('.').map(|p| p.parse().unwrap_or(0));
     let mut next = || it.next().unwrap_or(0);
     (next() * 1000 + next(), next(), rc, 0)
+}
+
+/// [`release_key`] in one pass over the bytes, for the names every
+/// release has: dot-separated numbers, then maybe `-rc` and a number,
+/// each of 1 to 9 digits; `None` for any other name. (The kernel and the
+/// fuzz bodies compare releases on every message.)
+fn plain_release_key(name: &[u8]) -> Option<(u32, u32, u32, u32)> {
+    let mut parts = [0u32; 3];
+    let (mut part, mut n, mut digits) = (0, 0u32, 0);
+    let mut rc = None;
+    for &b in name {
+        match b {
+            b'0'..=b'9' if digits < 9 => {
+                n = n * 10 + u32::from(b - b'0');
+                digits += 1;
+                continue;
+            }
+            b'.' if digits > 0 && rc.is_none() => {}
+            b'-' if digits > 0 && rc.is_none() => rc = Some(0),
+            b'r' if rc == Some(0) && digits == 0 => {
+                rc = Some(1);
+                continue;
+            }
+            b'c' if rc == Some(1) && digits == 0 => {
+                rc = Some(2);
+                continue;
+            }
+            _ => return None,
+        }
+        // A number ended: a part before `-rc` (only the first three
+        // count, as in `release_key`).
+        if let Some(p) = parts.get_mut(part) {
+            *p = n;
+        }
+        part += 1;
+        (n, digits) = (0, 0);
+    }
+    if digits == 0 {
+        return None;
+    }
+    match rc {
+        None => {
+            if let Some(p) = parts.get_mut(part) {
+                *p = n;
+            }
+            n = u32::MAX;
+        }
+        Some(2) => {}
+        Some(_) => return None,
+    }
+    Some((parts[0] * 1000 + parts[1], parts[2], n, 0))
 }
 
 /// Compares two release names in release order.
@@ -481,28 +528,27 @@ impl Profile {
 
     /// `maxattr` of the genl family.
     pub fn maxattr(&self) -> u16 {
-        match (self.is_legacy(), self.numbering) {
-            (true, _) => 3,
-            (false, Numbering::Jool41) => 13,
-            (false, Numbering::MapT) => 14,
+        if self.is_legacy() {
+            3
+        } else {
+            self.numbering.maxattr()
         }
     }
 
     /// Number of genl ops (commands 0 .. n-1) the family registers.
     pub fn op_count(&self) -> u8 {
-        match (self.is_legacy(), self.numbering) {
-            (true, _) => 1,
-            (false, Numbering::Jool41) => 30,
-            (false, Numbering::MapT) => 34,
+        if self.is_legacy() {
+            1
+        } else {
+            self.numbering.op_count()
         }
     }
 
     /// Attribute type of `JNLAR_OFFSET_U8`.
     pub fn offset_u8_attr(&self) -> u16 {
-        match self.numbering {
-            Numbering::Jool41 => 9,
-            Numbering::MapT => 10,
-        }
+        self.numbering
+            .attr(crate::wire::family::Attr::OffsetU8)
+            .expect("every numbering has JNLAR_OFFSET_U8")
     }
 
     /// Text of the capability error the kernel logs.
@@ -556,6 +602,62 @@ mod test {
         let i10 = names.iter().position(|n| *n == "4.1.10").unwrap();
         let rc1 = names.iter().position(|n| *n == "4.2.0-rc1").unwrap();
         assert!(i9 < i10 && i10 < rc1);
+    }
+
+    /// `release_key` as it was before its one-pass path: the oracle.
+    fn slow_key(name: &str) -> (u32, u32, u32, u32) {
+        if name == "main" {
+            return (u32::MAX, 0, 0, 0);
+        }
+        let (base, rc) = match name.split_once("-rc") {
+            Some((b, rc)) => (b, rc.parse().unwrap_or(0)),
+            None => (name, u32::MAX),
+        };
+        let mut it = base.split('.').map(|p| p.parse().unwrap_or(0));
+        let mut next = || it.next().unwrap_or(0);
+        (next() * 1000 + next(), next(), rc, 0)
+    }
+
+    #[test]
+    fn test_release_key_one_pass_like_the_parser() {
+        let names = [
+            "4.2.0-rc3",
+            "4.1.10",
+            "4.0.0",
+            "4",
+            "4.1",
+            "4.1.9.7",
+            "10.20.30",
+            "4.2.0-rc1-rc2",
+            "-rc",
+            "4.2.0-rc",
+            "4.2.0-r1",
+            "4.2.0-",
+            "4..1",
+            ".4.1",
+            "4.1.",
+            "4.1-rc2",
+            "4.1.9-rc0",
+            "+4.1.9",
+            "4.1.9 ",
+            "4294967.1.1",
+            "4.123456789.1",
+            "4.1234567890.1",
+            "4.1.9-rc123456789",
+            "4.1.9-rc1234567890",
+            "main",
+            "mainline",
+            "",
+            "٣.1.1",
+        ];
+        for n in names {
+            assert_eq!(release_key(n), slow_key(n), "{n:?}");
+        }
+        for p in Profile::all() {
+            let n = p.release.as_str();
+            assert!(n == "main" || plain_release_key(n.as_bytes()).is_some());
+            assert_eq!(release_key(n), slow_key(n), "{n}");
+        }
     }
 
     #[test]

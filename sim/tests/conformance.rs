@@ -9,6 +9,7 @@
 use jool_sim::{
     kernel::{Caller, Framework, Kernel, Xlator, INIT_NETNS},
     versions::Profile,
+    wire::{hex, nlmsg},
 };
 use serde_json::Value;
 
@@ -23,30 +24,13 @@ fn corpus(name: &str) -> Value {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    hex::decode(s).unwrap()
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// Zeroes seq and pid of every message in a reply datagram.
-fn mask(mut datagram: Vec<u8>) -> String {
-    let mut off = 0;
-    while datagram.len() >= off + 16 {
-        let len =
-            u32::from_le_bytes(datagram[off..off + 4].try_into().unwrap())
-                as usize;
-        datagram[off + 8..off + 16].fill(0);
-        if len < 16 {
-            break;
-        }
-        off += (len + 3) & !3;
-    }
-    hex(&datagram)
+/// Zeroes seq and pid of every message in a reply datagram (and of the
+/// header an NLMSG_ERROR echoes).
+fn mask(datagram: Vec<u8>) -> String {
+    hex::encode(&nlmsg::masked(&datagram))
 }
 
 /// The 4.1.9 kernel of the corpus's main runs: both modules, both

@@ -32,7 +32,7 @@ use serde_json::Value;
 // Corpus replay shared with the other crate's fuzz_corpus tests.
 #[path = "../../fuzz/corpus_replay.rs"]
 mod corpus_replay;
-use corpus_replay::{replay, root};
+use corpus_replay::{replay, root, time_corpus};
 
 #[test]
 fn test_replay_sim_request() {
@@ -72,6 +72,27 @@ fn run_one() {
         other => panic!("{other} is not a jool-sim target"),
     };
     body(&data);
+}
+
+/// Times the body of `JOOL_FUZZ_TARGET` over its corpus, natively
+/// (`JOOL_FUZZ_ROUNDS` passes, default 3): `JOOL_FUZZ_TARGET=sim_session
+/// cargo test --release -p jool-sim --test tests fuzz_corpus::time_replay
+/// -- --ignored --nocapture`. A profiling aid (run it under `perf record`
+/// or `valgrind --tool=callgrind`); it asserts nothing about time.
+#[test]
+#[ignore = "times JOOL_FUZZ_TARGET's body over its corpus; a profiling aid"]
+fn time_replay() {
+    let target = std::env::var("JOOL_FUZZ_TARGET").expect("JOOL_FUZZ_TARGET");
+    let rounds = std::env::var("JOOL_FUZZ_ROUNDS")
+        .map_or(3, |r| r.parse().expect("JOOL_FUZZ_ROUNDS: a number"));
+    let body: fn(&[u8]) = match target.as_str() {
+        "sim_request" => fuzz_request,
+        "sim_session" => fuzz_session,
+        "wire_roundtrip" => fuzz_wire,
+        "differential" => fuzz_differential,
+        other => panic!("{other} is not a jool-sim target"),
+    };
+    time_corpus(&target, &body, rounds);
 }
 
 // Named regressions: one per crash the fuzzers found, input in

@@ -4,5 +4,9 @@
 mod conformance;
 // jool-sim serve: protocol, robustness, many clients.
 mod daemon;
+// jool-sim serve, exec and ctl run as root on a shared host (#14).
+mod hardening;
+// Long checks (#[ignore]): a soak, 3,000 idle connections.
+mod soak;
 // Fuzz corpora and regressions replayed; codec and paging properties.
 mod fuzz_corpus;

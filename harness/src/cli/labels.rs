@@ -17,7 +17,7 @@ use std::io::Write;
 
 use jool_sim::versions::Profile;
 
-use super::{transport, Globals, DEFAULT_CLIENT};
+use super::{connect::Link, exit, options::Globals, valid_iname};
 use crate::{
     client::{Client, ErrorKind},
     compat::{
@@ -29,9 +29,17 @@ use crate::{
 /// `--client-version auto`.
 pub const AUTO: &str = "auto";
 
-/// Exit status of `--strict` when the labels would be wrong (sysexits'
-/// `EX_DATAERR`).
-pub const EXIT_MISMATCH: u8 = 65;
+/// Exit status of `--strict` when the labels would be wrong.
+pub const EXIT_MISMATCH: u8 = exit::EX_DATAERR;
+
+/// Which table labels the counters.
+#[derive(Clone, Copy, Debug)]
+pub enum Labels {
+    /// This release's (`--client-version R`, or the caller's release).
+    Forced(&'static Profile),
+    /// The kernel's own (`--client-version auto`, the default).
+    Auto,
+}
 
 fn stable(p: &&Profile) -> bool {
     p.release != "main" && !p.release.contains("-rc")
@@ -63,61 +71,35 @@ fn probe_releases() -> Vec<&'static Profile> {
     std::iter::once(first).chain(other).collect()
 }
 
-/// The kernel side's release, as far as this invocation can tell.
-pub(super) fn kernel_of(g: &Globals) -> Detection {
-    let Some(sim) = &g.sim else { return detect::kernel_release() };
-    let forced =
-        (g.client_version != AUTO).then_some(g.client_version.as_str());
-    let name =
-        sim.kernel_version.as_deref().or(forced).unwrap_or(DEFAULT_CLIENT);
-    Profile::get(name)
-        .map_or(Detection::Absent, |p| Detection::Known(p, Source::Sim))
-}
-
-/// The release an invocation starts as: the forced one, or for `auto` the
-/// kernel's (else [`probe_release`]). `None` for an unknown release name.
-pub(super) fn initial(g: &Globals) -> Option<&'static Profile> {
-    if g.client_version != AUTO {
-        return Profile::get(&g.client_version);
-    }
-    Some(kernel_of(g).profile().unwrap_or_else(probe_release))
-}
-
-/// What `-V` prints for `--client-version` `name`.
-pub(super) fn version_quad(name: &str) -> Option<String> {
-    let p = match name {
-        AUTO => {
-            detect::kernel_release().profile().unwrap_or_else(probe_release)
+/// The client release an invocation emulates before it asks the kernel
+/// anything: the forced one, else the kernel's when it is known, else
+/// [`super::DEFAULT_CLIENT`] (Debian stable's client).
+pub fn emulated(labels: Labels, kernel: &Detection) -> &'static Profile {
+    match (labels, kernel.profile()) {
+        (Labels::Forced(p), _) | (Labels::Auto, Some(p)) => p,
+        (Labels::Auto, None) => {
+            Profile::get(super::DEFAULT_CLIENT).unwrap_or_else(probe_release)
         }
-        _ => Profile::get(name)?,
-    };
-    Some(p.version_quad())
+    }
 }
 
-/// Before a `stats display`: the release whose table labels the counters.
-/// `Err(status)` when `--strict` refuses.
+/// Before a `stats display`: the release whose table labels the counters
+/// (`client` is [`emulated`]'s). `Err(status)` when `--strict` refuses.
 pub(super) fn settle<E: Write>(
     g: &Globals,
-    profile: &'static Profile,
-    err: &mut E,
-) -> Result<&'static Profile, u8> {
-    settle_with(g, profile, kernel_of(g), err)
-}
-
-/// [`settle`] with the kernel's release already looked up.
-pub(super) fn settle_with<E: Write>(
-    g: &Globals,
-    profile: &'static Profile,
+    labels: Labels,
+    client: &'static Profile,
     kernel: Detection,
+    link: &mut Link<'_>,
     err: &mut E,
 ) -> Result<&'static Profile, u8> {
-    match (g.client_version == AUTO, kernel) {
-        (true, Detection::Known(k, _)) => Ok(k),
-        (true, other) => probe(g, &other, err),
-        (false, Detection::Known(k, source)) => {
-            check_forced(g, profile, k, &source, err).map(|()| profile)
+    match (labels, kernel) {
+        (Labels::Auto, Detection::Known(k, _)) => Ok(k),
+        (Labels::Auto, other) => probe(g, client, &other, link, err),
+        (Labels::Forced(_), Detection::Known(k, source)) => {
+            check_forced(g, client, k, &source, err).map(|()| client)
         }
-        (false, _) => Ok(profile),
+        (Labels::Forced(_), _) => Ok(client),
     }
 }
 
@@ -150,7 +132,8 @@ pub fn mismatch_text(
     source: &Source,
     v: &Verdict,
 ) -> String {
-    let (prog, c, k) = (&g.program, &client.release, &kernel.release);
+    let prog = String::from_utf8_lossy(&g.program);
+    let (c, k) = (&client.release, &kernel.release);
     let level = if g.strict { "error" } else { "warning" };
     let Verdict::Accepted { mislabels, unknown, effect, .. } = v else {
         let why =
@@ -209,10 +192,18 @@ enum Probed {
     Failed,
 }
 
-fn probe_as(g: &Globals, asked: &'static Profile) -> Probed {
-    let Ok(t) = transport(g, asked) else { return Probed::Failed };
+fn probe_as(
+    g: &Globals,
+    asked: &'static Profile,
+    link: &mut Link<'_>,
+) -> Probed {
+    // The real client sends nothing with a bad name: neither does a probe.
+    let Some(iname) = valid_iname(g.iname.as_deref()) else {
+        return Probed::Failed;
+    };
+    let Ok(t) = link.open() else { return Probed::Failed };
     let mut client = Client::new(t, asked, g.xlator);
-    let e = match client.stats(g.iname.as_deref()) {
+    let e = match client.stats(iname) {
         Ok(counters) => return Probed::Reply(counters),
         Err(e) => e,
     };
@@ -228,10 +219,12 @@ fn probe_as(g: &Globals, asked: &'static Profile) -> Probed {
 /// `auto` without a known kernel release: ask the kernel.
 fn probe<E: Write>(
     g: &Globals,
+    fallback: &'static Profile,
     found: &Detection,
+    link: &mut Link<'_>,
     err: &mut E,
 ) -> Result<&'static Profile, u8> {
-    let prog = &g.program;
+    let prog = String::from_utf8_lossy(&g.program);
     let why = match found {
         Detection::Unrecognized(v, source) => {
             format!("{source} says {v}, a release no fixture describes")
@@ -245,7 +238,7 @@ fn probe<E: Write>(
     };
     let mut reply = None;
     for asked in probe_releases() {
-        match probe_as(g, asked) {
+        match probe_as(g, asked, link) {
             Probed::Reply(counters) => {
                 reply = Some((asked, counters));
                 break;
@@ -265,7 +258,7 @@ fn probe<E: Write>(
     }
     // Failures to connect or query show up again, as the client of
     // `asked` reports them, when the display runs.
-    let Some((asked, counters)) = reply else { return Ok(probe_release()) };
+    let Some((asked, counters)) = reply else { return Ok(fallback) };
     let (first, last) = (
         counters.first().map_or(0, |c| c.0),
         counters.last().map_or(0, |c| c.0),
@@ -298,22 +291,40 @@ fn probe<E: Write>(
 #[cfg(test)]
 mod test {
     use super::*;
-    use crate::cli::SimOpts;
+    use jool_sim::{identity::Identity, kernel::Caller, setup::Setup};
 
-    fn globals(client: &str, kernel: Option<&str>, strict: bool) -> Globals {
-        let sim = SimOpts {
-            kernel_version: kernel.map(str::to_owned),
-            ..SimOpts::default()
+    fn globals(strict: bool) -> Globals {
+        Globals { strict, ..Globals::new(b"jool") }
+    }
+
+    fn p(r: &str) -> &'static Profile {
+        Profile::get(r).unwrap()
+    }
+
+    /// A `--sim` kernel of `release` with its default instances.
+    fn link(release: &str) -> Link<'static> {
+        let me = Identity::current().unwrap();
+        let k = Setup::new(p(release), me.netns).build().unwrap();
+        let caller = Caller {
+            netns: me.netns,
+            net_admin: me.net_admin(),
+            port_id: 7,
+            ext_ack: false,
         };
-        Globals {
-            program: "jool".into(),
-            xlator: jool_sim::kernel::Xlator::Nat64,
-            iname: None,
-            client_version: client.into(),
-            format: super::super::Format::Text,
-            sim: Some(sim),
-            strict,
-        }
+        Link::Sim(Box::new(k), caller)
+    }
+
+    fn settle_with(
+        g: &Globals,
+        client: &'static Profile,
+        forced: bool,
+        kernel: Detection,
+        link: &mut Link<'_>,
+        err: &mut Vec<u8>,
+    ) -> Result<&'static Profile, u8> {
+        let labels =
+            if forced { Labels::Forced(client) } else { Labels::Auto };
+        settle(g, labels, client, kernel, link, err)
     }
 
     #[test]
@@ -322,13 +333,17 @@ mod test {
     }
 
     #[test]
-    fn test_auto_follows_the_sim_kernel() {
-        let g = globals(AUTO, Some("4.1.12"), false);
-        assert_eq!(initial(&g).unwrap().release, "4.1.12");
-        let g = globals(AUTO, None, false);
-        assert_eq!(initial(&g).unwrap().release, DEFAULT_CLIENT);
-        let g = globals("4.1.13", None, false);
-        assert_eq!(kernel_of(&g).profile().unwrap().release, "4.1.13");
+    fn test_emulated_release() {
+        let known = Detection::Known(p("4.1.12"), Source::Sim);
+        assert_eq!(emulated(Labels::Auto, &known).release, "4.1.12");
+        assert_eq!(
+            emulated(Labels::Auto, &Detection::Absent).release,
+            super::super::DEFAULT_CLIENT
+        );
+        assert_eq!(
+            emulated(Labels::Forced(p("4.1.13")), &known).release,
+            "4.1.13"
+        );
     }
 
     #[test]
@@ -336,11 +351,19 @@ mod test {
         let (c, k) =
             (Profile::get("4.1.9").unwrap(), Profile::get("4.1.12").unwrap());
         let mut err = Vec::new();
-        let g = globals("4.1.9", Some("4.1.12"), false);
+        let g = globals(false);
+        let mut l = link("4.1.12");
         assert_eq!(
-            settle_with(&g, c, Detection::Known(k, Source::Sim), &mut err)
-                .unwrap()
-                .release,
+            settle_with(
+                &g,
+                c,
+                true,
+                Detection::Known(k, Source::Sim),
+                &mut l,
+                &mut err
+            )
+            .unwrap()
+            .release,
             "4.1.9"
         );
         let text = String::from_utf8(err).unwrap();
@@ -350,11 +373,18 @@ jool: warning: the kernel module is Jool 4.1.12 (--sim), but --client-version 4.
   ids 70..84: unknown to 4.1.9; the display fails at id 70
 jool: --client-version auto (the default) labels with the kernel's own table.
 ");
-        let g = globals("4.1.9", Some("4.1.12"), true);
+        let g = globals(true);
         let mut err = Vec::new();
         assert_eq!(
-            settle_with(&g, c, Detection::Known(k, Source::Sim), &mut err)
-                .err(),
+            settle_with(
+                &g,
+                c,
+                true,
+                Detection::Known(k, Source::Sim),
+                &mut l,
+                &mut err
+            )
+            .err(),
             Some(EXIT_MISMATCH)
         );
         assert!(String::from_utf8(err)
@@ -366,12 +396,14 @@ jool: --client-version auto (the default) labels with the kernel's own table.
     fn test_forced_same_table_is_silent() {
         let (c, k) =
             (Profile::get("4.1.9").unwrap(), Profile::get("4.1.11").unwrap());
-        let g = globals("4.1.9", Some("4.1.11"), true);
+        let g = globals(true);
         let mut err = Vec::new();
         assert!(settle_with(
             &g,
             c,
+            true,
             Detection::Known(k, Source::Sim),
+            &mut link("4.1.11"),
             &mut err
         )
         .is_ok());
@@ -382,7 +414,7 @@ jool: --client-version auto (the default) labels with the kernel's own table.
     fn test_rejecting_kernel() {
         let (c, k) =
             (Profile::get("4.1.9").unwrap(), Profile::get("4.1.4").unwrap());
-        let g = globals("4.1.9", Some("4.1.4"), false);
+        let g = globals(false);
         let v = Verdict::predicted(c, k);
         let text = mismatch_text(&g, c, k, &Source::Env, &v);
         assert!(text.starts_with("jool: warning: the kernel module is Jool 4.1.4 (JOOL_SIM_KERNEL_VERSION), which rejects 4.1.9 clients: "), "{text}");
@@ -392,8 +424,7 @@ jool: --client-version auto (the default) labels with the kernel's own table.
     fn test_auto_unknown_kernel_picks_from_the_reply() {
         // A 4.1.4 kernel misreads the 4.1.15 probe; the 4.1.4 one gets in
         // (as root: 4.0.8 – 4.1.4 want CAP_NET_ADMIN for stats).
-        let root =
-            jool_sim::identity::Identity::current().unwrap().net_admin();
+        let root = Identity::current().unwrap().net_admin();
         let privileged: &[(&str, &str)] =
             if root { &[("4.1.4", "4.1.4")] } else { &[] };
         let cases = [
@@ -403,11 +434,17 @@ jool: --client-version auto (the default) labels with the kernel's own table.
             ("4.2.0-rc3", "4.2.0-rc3"),
         ];
         for &(kernel, want) in cases.iter().chain(privileged) {
-            let g = globals(AUTO, Some(kernel), false);
+            let g = globals(false);
             let mut err = Vec::new();
-            let p =
-                settle_with(&g, probe_release(), Detection::Absent, &mut err)
-                    .unwrap();
+            let p = settle_with(
+                &g,
+                probe_release(),
+                false,
+                Detection::Absent,
+                &mut link(kernel),
+                &mut err,
+            )
+            .unwrap();
             assert_eq!(p.release, want, "kernel {kernel}");
             let text = String::from_utf8(err).unwrap();
             assert!(
@@ -420,17 +457,22 @@ jool: --client-version auto (the default) labels with the kernel's own table.
     #[test]
     fn test_auto_unknown_kernel_that_rejects_names_itself() {
         // 4.0.8 – 4.1.4 want CAP_NET_ADMIN before they check versions.
-        let root =
-            jool_sim::identity::Identity::current().unwrap().net_admin();
+        let root = Identity::current().unwrap().net_admin();
         let privileged: &[&str] = if root { &["4.0.9"] } else { &[] };
         for kernel in
             ["4.1.8", "4.2.0-rc2", "4.2.0-rc1"].iter().chain(privileged)
         {
-            let g = globals(AUTO, Some(kernel), false);
+            let g = globals(false);
             let mut err = Vec::new();
-            let p =
-                settle_with(&g, probe_release(), Detection::Absent, &mut err)
-                    .unwrap();
+            let p = settle_with(
+                &g,
+                probe_release(),
+                false,
+                Detection::Absent,
+                &mut link(kernel),
+                &mut err,
+            )
+            .unwrap();
             assert_eq!(p.release, *kernel);
             assert!(String::from_utf8(err)
                 .unwrap()

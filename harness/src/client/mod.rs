@@ -30,17 +30,13 @@ mod error;
 mod request;
 
 pub use error::{Error, ErrorKind, Nle};
+use jool_sim::wire::family::{
+    Attr as RootAttr, InstanceAddAttr, Op, PrefixAttr,
+};
 use request::Attr;
 
 /// Most `STATS_FOREACH` requests one display may send (offsets are u8).
 pub const MAX_PAGES: usize = 256;
-
-/// `JNLOP_STATS_FOREACH`.
-const OP_STATS: u8 = 7;
-/// `JNLOP_INSTANCE_ADD`.
-const OP_INSTANCE_ADD: u8 = 1;
-/// `JNLOP_INSTANCE_RM`.
-const OP_INSTANCE_RM: u8 = 3;
 
 /// One Jool client socket.
 #[derive(Debug)]
@@ -166,10 +162,13 @@ impl<T: Transport> Client<T> {
     /// `response_handler`.
     fn request(
         &mut self,
-        cmd: u8,
+        op: Op,
         iname: Option<&str>,
         attrs: &[Attr],
     ) -> Result<Reply, Error> {
+        // Every release that speaks this protocol numbers the operations
+        // the client sends (stats, instance add/remove) alike.
+        let cmd = self.profile.numbering.cmd(op).unwrap_or(op as u8);
         let family = self.connect()?;
         let header = self.header(iname)?;
         let seq = self.next_seq();
@@ -275,9 +274,11 @@ impl<T: Transport> Client<T> {
         for _ in 0..MAX_PAGES {
             let attrs = match last {
                 0 => vec![],
-                l => vec![Attr::u8(self.profile.offset_u8_attr(), l as u8)],
+                l => {
+                    vec![Attr::u8(self.root_attr(RootAttr::OffsetU8), l as u8)]
+                }
             };
-            let reply = self.request(OP_STATS, iname, &attrs)?;
+            let reply = self.request(Op::StatsForeach, iname, &attrs)?;
             let before = last;
             for a in NlasIterator::new(&reply.attrs).map_while(Result::ok) {
                 let id = a.kind();
@@ -417,17 +418,24 @@ impl<T: Transport> Client<T> {
         framework: Framework,
         pool6: Option<([u8; 16], u8)>,
     ) -> Result<(), Error> {
-        let mut operand = vec![Attr::u8(1, framework.xf())];
+        let mut operand =
+            vec![Attr::u8(InstanceAddAttr::Xf.into(), framework.xf())];
         if let Some((addr, len)) = pool6 {
             let p = request::attrs_bytes(&[
-                Attr::bytes(1, addr.to_vec()),
-                Attr::u8(2, len),
+                Attr::bytes(PrefixAttr::Addr.into(), addr.to_vec()),
+                Attr::u8(PrefixAttr::Len.into(), len),
             ]);
-            operand.push(Attr::nested(2, p));
+            operand.push(Attr::nested(InstanceAddAttr::Pool6.into(), p));
         }
-        let kind = self.profile.offset_u8_attr() + 1;
+        let kind = self.root_attr(RootAttr::Operand);
         let attrs = [Attr::nested(kind, request::attrs_bytes(&operand))];
-        self.request(OP_INSTANCE_ADD, iname, &attrs).map(drop)
+        self.request(Op::InstanceAdd, iname, &attrs).map(drop)
+    }
+
+    /// The type of root attribute `a` in the profile's numbering (every
+    /// numbering has the ones the client sends).
+    fn root_attr(&self, a: RootAttr) -> u16 {
+        self.profile.numbering.attr(a).unwrap_or_default()
     }
 
     /// `instance remove NAME`.
@@ -435,7 +443,7 @@ impl<T: Transport> Client<T> {
         &mut self,
         iname: Option<&str>,
     ) -> Result<(), Error> {
-        self.request(OP_INSTANCE_RM, iname, &[]).map(drop)
+        self.request(Op::InstanceRm, iname, &[]).map(drop)
     }
 }
 

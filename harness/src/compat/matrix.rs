@@ -14,7 +14,7 @@ use jool_sim::versions::Profile;
 use super::{crossrun, predict, predict::Verdict};
 
 /// Output formats of the matrix.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatrixFormat {
     /// The committed `docs/version-matrix.md`.
     Markdown,

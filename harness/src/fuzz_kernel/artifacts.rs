@@ -5,9 +5,10 @@
 
 use std::{collections::HashSet, path::PathBuf};
 
+use jool_sim::wire::hex;
+
 use super::{
     cover::{unloc, Loc},
-    request::hex,
     summary::Summary,
     target::Exchange,
 };
@@ -39,7 +40,7 @@ pub fn show(ex: &Exchange) -> String {
         t.push_str(&format!("send errno {e}\n"));
     }
     for x in &ex.replies {
-        t.push_str(&hex(x));
+        t.push_str(&hex::encode(x));
         t.push('\n');
     }
     if let Some(e) = ex.recv_error {
@@ -87,7 +88,7 @@ impl Saver {
         );
         let files = [
             ("request.bin", d.to_vec()),
-            ("request.hex", format!("{}\n", hex(d)).into_bytes()),
+            ("request.hex", format!("{}\n", hex::encode(d)).into_bytes()),
             ("real.hex", show(r).into_bytes()),
             ("sim.hex", show(s).into_bytes()),
             ("info.txt", info.into_bytes()),

@@ -17,21 +17,21 @@
 
 use std::path::Path;
 
-use anyhow::Context;
+use jool_sim::wire::hex;
 
 use super::{
     discover::Discovery,
+    error::{fs, Error, Result},
+    fleet::GuestResult,
     guest::{GuestPlan, Task},
-    host::{self, GuestResult, Target, SHARED},
     journal::{self, Entry, Journal},
     repro,
-    request::{
-        hex, map_type, replace_all, FAMILY_PLACEHOLDER, TAG_PLACEHOLDER,
-    },
+    request::{map_type, replace_all, FAMILY_PLACEHOLDER, TAG_PLACEHOLDER},
+    setup::{self, Target, SHARED},
     stack,
     summary::Crash,
     target::is_crash_line,
-    FuzzKernelArgs,
+    Settings,
 };
 
 /// Most guest boots one minimization may take.
@@ -103,22 +103,24 @@ fn portable(entries: Vec<Entry>, d: &Discovery) -> Vec<Entry> {
 }
 
 /// Writes `entries` as a journal file and as hex (`ext_ack hex` lines).
-fn write_sequence(
-    dir: &Path,
-    name: &str,
-    entries: &[Entry],
-) -> anyhow::Result<()> {
-    let mut j = Journal::create(&dir.join(format!("{name}.journal")))?;
-    let mut text = String::new();
+fn write_sequence(dir: &Path, name: &str, entries: &[Entry]) -> Result<()> {
+    let path = dir.join(format!("{name}.journal"));
+    write_journal(&path, entries)?;
+    let text: String = entries
+        .iter()
+        .map(|e| {
+            format!("{} {}\n", u8::from(e.ext_ack), hex::encode(&e.request))
+        })
+        .collect();
+    fs::write(&dir.join(format!("{name}.hex")), text)
+}
+
+/// Writes `entries` as a journal file.
+fn write_journal(path: &Path, entries: &[Entry]) -> Result<()> {
+    let mut j = Journal::create(path).map_err(Error::at("create", path))?;
     for e in entries {
-        j.append(e)?;
-        text.push_str(&format!(
-            "{} {}\n",
-            u8::from(e.ext_ack),
-            hex(&e.request)
-        ));
+        j.append(e).map_err(Error::at("write", path))?;
     }
-    std::fs::write(dir.join(format!("{name}.hex")), text)?;
     Ok(())
 }
 
@@ -192,10 +194,10 @@ pub fn signature(lines: &[String]) -> String {
 /// `crash/signatures.txt`); returns them as summary entries (dir
 /// relative to the artifacts).
 pub fn collect(
-    args: &FuzzKernelArgs,
+    args: &Settings,
     t: &Target,
     results: &[GuestResult],
-) -> anyhow::Result<Vec<Crash>> {
+) -> Result<Vec<Crash>> {
     let mut out = Vec::new();
     let mut seen: std::collections::BTreeMap<String, (String, usize)> =
         Default::default();
@@ -230,8 +232,7 @@ pub fn collect(
         seen.insert(sig.clone(), (name.clone(), 1));
         let rel = format!("crash/{name}");
         let dir = args.artifacts.join(&rel);
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("{}", dir.display()))?;
+        fs::create_dir_all(&dir)?;
         let info = format!(
             "{}seed={}\nguest={}.{}\nexec={exec}\nsignature={sig}\nseen_by={}\nseconds_to_crash={}\nfamily_id_in_guest={:#x}\n",
             t.describe(),
@@ -242,8 +243,8 @@ pub fn collect(
             f.seconds.map_or("unknown".into(), |s| format!("{s:.1}")),
             d.family_id,
         );
-        std::fs::write(dir.join("info.txt"), &info)?;
-        std::fs::write(dir.join("kernel.log"), f.lines.join("\n") + "\n")?;
+        fs::write(&dir.join("info.txt"), &info)?;
+        fs::write(&dir.join("kernel.log"), f.lines.join("\n") + "\n")?;
         let vmlinux = t.kasan.as_ref().map(|k| k.join("vmlinux"));
         let strip = t.modules.as_deref().map(build_root).unwrap_or_default();
         let st = stack::symbolize(
@@ -252,7 +253,7 @@ pub fn collect(
             vmlinux.as_deref(),
             &strip,
         );
-        std::fs::write(dir.join("stack.txt"), &st)?;
+        fs::write(&dir.join("stack.txt"), &st)?;
         write_sequence(&dir, "sequence", &seq)?;
         let minimized = if args.no_minimize || seq.is_empty() {
             None
@@ -264,19 +265,16 @@ pub fn collect(
             write_sequence(&dir, "minimized", m)?;
         }
         let p = super::profile_of(t.profile.as_deref().unwrap_or(&t.release))?;
-        std::fs::write(
-            dir.join("repro.c"),
-            repro::c_source(p, &info, chosen),
-        )?;
-        std::fs::write(
-            dir.join("README.md"),
+        fs::write(&dir.join("repro.c"), repro::c_source(p, &info, chosen))?;
+        fs::write(
+            &dir.join("README.md"),
             readme(&name, &f, &seq, minimized.as_deref(), &st),
         )?;
         out.push(Crash {
             exec,
             request_hex: seq
                 .last()
-                .map(|e| hex(&e.request))
+                .map(|e| hex::encode(&e.request))
                 .unwrap_or_default(),
             lines: f.lines,
             dir: Some(rel),
@@ -287,7 +285,7 @@ pub fn collect(
             .iter()
             .map(|(sig, (name, n))| format!("{n}\t{name}\t{sig}\n"))
             .collect();
-        std::fs::write(args.artifacts.join("crash/signatures.txt"), text)?;
+        fs::write(&args.artifacts.join("crash/signatures.txt"), text)?;
     }
     Ok(out)
 }
@@ -318,11 +316,7 @@ fn readme(
 }
 
 /// Whether replaying `seq` after the base state crashes a fresh guest.
-pub fn replays(
-    args: &FuzzKernelArgs,
-    t: &Target,
-    seq: &[Entry],
-) -> anyhow::Result<bool> {
+pub fn replays(args: &Settings, t: &Target, seq: &[Entry]) -> Result<bool> {
     Ok(replay(args, t, seq)?.is_some())
 }
 
@@ -330,40 +324,13 @@ pub fn replays(
 /// crashed, `i` being the index of the last request it started (`None`
 /// inside when not known).
 pub fn replay(
-    args: &FuzzKernelArgs,
+    args: &Settings,
     t: &Target,
     seq: &[Entry],
-) -> anyhow::Result<Option<Option<usize>>> {
-    let shared = host::private_dir("replay")?;
-    let mut j = Journal::create(&shared.join("sequence.journal"))?;
-    for e in seq {
-        j.append(e)?;
-    }
-    let mut plan = GuestPlan {
-        profile: t.profile.clone(),
-        task: Task::Replay {
-            sequence: format!("{SHARED}/sequence.journal").into(),
-            result: "/h/out/result.txt".into(),
-        },
-        ..GuestPlan::default()
-    };
-    if let Some(m) = &t.modules {
-        host::stage_modules(m, t.kasan.as_deref(), &shared.join("modules"))?;
-        plan.modules = Some(format!("{SHARED}/modules").into());
-    }
-    std::fs::write(shared.join("plan.json"), serde_json::to_string(&plan)?)?;
-    let words: Vec<String> = [
-        "fuzz-kernel",
-        "--backend",
-        "kernel",
-        "--quiet-console",
-        "--guest-plan",
-    ]
-    .into_iter()
-    .map(str::to_owned)
-    .chain([format!("{SHARED}/plan.json")])
-    .collect();
-    let guest = host::boot(args, t, &shared, &words, 60, "[replay] ");
+) -> Result<Option<Option<usize>>> {
+    let shared = setup::private_dir("replay")?;
+    let guest = replay_guest(args, t, seq, &shared);
+    // The folder is ours: made by mkdtemp above.
     let _ = std::fs::remove_dir_all(&shared);
     let guest = guest?;
     let result = std::fs::read_to_string(guest.out().join("result.txt"))
@@ -380,15 +347,40 @@ pub fn replay(
     Ok(crashed.then_some(last))
 }
 
+/// Boots the guest that replays `seq`, sharing `shared`.
+fn replay_guest(
+    args: &Settings,
+    t: &Target,
+    seq: &[Entry],
+    shared: &Path,
+) -> Result<crate::vm::GuestRun> {
+    write_journal(&shared.join("sequence.journal"), seq)?;
+    let mut plan = GuestPlan {
+        profile: t.profile.clone(),
+        task: Task::Replay {
+            sequence: format!("{SHARED}/sequence.journal").into(),
+            result: "/h/out/result.txt".into(),
+        },
+        ..GuestPlan::default()
+    };
+    if let Some(m) = &t.modules {
+        setup::stage_modules(m, t.kasan.as_deref(), &shared.join("modules"))?;
+        plan.modules = Some(format!("{SHARED}/modules").into());
+    }
+    fs::write_json(&shared.join("plan.json"), &plan)?;
+    let words = setup::guest_words(&format!("{SHARED}/plan.json"), &[]);
+    setup::boot(args, t, shared, &words, (60, "[replay] "))
+}
+
 /// The shortest sequence found that still crashes: the last request
 /// alone, else delta debugging over the whole sequence (at most
 /// [`MAX_MINIMIZE_BOOTS`] boots). None if the whole sequence does not
 /// crash on replay.
 fn minimize(
-    args: &FuzzKernelArgs,
+    args: &Settings,
     t: &Target,
     seq: &[Entry],
-) -> anyhow::Result<Option<Vec<Entry>>> {
+) -> Result<Option<Vec<Entry>>> {
     let last = seq[seq.len() - 1..].to_vec();
     eprintln!("fuzz-kernel: minimizing: the last request alone");
     if replays(args, t, &last)? {
@@ -423,12 +415,12 @@ fn minimize(
 /// Delta debugging's step: `cur` without one of its `n` chunks, the
 /// first that still crashes (each try a boot, counted in `boots`).
 fn without_a_chunk(
-    args: &FuzzKernelArgs,
+    args: &Settings,
     t: &Target,
     cur: &[Entry],
     n: usize,
     boots: &mut usize,
-) -> anyhow::Result<Option<Vec<Entry>>> {
+) -> Result<Option<Vec<Entry>>> {
     let chunk = cur.len().div_ceil(n);
     for i in 0..n {
         let cand: Vec<Entry> = cur

@@ -6,11 +6,13 @@
 use std::collections::BTreeSet;
 
 use jool_sim::{
-    fuzzing::op,
     kernel::INIT_NETNS,
+    requests::op,
     versions::Profile,
     wire::{
-        genl,
+        ctrl::Family,
+        family::{InstanceEntryAttr, ListAttr, Op},
+        genl, hex,
         nlmsg::{self, Packet},
     },
 };
@@ -18,9 +20,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     answer::{answer_kind, attrs, GENL_END},
+    error::{Error, Result},
     request::{
-        self, add_operand, get_family, hex, kind_of, map_type, message,
-        FAMILY_PLACEHOLDER, POOL6,
+        self, add_operand, get_family, map_type, message, FAMILY_PLACEHOLDER,
+        POOL6,
     },
     target::{KernelUnderTest, SimKernel},
 };
@@ -47,71 +50,34 @@ pub struct Discovery {
     pub ctrl_dump_strict: bool,
 }
 
-/// `CTRL_ATTR_MCAST_GRP_ID` inside a group of `CTRL_ATTR_MCAST_GROUPS`.
-const CTRL_ATTR_MCAST_GRP_ID: u16 = 2;
-
 /// Asks `k` for Jool's family (id, multicast group) and every other
 /// family's id (`CTRL_CMD_GETFAMILY`, then its dump).
-pub fn discover_family(
-    k: &mut dyn KernelUnderTest,
-) -> Result<Discovery, String> {
+pub fn discover_family(k: &mut dyn KernelUnderTest) -> Result<Discovery> {
     let ex = k.exchange(&get_family("Jool", 1), false);
-    let reply = ex
-        .replies
-        .first()
-        .ok_or("no answer to CTRL_CMD_GETFAMILY \"Jool\"")?;
-    if reply.len() < GENL_END || kind_of(reply) != Some(nlmsg::GENL_ID_CTRL) {
-        return Err(format!(
+    let reply = ex.replies.first().ok_or_else(|| {
+        Error::Discover("no answer to CTRL_CMD_GETFAMILY \"Jool\"".into())
+    })?;
+    let jool = Family::find(reply).ok_or_else(|| {
+        Error::Discover(format!(
             "Jool's family does not exist (is the module loaded?): {}",
-            hex(reply)
-        ));
-    }
-    let mut d = Discovery::default();
-    for a in attrs(&reply[GENL_END..]) {
-        match a.kind() {
-            genl::CTRL_ATTR_FAMILY_ID if a.value().len() >= 2 => {
-                d.family_id = u16::from_le_bytes([a.value()[0], a.value()[1]]);
-            }
-            genl::CTRL_ATTR_MCAST_GROUPS => {
-                let ids = attrs(a.value()).into_iter().flat_map(|grp| {
-                    attrs(grp.value())
-                        .into_iter()
-                        .filter(|x| x.kind() == CTRL_ATTR_MCAST_GRP_ID)
-                        .filter_map(|x| x.value().get(..4)?.try_into().ok())
-                        .map(u32::from_le_bytes)
-                        .collect::<Vec<_>>()
-                });
-                if let Some(id) = ids.last() {
-                    d.mcast_group = Some(id);
-                }
-            }
-            _ => {}
-        }
-    }
-    if d.family_id == 0 {
-        return Err("CTRL_CMD_GETFAMILY \"Jool\": no family id".into());
-    }
+            hex::encode(reply)
+        ))
+    })?;
+    let mut d = Discovery {
+        family_id: jool.id,
+        mcast_group: jool.mcast_groups.last().map(|(_, id)| *id),
+        ..Discovery::default()
+    };
     let mut dump =
         message(nlmsg::GENL_ID_CTRL, 2, genl::CTRL_CMD_GETFAMILY, &[]);
     Packet::new_unchecked(&mut dump[..])
         .set_flags(nlmsg::F_REQUEST | nlmsg::F_DUMP);
     for r in k.exchange(&dump, false).replies {
-        for m in nlmsg::Messages::new(&r) {
-            if m.kind() != nlmsg::GENL_ID_CTRL {
-                continue;
-            }
-            let body = m.message().get(GENL_END..).unwrap_or_default();
-            for a in attrs(body) {
-                if a.kind() == genl::CTRL_ATTR_FAMILY_ID
-                    && a.value().len() >= 2
-                {
-                    d.foreign.insert(u16::from_le_bytes([
-                        a.value()[0],
-                        a.value()[1],
-                    ]));
-                }
-            }
-        }
+        d.foreign.extend(
+            nlmsg::Messages::new(&r)
+                .filter_map(|m| Family::parse(m.message()).ok())
+                .map(|f| f.id),
+        );
     }
     d.foreign.remove(&d.family_id);
     d.foreign.remove(&nlmsg::GENL_ID_CTRL);
@@ -135,16 +101,14 @@ pub fn base_requests(p: &Profile) -> Vec<Vec<u8>> {
     vec![flush(1), flush(2), add(1), add(2)]
 }
 
-/// `JNLOP_GLOBAL_FOREACH` (4.1 numbering).
-pub const GLOBAL_FOREACH: u8 = 8;
-
 /// Requests whose answers show the state: instance lists, globals and
 /// stats of both `default` instances.
 pub fn check_requests(p: &Profile) -> Vec<Vec<u8>> {
+    let globals = p.numbering.cmd(Op::GlobalForeach).unwrap_or_default();
     let mut v = Vec::new();
     for xt in [1, 2] {
         v.push(request::request(p, op::INSTANCE_FOREACH, xt, b"", &[]));
-        v.push(request::request(p, GLOBAL_FOREACH, xt, b"default", &[]));
+        v.push(request::request(p, globals, xt, b"default", &[]));
         v.push(request::request(p, op::STATS_FOREACH, xt, b"default", &[]));
     }
     v
@@ -155,7 +119,7 @@ pub fn discover_netns_tag(
     k: &mut dyn KernelUnderTest,
     p: &Profile,
     family_id: u16,
-) -> Result<u32, String> {
+) -> Result<u32> {
     for mut r in base_requests(p) {
         map_type(&mut r, FAMILY_PLACEHOLDER, family_id);
         k.exchange(&r, false);
@@ -163,26 +127,22 @@ pub fn discover_netns_tag(
     let mut r = request::request(p, op::INSTANCE_FOREACH, 1, b"", &[]);
     map_type(&mut r, FAMILY_PLACEHOLDER, family_id);
     let ex = k.exchange(&r, false);
-    let reply = ex.replies.first().ok_or("no answer to INSTANCE_FOREACH")?;
+    let reply = ex.replies.first().ok_or_else(|| {
+        Error::Discover("no answer to INSTANCE_FOREACH".into())
+    })?;
     let body = reply.get(GENL_END + p.header_len()..).unwrap_or_default();
     let tag = attrs(body)
         .into_iter()
-        .filter(|entry| entry.kind() == 1)
+        .filter(|entry| entry.kind() == u16::from(ListAttr::Entry))
         .flat_map(|entry| attrs(entry.value()))
-        .find(|a| a.kind() == 1 && a.value().len() >= 4)
-        .map(|a| {
-            u32::from_le_bytes([
-                a.value()[0],
-                a.value()[1],
-                a.value()[2],
-                a.value()[3],
-            ])
-        });
+        .find(|a| a.kind() == u16::from(InstanceEntryAttr::Ns))
+        .and_then(|a| <[u8; 4]>::try_from(a.value().get(..4)?).ok())
+        .map(u32::from_le_bytes);
     tag.ok_or_else(|| {
-        format!(
+        Error::Discover(format!(
             "INSTANCE_FOREACH after adding the base instances listed none: {}",
-            hex(reply)
-        )
+            hex::encode(reply)
+        ))
     })
 }
 
@@ -251,7 +211,7 @@ pub fn sim_like(profile: &'static Profile, d: &Discovery) -> SimKernel {
 pub fn discover(
     k: &mut dyn KernelUnderTest,
     p: &Profile,
-) -> Result<Discovery, String> {
+) -> Result<Discovery> {
     let mut d = discover_family(k)?;
     d.netns_tag = discover_netns_tag(k, p, d.family_id)?;
     discover_build(k, p, &mut d);

@@ -15,9 +15,9 @@ use std::{
 };
 
 use jool_sim::{
-    fuzzing::op,
+    requests::op,
     versions::Profile,
-    wire::{genl, nlmsg},
+    wire::{genl, hex, nlmsg},
 };
 
 use super::{
@@ -204,8 +204,8 @@ impl<'a> Engine<'a> {
                 return Err(format!(
                     "after resynchronising, {} differs:\n  real {:?}\n  sim  {:?}",
                     request_kind(&r, fam),
-                    a.replies.iter().map(|x| request::hex(x)).collect::<Vec<_>>(),
-                    b.replies.iter().map(|x| request::hex(x)).collect::<Vec<_>>(),
+                    a.replies.iter().map(|x| hex::encode(x)).collect::<Vec<_>>(),
+                    b.replies.iter().map(|x| hex::encode(x)).collect::<Vec<_>>(),
                 ));
             }
         }
@@ -384,7 +384,7 @@ impl<'a> Engine<'a> {
                 Some(start.elapsed().as_secs_f64());
             self.summary.crashes.push(Crash {
                 exec,
-                request_hex: request::hex(&d),
+                request_hex: hex::encode(&d),
                 lines: crash,
                 dir,
             });

@@ -10,28 +10,31 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, ExitCode, ExitStatus},
+    process::{Command, ExitStatus},
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context};
+use jool_sim::wire::hex;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    campaign, cover, discover, finish, journal, options, profile_of,
-    request::{
-        hex, map_type, replace_all, FAMILY_PLACEHOLDER, TAG_PLACEHOLDER,
-    },
+    campaign, cover, discover,
+    error::{fs, Error, Result},
+    finish, journal, options, profile_of,
+    request::{map_type, replace_all, FAMILY_PLACEHOLDER, TAG_PLACEHOLDER},
     seed_of, seed_requests, seeds,
     summary::{Crash, Summary},
     target::{self, Kmsg, RealKernel},
-    FuzzKernelArgs,
+    Settings, Verdict,
 };
+use crate::host::{self, installed_release, is_root};
 
 /// Set in the re-executed process that runs in the fresh namespace.
 const NETNS_ENV: &str = "JOOL_FUZZ_KERNEL_NETNS";
 /// The marker file the re-executed fuzzer writes each request's index to.
 const MARKER_ENV: &str = "JOOL_FUZZ_KERNEL_MARKER";
+/// The journal file the re-executed fuzzer writes its requests to.
+const JOURNAL_ENV: &str = "JOOL_FUZZ_KERNEL_JOURNAL";
 
 /// What the guest does, written by `--backend vm` as JSON.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -98,16 +101,17 @@ pub enum Task {
 }
 
 /// Runs `--backend kernel`.
-pub(super) fn run(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: &Settings) -> Result<Verdict> {
     if !is_root() {
-        bail!("fuzz-kernel --backend kernel needs root (modules, namespaces)");
+        return Err(Error::Usage(
+            "fuzz-kernel --backend kernel needs root (modules, namespaces)"
+                .into(),
+        ));
     }
     let plan: GuestPlan = match &args.guest_plan {
-        Some(p) => serde_json::from_str(
-            &std::fs::read_to_string(p)
-                .with_context(|| format!("{}", p.display()))?,
-        )
-        .with_context(|| format!("{}", p.display()))?,
+        Some(p) => serde_json::from_str(&fs::read_to_string(p)?).map_err(
+            |source| Error::Json { what: p.display().to_string(), source },
+        )?,
         None => GuestPlan::default(),
     };
     if std::env::var_os(NETNS_ENV).is_some() {
@@ -127,44 +131,44 @@ pub(super) fn run(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
         Task::Cover { out_dir, suites_dir } => {
             super::report::guest_phases(&plan, out_dir, suites_dir)
         }
-        Task::Fuzz | Task::Replay { .. } => {
-            let journal = plan.journal.clone().unwrap_or_else(|| {
-                std::env::temp_dir().join(format!(
-                    "jool-fuzz-kernel-{}.journal",
-                    std::process::id()
-                ))
-            });
-            let marker = std::env::temp_dir().join(format!(
-                "jool-fuzz-kernel-{}.marker",
-                std::process::id()
-            ));
-            let mut kmsg = Kmsg::open().ok();
-            let started = Instant::now();
-            let status =
-                reexec_in_netns(&[(MARKER_ENV, &marker.to_string_lossy())])?;
-            let code = match status.code() {
-                Some(c @ 0..=2) => Ok(ExitCode::from(c as u8)),
-                _ => {
-                    let at = Died {
-                        status,
-                        journal,
-                        marker: marker.clone(),
-                        started,
-                    };
-                    died(args, &plan, &at, kmsg.as_mut())
-                }
-            };
-            let _ = std::fs::remove_file(&marker);
-            code
-        }
+        Task::Fuzz | Task::Replay { .. } => fuzz_or_replay(args, &plan),
     }
 }
 
+/// Runs the fuzzer (or a replay) in a fresh namespace; saves the request
+/// it was sending if it dies.
+fn fuzz_or_replay(args: &Settings, plan: &GuestPlan) -> Result<Verdict> {
+    let work = super::setup::private_dir("run")?;
+    let journal =
+        plan.journal.clone().unwrap_or_else(|| work.join("journal.bin"));
+    let marker = work.join("marker");
+    let mut kmsg = Kmsg::open().ok();
+    let started = Instant::now();
+    let status = reexec_in_netns(&[
+        (MARKER_ENV, &marker.to_string_lossy()),
+        (JOURNAL_ENV, &journal.to_string_lossy()),
+    ]);
+    let verdict = match status.map(|s| (s.code(), s)) {
+        Err(e) => Err(e),
+        Ok((Some(0), _)) => Ok(Verdict::Pass),
+        Ok((Some(1), _)) => Ok(Verdict::Fail),
+        Ok((Some(c @ 2..=127), _)) => Err(Error::Guest(format!(
+            "the fuzzing process failed (exit {c}; its error above)"
+        ))),
+        Ok((_, status)) => {
+            let at = Died { status, journal, marker, started };
+            died(args, plan, &at, kmsg.as_mut())
+        }
+    };
+    // The folder is ours: made by mkdtemp above.
+    let _ = std::fs::remove_dir_all(&work);
+    verdict
+}
+
 /// Runs this command again in a fresh network namespace, with `env`.
-pub(super) fn reexec_in_netns(
-    env: &[(&str, &str)],
-) -> anyhow::Result<ExitStatus> {
-    let exe = std::env::current_exe()?;
+pub(super) fn reexec_in_netns(env: &[(&str, &str)]) -> Result<ExitStatus> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::io("find this executable", e))?;
     Command::new("unshare")
         .arg("-n")
         .arg("--")
@@ -173,52 +177,25 @@ pub(super) fn reexec_in_netns(
         .env(NETNS_ENV, "1")
         .envs(env.iter().copied())
         .status()
-        .context("Failed to run unshare -n")
+        .map_err(|e| Error::io("run unshare -n", e))
 }
 
-/// Whether this process runs as uid 0.
-pub(super) fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("Uid:")
-                    .map(|u| u.split_whitespace().nth(1) == Some("0"))
-            })
-        })
-        .unwrap_or(false)
-}
-
-/// The loaded module's release (`/sys/module/jool_common/version`, three
-/// parts: "4.1.9.0" is 4.1.9).
-pub(super) fn installed_release() -> Option<String> {
-    let v = std::fs::read_to_string("/sys/module/jool_common/version").ok()?;
-    let parts: Vec<&str> = v.trim().split('.').collect();
-    Some(parts[..parts.len().min(3)].join("."))
-}
-
-fn sh(cmd: &str) -> anyhow::Result<()> {
-    let o = Command::new("sh").arg("-c").arg(cmd).output()?;
-    if !o.status.success() {
-        bail!(
-            "`{cmd}` failed ({}): {}{}",
-            o.status,
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
+/// Runs `sh -c CMD` (module loading and the like: a minute at most).
+fn sh(cmd: &str) -> Result<()> {
+    host::sh(cmd, Duration::from_secs(60))?;
     Ok(())
 }
 
 /// Loads Jool: the plan's modules (insmod, or installed for modprobe), or
 /// the installed ones (`modprobe`).
-fn load_modules(plan: &GuestPlan) -> anyhow::Result<()> {
+fn load_modules(plan: &GuestPlan) -> Result<()> {
     let Some(dir) = &plan.modules else {
         if Path::new("/sys/module/jool").exists() {
             return Ok(());
         }
-        return sh("modprobe jool_siit && modprobe jool")
-            .context("fuzz-kernel needs Jool's modules");
+        return sh("modprobe jool_siit && modprobe jool").map_err(|e| {
+            Error::Usage(format!("fuzz-kernel needs Jool's modules: {e}"))
+        });
     };
     // The image's own Jool may be loaded (nothing loads it at boot).
     for m in ["jool", "jool_siit", "jool_common"] {
@@ -266,55 +243,55 @@ fn depends(ko: &Path) -> Vec<String> {
 
 /// Puts the modules of `dir` in place of the image's under /lib/modules,
 /// runs depmod, then loads jool_kcov (global coverage on) and Jool.
-fn install_modules(dir: &Path, builtin: Option<&Path>) -> anyhow::Result<()> {
-    let kver = std::fs::read_to_string("/proc/sys/kernel/osrelease")?;
+fn install_modules(dir: &Path, builtin: Option<&Path>) -> Result<()> {
+    let kver = fs::read_to_string(Path::new("/proc/sys/kernel/osrelease"))?;
     let root = Path::new("/lib/modules").join(kver.trim());
     let dest = root.join("updates/dkms");
-    std::fs::create_dir_all(&dest)?;
-    for e in std::fs::read_dir(&dest)?.flatten() {
+    fs::create_dir_all(&dest)?;
+    for e in fs::entries(&dest)? {
         if e.file_name().to_string_lossy().starts_with("jool") {
-            std::fs::remove_file(e.path())?;
+            std::fs::remove_file(e.path())
+                .map_err(Error::at("remove", &e.path()))?;
         }
     }
-    for e in std::fs::read_dir(dir)?.flatten() {
+    for e in fs::entries(dir)? {
         if e.file_name().to_string_lossy().ends_with(".ko") {
-            std::fs::copy(e.path(), dest.join(e.file_name()))?;
+            fs::copy(&e.path(), &dest.join(e.file_name()))?;
         }
     }
     if let Some(b) = builtin.filter(|_| !root.join("modules.builtin").exists())
     {
-        std::fs::copy(b, root.join("modules.builtin"))?;
+        fs::copy(b, &root.join("modules.builtin"))?;
     }
     sh(&format!("depmod -a {}", kver.trim()))?;
     if dir.join("jool_kcov.ko").exists() {
         sh("modprobe jool_kcov")?;
-        cover::set_global(true)?;
+        cover::set_global(true).map_err(|e| {
+            Error::io(format!("turn {}'s global set on", cover::DEVICE), e)
+        })?;
     }
     sh("modprobe jool_siit && modprobe jool")
 }
 
 /// The release whose simulator and requests the run uses: the plan's,
 /// else the loaded module's (which `--release` must match).
-fn guest_release(
-    args: &FuzzKernelArgs,
-    plan: &GuestPlan,
-) -> anyhow::Result<String> {
-    let installed = installed_release()
-        .context("cannot read the loaded Jool's version")?;
+fn guest_release(args: &Settings, plan: &GuestPlan) -> Result<String> {
+    let installed = installed_release().ok_or_else(|| {
+        Error::Usage("cannot read the loaded Jool's version".into())
+    })?;
     if let Some(p) = &plan.profile {
         return Ok(p.clone());
     }
     if let Some(r) = args.release.as_deref().filter(|r| *r != installed) {
-        bail!("--release {r} asked, but this kernel runs Jool {installed}");
+        return Err(Error::Usage(format!(
+            "--release {r} asked, but this kernel runs Jool {installed}"
+        )));
     }
     Ok(installed)
 }
 
 /// The work, in the fresh namespace.
-fn in_netns(
-    args: &FuzzKernelArgs,
-    plan: &GuestPlan,
-) -> anyhow::Result<ExitCode> {
+fn in_netns(args: &Settings, plan: &GuestPlan) -> Result<Verdict> {
     let release = guest_release(args, plan)?;
     let p = profile_of(&release)?;
     let kmsg = match Kmsg::open() {
@@ -346,7 +323,7 @@ fn in_netns(
             let out =
                 args.out.clone().unwrap_or_else(|| args.artifacts.clone());
             let mut opts = options(args, p, Some(out));
-            opts.journal = plan.journal.clone();
+            opts.journal = std::env::var_os(JOURNAL_ENV).map(PathBuf::from);
             opts.marker = std::env::var_os(MARKER_ENV).map(PathBuf::from);
             opts.stop_file = plan.stop_file.clone();
             let corpus = plan
@@ -374,62 +351,89 @@ fn replay(
     p: &'static jool_sim::versions::Profile,
     sequence: &Path,
     result: &Path,
-) -> anyhow::Result<ExitCode> {
+) -> Result<Verdict> {
     use std::io::Write;
     use target::KernelUnderTest;
-    let d = discover::discover(k, p).map_err(anyhow::Error::msg)?;
+    let d = discover::discover(k, p)?;
     for mut r in discover::base_requests(p) {
         map_type(&mut r, FAMILY_PLACEHOLDER, d.family_id);
         k.exchange(&r, false);
     }
-    let mut out = std::fs::File::create(result)?;
+    let mut out =
+        std::fs::File::create(result).map_err(Error::at("create", result))?;
+    let mut line = |text: String| {
+        writeln!(out, "{text}").map_err(Error::at("write", result))
+    };
     for (i, e) in journal::read(sequence).into_iter().enumerate() {
-        writeln!(out, "start {i}")?;
+        line(format!("start {i}"))?;
         let mut req = e.request;
         map_type(&mut req, FAMILY_PLACEHOLDER, d.family_id);
         replace_all(&mut req, &TAG_PLACEHOLDER, &d.netns_tag.to_le_bytes());
         k.exchange(&req, e.ext_ack);
         let lines = k.crash_lines();
         if !lines.is_empty() {
-            writeln!(out, "crash {i}\n{}", lines.join("\n"))?;
-            return Ok(ExitCode::from(1));
+            line(format!("crash {i}\n{}", lines.join("\n")))?;
+            return Ok(Verdict::Fail);
         }
     }
-    writeln!(out, "clean")?;
-    Ok(ExitCode::SUCCESS)
+    line("clean".into())?;
+    Ok(Verdict::Pass)
 }
 
 /// Runs a reproducer; see [`Task::Exec`].
-fn exec_program(program: &Path, result: &Path) -> anyhow::Result<ExitCode> {
+fn exec_program(program: &Path, result: &Path) -> Result<Verdict> {
     let mut kmsg = Kmsg::open().ok();
     // Run from a tmpfs copy: the share may not allow exec.
-    let local = std::env::temp_dir().join("jool-fuzz-repro");
-    std::fs::copy(program, &local)?;
-    sh(&format!("chmod 755 {}", local.display()))?;
-    std::fs::write(result, "started\n")?;
-    let mut child = Command::new(&local).spawn()?;
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break Some(s);
-        }
-        if t.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let work = super::setup::private_dir("repro")?;
+    let local = work.join("repro");
+    fs::copy(program, &local)?;
+    std::fs::set_permissions(
+        &local,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .map_err(Error::at("chmod", &local))?;
+    fs::write(result, "started\n")?;
+    let status = wait_at_most(&local, Duration::from_secs(120));
+    // The folder is ours: made by mkdtemp above.
+    let _ = std::fs::remove_dir_all(&work);
     std::thread::sleep(Duration::from_millis(200));
     let lines = kmsg.as_mut().map(|k| k.records(4000)).unwrap_or_default();
-    let crash: Vec<&String> =
-        lines.iter().filter(|l| target::is_crash_line(l)).collect();
+    let crash: Vec<&str> = lines
+        .iter()
+        .filter(|l| target::is_crash_line(l))
+        .map(String::as_str)
+        .collect();
     let text = format!(
         "exit {}\n{}",
-        status.map_or("timeout".into(), |s| s.to_string()),
-        crash.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
+        status?.map_or("timeout".into(), |s| s.to_string()),
+        crash.join("\n")
     );
-    std::fs::write(result, text + "\n")?;
-    Ok(ExitCode::SUCCESS)
+    fs::write(result, text + "\n")?;
+    Ok(Verdict::Pass)
+}
+
+/// Runs `program`; its status, or None if it ran longer than `limit`
+/// (then killed).
+fn wait_at_most(
+    program: &Path,
+    limit: Duration,
+) -> Result<Option<ExitStatus>> {
+    let mut child =
+        Command::new(program).spawn().map_err(Error::at("run", program))?;
+    let t = Instant::now();
+    loop {
+        if let Some(s) =
+            child.try_wait().map_err(Error::at("wait for", program))?
+        {
+            return Ok(Some(s));
+        }
+        if t.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// How the fuzzing child ended.
@@ -444,11 +448,11 @@ struct Died {
 /// saves the request it was sending (the marker's index, in the journal)
 /// and the kernel log as a crash.
 fn died(
-    args: &FuzzKernelArgs,
+    args: &Settings,
     plan: &GuestPlan,
     at: &Died,
     kmsg: Option<&mut Kmsg>,
-) -> anyhow::Result<ExitCode> {
+) -> Result<Verdict> {
     let status = &at.status;
     let log = kmsg.map(|k| k.records(4000)).unwrap_or_default();
     let start = log.iter().position(|l| target::is_crash_line(l));
@@ -457,8 +461,8 @@ fn died(
     if let Task::Replay { result, .. } = &plan.task {
         let mut t = std::fs::read_to_string(result).unwrap_or_default();
         t.push_str(&format!("died {status}\n{}\n", lines.join("\n")));
-        std::fs::write(result, t)?;
-        return Ok(ExitCode::from(1));
+        fs::write(result, t)?;
+        return Ok(Verdict::Fail);
     }
     let out = args.out.clone().unwrap_or_else(|| args.artifacts.clone());
     let exec = journal::read_marker(&at.marker).unwrap_or(0);
@@ -468,14 +472,14 @@ fn died(
     );
     let rel = format!("crash/{exec}");
     let dir = out.join(&rel);
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("request.bin"), &last.request)?;
-    std::fs::write(
-        dir.join("request.hex"),
-        format!("{}\n", hex(&last.request)),
+    fs::create_dir_all(&dir)?;
+    fs::write(&dir.join("request.bin"), &last.request)?;
+    fs::write(
+        &dir.join("request.hex"),
+        format!("{}\n", hex::encode(&last.request)),
     )?;
-    std::fs::write(
-        dir.join("info.txt"),
+    fs::write(
+        &dir.join("info.txt"),
         format!(
             "exec {exec}\nseed {}\next_ack {}\nprocess {status}\n{}\n",
             seed_of(args),
@@ -499,7 +503,7 @@ fn died(
         first_crash_seconds: Some(seconds),
         crashes: vec![Crash {
             exec,
-            request_hex: hex(&last.request),
+            request_hex: hex::encode(&last.request),
             lines: if lines.is_empty() {
                 vec![format!("the fuzzing process died: {status}")]
             } else {
@@ -510,9 +514,6 @@ fn died(
         stopped: format!("the fuzzing process died ({status})"),
         ..Summary::default()
     };
-    std::fs::write(
-        out.join("summary.json"),
-        serde_json::to_string_pretty(&summary)? + "\n",
-    )?;
+    fs::write_json(&out.join("summary.json"), &summary)?;
     Ok(finish(&summary, args.fail_on))
 }

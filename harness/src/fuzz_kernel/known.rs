@@ -4,12 +4,12 @@
 //! docs/fuzzing.md). `fuzz-kernel` counts them but does not fail on them.
 
 use jool_sim::{
-    fuzzing::op,
+    requests::op,
     wire::{genl, nlmsg},
 };
 
 use super::{
-    answer::{attrs, error_code, mask, nlmsg_error},
+    answer::{attrs, error_code, nlmsg_error},
     request::{cmd_of, kind_of, message_offsets},
     target::Exchange,
 };
@@ -121,7 +121,7 @@ fn pairwise(c: &Case<'_>, differ: impl Fn(&[u8], &[u8]) -> bool) -> bool {
             .replies
             .iter()
             .zip(&c.sim.replies)
-            .all(|(a, b)| mask(a) == mask(b) || differ(a, b))
+            .all(|(a, b)| nlmsg::masked(a) == nlmsg::masked(b) || differ(a, b))
 }
 
 /// Whether `m` is a Jool INSTANCE_FOREACH message (request or reply: the

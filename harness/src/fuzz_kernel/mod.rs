@@ -16,17 +16,17 @@
 //! - `--backend sim`: the same loop between two simulators (what the unit
 //!   tests run; measures the mutator and the simulator).
 //!
-//! Exit status: 0, or 1 on a kernel crash or a divergence that is not in
-//! [`known::KNOWN`]; 2 on errors.
+//! The options arrive as [`Settings`] (the command line is `cmd`'s). A
+//! run ends with a [`Verdict`]: [`Verdict::Fail`] on a kernel crash or a
+//! divergence that is not in [`known::KNOWN`] (the command exits 1), or
+//! with an [`Error`] (exit 2).
 
 use std::{
     path::{Path, PathBuf},
-    process::ExitCode,
     time::Duration,
 };
 
-use anyhow::{bail, Context};
-use jool_sim::versions::Profile;
+use jool_sim::{versions::Profile, wire::family::Op};
 
 pub mod answer;
 pub mod artifacts;
@@ -34,180 +34,200 @@ pub mod cover;
 pub mod crash;
 pub mod discover;
 pub mod engine;
+mod error;
+pub mod fleet;
 pub mod guest;
-pub mod host;
 pub mod journal;
 pub mod known;
+pub mod lines;
 pub mod mutate;
 pub mod report;
 pub mod repro;
 pub mod request;
 pub mod rng;
 pub mod seeds;
+pub mod setup;
 pub mod stack;
 pub mod summary;
 pub mod target;
 
 pub use engine::{Engine, Options};
+pub use error::{Error, Result};
 pub use guest::GuestPlan;
 pub use summary::Summary;
 pub use target::{Exchange, KernelUnderTest, RealKernel, SimKernel};
+
+use error::fs;
 
 /// The release a run targets when `--release` is not given.
 pub const DEFAULT_RELEASE: &str = "4.1.9";
 
 /// Where the module under test runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Backend {
     /// The simulator against itself, in this process.
     Sim,
     /// This machine's kernel with the real module (root).
     Kernel,
     /// QEMU guests with the real module.
+    #[default]
     Vm,
 }
 
-/// `jool-harness fuzz-kernel`.
-#[derive(Debug, clap::Args)]
-pub struct FuzzKernelArgs {
-    /// Where the real module runs (sim: simulator against simulator).
-    #[arg(long, value_enum, default_value = "vm")]
-    pub backend: Backend,
-    /// Jool release (vm: the image's; kernel: must be the installed one).
-    #[arg(long, value_name = "R")]
-    pub release: Option<String>,
-    /// How long to fuzz (the VM's hard limit is this plus --timeout).
-    #[arg(long, value_name = "N", default_value_t = 60)]
-    pub seconds: u64,
-    /// Stop after this many requests (replays a run up to a request).
-    #[arg(long, value_name = "N")]
-    pub max_execs: Option<u64>,
-    /// PRNG seed (default: from the clock; printed). Guest N of --jobs
-    /// uses SEED + N - 1.
-    #[arg(long, value_name = "S")]
-    pub seed: Option<u64>,
-    /// Host folder for the crashes, divergences, summaries (vm).
-    #[arg(long, value_name = "DIR", default_value = "target/fuzz-kernel")]
-    pub artifacts: PathBuf,
-    /// Where crashes, divergences and the summary are written (kernel,
-    /// sim; default: --artifacts).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Conformance corpus folder whose requests are seeds (default: the
-    /// repository's fixtures/conformance-4.1.9).
-    #[arg(long, value_name = "DIR")]
-    pub conformance: Option<PathBuf>,
-    /// A sim_request corpus folder (fuzz/corpus/sim_request) whose files
-    /// are seeds too.
-    #[arg(long, value_name = "DIR")]
-    pub sim_request_corpus: Option<PathBuf>,
-    /// The corpus of kept inputs (those that reached new edges): loaded
-    /// at the start, grown at the end (vm; default:
-    /// target/fuzz-kernel-corpus/RELEASE).
-    #[arg(long, value_name = "DIR")]
-    pub corpus: Option<PathBuf>,
-    /// Start from the seeds only: do not load the corpus (new inputs are
-    /// still added to it).
-    #[arg(long)]
-    pub fresh: bool,
-    /// Blind mutation: coverage is measured but does not decide which
-    /// inputs are kept (to compare with feedback).
-    #[arg(long)]
-    pub no_feedback: bool,
-    /// Modules to load in the guest: `auto` (build or reuse Jool's
-    /// modules with coverage instrumentation and jool_kcov, with
-    /// scripts/fuzz-kernel-build), `stock` (the image's own, no
-    /// coverage), or a folder of .ko files from that script.
-    #[arg(long, value_name = "auto|stock|DIR", default_value = "auto")]
-    pub modules: String,
-    /// Build the modules (`--modules auto`) from this ref of Jool's
-    /// repository (e.g. `main`) instead of the image's DKMS source; the
-    /// simulator then follows --release.
-    #[arg(long, value_name = "REF")]
-    pub jool_ref: Option<String>,
-    /// Boot the KASAN kernel (scripts/fuzz-kernel-build kasan, built once
-    /// and cached) with the image's root file system (vm).
-    #[arg(long)]
-    pub kasan: bool,
-    /// Resynchronise both sides every N requests (0: only after
-    /// divergences).
-    #[arg(long, value_name = "N", default_value_t = 2000)]
-    pub resync_every: u64,
-    /// Progress line every N seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 5)]
-    pub progress: u64,
-    /// Never send this Jool command (a known crasher; repeatable).
-    #[arg(long, value_name = "CMD")]
-    pub avoid_cmd: Vec<u8>,
-    /// What fails the run (exit status 1): `any` crash or unknown
-    /// divergence, or only a kernel `crash` (unknown divergences are then
-    /// reported, for a smoke run in CI).
-    #[arg(long, value_enum, default_value = "any")]
-    pub fail_on: FailOn,
-    /// Also send the Jool commands the simulator does not emulate (EAMT,
-    /// pool4, BIB, session, global update, address queries, joold). By
-    /// default they are replaced by STATS_FOREACH: the simulator answers
-    /// them "not emulated" (a known divergence that costs a resync each
-    /// time), and on 4.1.9 the real module oopses on several of them
-    /// (see fixtures/fuzz-regressions). Use it to hunt such crashes.
-    #[arg(long)]
-    pub all_cmds: bool,
-    /// Do not minimize the crashes' request sequences (each step boots a
-    /// guest).
-    #[arg(long)]
-    pub no_minimize: bool,
-    /// After a crash, boot a fresh guest (the next seed) for the time
-    /// left instead of stopping every guest; crashes with the same
-    /// signature get one folder (for long campaigns).
-    #[arg(long)]
-    pub keep_going: bool,
-    /// Boot a fresh guest, run the crash folder DIR's reproducer and print
-    /// `reproduced` (exit 0) or `not reproduced` (exit 1).
-    #[arg(long, value_name = "DIR", conflicts_with = "coverage_report")]
-    pub reproduce: Option<PathBuf>,
-    /// With --reproduce: run it on the stock module of every release that
-    /// has a cached image, and name the first release where it no longer
-    /// crashes.
-    #[arg(long, requires = "reproduce")]
-    pub bisect: bool,
-    /// Write the coverage report of Jool's code (suites, conformance
-    /// requests, the corpus) for --release to DIR: coverage.txt and
-    /// index.html.
-    #[arg(long, value_name = "DIR")]
-    pub coverage_report: Option<PathBuf>,
-    /// Lower the console log level (`dmesg -n 1`) so that Jool's error
-    /// lines do not go to the serial console (vm passes it).
-    #[arg(long)]
-    pub quiet_console: bool,
-    /// What the guest does, written by `--backend vm` (internal).
-    #[arg(long, hide = true, value_name = "FILE")]
-    pub guest_plan: Option<PathBuf>,
-    /// VM options (`--jobs`: guests at once, default one per host CPU
-    /// under TCG).
-    #[command(flatten)]
-    pub vm: Box<crate::vm::VmArgs>,
+/// Which Jool modules the guests load.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Modules {
+    /// Jool's modules built with coverage instrumentation, and
+    /// `jool_kcov` (scripts/fuzz-kernel-build, cached).
+    #[default]
+    Auto,
+    /// The image's own (no coverage).
+    Stock,
+    /// The `.ko` files of a folder made by scripts/fuzz-kernel-build.
+    Dir(PathBuf),
 }
 
 /// What fails a `fuzz-kernel` run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FailOn {
     /// A kernel crash or a divergence not in the known list.
+    #[default]
     Any,
     /// Only a kernel crash (BUG/WARNING/Oops/KASAN, or the fuzzing
     /// process killed).
     Crash,
 }
 
-/// Runs `jool-harness fuzz-kernel`.
-pub fn run(args: FuzzKernelArgs) -> anyhow::Result<ExitCode> {
-    match args.backend {
-        Backend::Vm => host::run(&args),
-        Backend::Kernel => guest::run(&args),
-        Backend::Sim => run_sim(&args),
+/// How a run ended (the command's exit status: 0 or 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing that fails the run (`reproduced` for `--reproduce`).
+    Pass,
+    /// A crash or an unknown divergence (`not reproduced`).
+    Fail,
+}
+
+/// What `jool-harness fuzz-kernel` does: its options, resolved by the
+/// command layer (`cmd`). Field by field as the options documented in
+/// `jool-harness fuzz-kernel --help`.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Where the real module runs.
+    pub backend: Backend,
+    /// Jool release (vm: the image's; kernel: the installed one).
+    pub release: Option<String>,
+    /// How long to fuzz.
+    pub seconds: u64,
+    /// Stop after this many requests.
+    pub max_execs: Option<u64>,
+    /// PRNG seed (default: from the clock). Guest N uses SEED + N - 1.
+    pub seed: Option<u64>,
+    /// Host folder for the crashes, divergences, summaries (vm).
+    pub artifacts: PathBuf,
+    /// Where crashes, divergences and the summary are written (kernel,
+    /// sim; default: `artifacts`).
+    pub out: Option<PathBuf>,
+    /// Conformance corpus folder whose requests are seeds.
+    pub conformance: Option<PathBuf>,
+    /// A sim_request corpus folder whose files are seeds too.
+    pub sim_request_corpus: Option<PathBuf>,
+    /// The corpus of kept inputs (default:
+    /// target/fuzz-kernel-corpus/RELEASE).
+    pub corpus: Option<PathBuf>,
+    /// Do not load the corpus.
+    pub fresh: bool,
+    /// Blind mutation: coverage measured, not used to keep inputs.
+    pub no_feedback: bool,
+    /// The modules the guests load.
+    pub modules: Modules,
+    /// Build the modules from this ref of Jool's repository.
+    pub jool_ref: Option<String>,
+    /// Boot the KASAN kernel.
+    pub kasan: bool,
+    /// Resynchronise both sides every N requests (0: after divergences).
+    pub resync_every: u64,
+    /// Progress line every N seconds (0: none).
+    pub progress: u64,
+    /// Jool commands never sent.
+    pub avoid_cmd: Vec<u8>,
+    /// What fails the run.
+    pub fail_on: FailOn,
+    /// Also send the commands the simulator does not emulate.
+    pub all_cmds: bool,
+    /// Do not minimize crashes.
+    pub no_minimize: bool,
+    /// After a crash, boot a fresh guest for the time left.
+    pub keep_going: bool,
+    /// Replay this crash folder's reproducer in a fresh guest.
+    pub reproduce: Option<PathBuf>,
+    /// With `reproduce`: on the stock module of every cached release.
+    pub bisect: bool,
+    /// Write the coverage report of Jool's code to this folder.
+    pub coverage_report: Option<PathBuf>,
+    /// `dmesg -n 1` before fuzzing.
+    pub quiet_console: bool,
+    /// What the guest does (`--backend kernel` in a guest).
+    pub guest_plan: Option<PathBuf>,
+    /// How the guests boot.
+    pub vm: crate::vm::Config,
+    /// Guests at once (default: one per host CPU under TCG, at most 8).
+    pub jobs: Option<usize>,
+    /// Where to keep the console of the first guest that crashed or
+    /// failed (each guest's is also under `artifacts`).
+    pub console: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Vm,
+            release: None,
+            seconds: 60,
+            max_execs: None,
+            seed: None,
+            artifacts: PathBuf::from("target/fuzz-kernel"),
+            out: None,
+            conformance: None,
+            sim_request_corpus: None,
+            corpus: None,
+            fresh: false,
+            no_feedback: false,
+            modules: Modules::Auto,
+            jool_ref: None,
+            kasan: false,
+            resync_every: 2000,
+            progress: 5,
+            avoid_cmd: Vec::new(),
+            fail_on: FailOn::Any,
+            all_cmds: false,
+            no_minimize: false,
+            keep_going: false,
+            reproduce: None,
+            bisect: false,
+            coverage_report: None,
+            quiet_console: false,
+            guest_plan: None,
+            vm: crate::vm::Config::default(),
+            jobs: None,
+            console: None,
+        }
     }
 }
 
-fn seed_of(args: &FuzzKernelArgs) -> u64 {
+/// Runs `jool-harness fuzz-kernel`.
+///
+/// # Errors
+/// What kept the run from starting or finishing ([`Error`]); crashes
+/// and divergences are a [`Verdict::Fail`].
+pub fn run(args: &Settings) -> Result<Verdict> {
+    match args.backend {
+        Backend::Vm => fleet::run(args),
+        Backend::Kernel => guest::run(args),
+        Backend::Sim => run_sim(args),
+    }
+}
+
+fn seed_of(args: &Settings) -> u64 {
     args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -215,15 +235,15 @@ fn seed_of(args: &FuzzKernelArgs) -> u64 {
     })
 }
 
-fn release_of(args: &FuzzKernelArgs) -> String {
+fn release_of(args: &Settings) -> String {
     args.release.clone().unwrap_or_else(|| DEFAULT_RELEASE.to_owned())
 }
 
-fn profile_of(release: &str) -> anyhow::Result<&'static Profile> {
+fn profile_of(release: &str) -> Result<&'static Profile> {
     let p = Profile::get(release)
-        .with_context(|| format!("unknown release {release}"))?;
+        .ok_or_else(|| Error::Release(format!("unknown release {release}")))?;
     if p.is_legacy() {
-        bail!("fuzz-kernel speaks the joolnlhdr protocol (4.0.8 and later), not {release}'s");
+        return Err(Error::Release(format!("fuzz-kernel speaks the joolnlhdr protocol (4.0.8 and later), not {release}'s")));
     }
     Ok(p)
 }
@@ -235,43 +255,48 @@ fn default_conformance() -> PathBuf {
 /// The seeds: built requests, the conformance corpus, a sim_request
 /// corpus.
 fn seed_requests(
-    args: &FuzzKernelArgs,
+    args: &Settings,
     p: &Profile,
     netns_tag: u32,
-) -> anyhow::Result<Vec<seeds::Seed>> {
+) -> Result<Vec<seeds::Seed>> {
     let mut out = seeds::built_seeds(p, netns_tag);
     let dir = args.conformance.clone().unwrap_or_else(default_conformance);
-    out.extend(
-        seeds::conformance_dir(&dir, netns_tag).map_err(anyhow::Error::msg)?,
-    );
+    out.extend(seeds::conformance_dir(&dir, netns_tag)?);
     if let Some(d) = &args.sim_request_corpus {
         out.extend(seeds::sim_request_seeds(d, 4096));
     }
     Ok(out)
 }
 
-/// The Jool commands the simulator emulates (4.1 numbering): instance
-/// foreach/add/hello/rm/flush, stats foreach, global foreach.
-const EMULATED_CMDS: [u8; 7] = [0, 1, 2, 3, 4, 7, 8];
+/// The operations the simulator emulates.
+const EMULATED: [Op; 7] = [
+    Op::InstanceForeach,
+    Op::InstanceAdd,
+    Op::InstanceHello,
+    Op::InstanceRm,
+    Op::InstanceFlush,
+    Op::StatsForeach,
+    Op::GlobalForeach,
+];
+
+/// Whether the simulator emulates command `cmd` of `p`'s family.
+fn emulated(p: &Profile, cmd: u8) -> bool {
+    p.numbering.op(cmd).is_some_and(|op| EMULATED.contains(&op))
+}
 
 /// `--avoid-cmd`, plus (without `--all-cmds`) every command `p`'s family
 /// registers that the simulator does not emulate.
-fn avoided(args: &FuzzKernelArgs, p: &Profile) -> Vec<u8> {
+fn avoided(args: &Settings, p: &Profile) -> Vec<u8> {
     let mut v = args.avoid_cmd.clone();
     if !args.all_cmds {
-        let n = p.op_count();
-        v.extend((0..n).filter(|c| !EMULATED_CMDS.contains(c)));
+        v.extend((0..p.op_count()).filter(|c| !emulated(p, *c)));
     }
     v.sort_unstable();
     v.dedup();
     v
 }
 
-fn options(
-    args: &FuzzKernelArgs,
-    p: &Profile,
-    out: Option<PathBuf>,
-) -> Options {
+fn options(args: &Settings, p: &Profile, out: Option<PathBuf>) -> Options {
     Options {
         seed: seed_of(args),
         duration: Some(Duration::from_secs(args.seconds)),
@@ -291,15 +316,19 @@ fn options(
 /// Discovers `real`, builds the simulator of `sim_profile` like it, and
 /// runs the loop on the seeds `seeds_of` gives and the kept inputs
 /// `corpus`.
+///
+/// # Errors
+/// Discovery failed, the seeds could not be read, or `opts.out` could
+/// not be created.
 pub fn campaign(
     real: &mut dyn KernelUnderTest,
     profile: &'static Profile,
     sim_profile: &'static Profile,
-    seeds_of: &dyn Fn(u32) -> anyhow::Result<Vec<seeds::Seed>>,
+    seeds_of: &dyn Fn(u32) -> Result<Vec<seeds::Seed>>,
     mut corpus: Vec<seeds::Seed>,
     opts: Options,
-) -> anyhow::Result<Summary> {
-    let d = discover::discover(real, profile).map_err(anyhow::Error::msg)?;
+) -> Result<Summary> {
+    let d = discover::discover(real, profile)?;
     for s in &mut corpus {
         request::replace_all(
             &mut s.bytes,
@@ -310,14 +339,13 @@ pub fn campaign(
     let mut sim = discover::sim_like(sim_profile, &d);
     let seeds = seeds_of(d.netns_tag)?;
     if let Some(out) = &opts.out {
-        std::fs::create_dir_all(out)
-            .with_context(|| format!("{}", out.display()))?;
+        fs::create_dir_all(out)?;
     }
     Ok(Engine::new(real, &mut sim, profile, d, (seeds, corpus), opts).run())
 }
 
-/// Prints the summary and returns the exit status `fail_on` gives it.
-fn finish(summary: &Summary, fail_on: FailOn) -> ExitCode {
+/// Prints the summary and returns the verdict `fail_on` gives it.
+fn finish(summary: &Summary, fail_on: FailOn) -> Verdict {
     print!("{}", summary.render());
     let failed = match fail_on {
         FailOn::Any => !summary.success(),
@@ -330,19 +358,19 @@ fn finish(summary: &Summary, fail_on: FailOn) -> ExitCode {
                 summary.unknown().count()
             );
         }
-        ExitCode::SUCCESS
+        Verdict::Pass
     } else {
         println!(
             "fuzz-kernel: FAILED ({} crashes, {} unknown divergence classes)",
             summary.crashes.len(),
             summary.unknown().count()
         );
-        ExitCode::from(1)
+        Verdict::Fail
     }
 }
 
 /// `--backend sim`: simulator against simulator.
-fn run_sim(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
+fn run_sim(args: &Settings) -> Result<Verdict> {
     let p = profile_of(&release_of(args))?;
     let mut real = SimKernel::new(p);
     let out = args.out.clone().unwrap_or_else(|| args.artifacts.clone());

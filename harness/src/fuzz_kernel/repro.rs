@@ -11,24 +11,24 @@
 use std::{
     fmt::Write as _,
     path::{Path, PathBuf},
-    process::{Command, ExitCode},
+    process::Command,
 };
 
-use anyhow::{bail, Context};
 use jool_sim::{
-    fuzzing::op,
+    requests::op,
     versions::{cmp_releases, Profile},
 };
 
 use super::{
     crash::console_crash,
     discover::base_requests,
+    error::{fs, Error, Result},
     guest::{GuestPlan, Task},
-    host::{self, Target, SHARED},
     journal::Entry,
     request::{get_family, request, FAMILY_PLACEHOLDER, TAG_PLACEHOLDER},
+    setup::{self, Target, SHARED},
     target::is_crash_line,
-    FuzzKernelArgs,
+    Modules, Settings, Verdict,
 };
 
 /// `bytes` as a C array named `name`.
@@ -266,14 +266,15 @@ fn info_value(info: &str, key: &str) -> Option<String> {
 
 /// The target a crash folder was found on (its modules and kernel, when
 /// they still exist; else what `--modules`/`--kasan` resolve).
-fn crash_target(args: &FuzzKernelArgs, info: &str) -> anyhow::Result<Target> {
-    let release =
-        info_value(info, "release").context("info.txt without release=")?;
+fn crash_target(args: &Settings, info: &str) -> Result<Target> {
+    let release = info_value(info, "release").ok_or_else(|| {
+        Error::Usage("the crash folder's info.txt has no release=".into())
+    })?;
     let existing = |k: &str| {
         info_value(info, k).map(PathBuf::from).filter(|p| p.exists())
     };
-    let mut t = host::target(args, &release)?;
-    if args.modules == "auto" {
+    let mut t = setup::target(args, &release)?;
+    if args.modules == Modules::Auto {
         if let Some(m) = existing("modules") {
             t.modules = Some(m);
         } else if info_value(info, "modules").as_deref() == Some("stock") {
@@ -288,17 +289,20 @@ fn crash_target(args: &FuzzKernelArgs, info: &str) -> anyhow::Result<Target> {
 }
 
 /// Compiles `repro.c` of `dir` statically into `to`.
-fn compile(dir: &Path, to: &Path) -> anyhow::Result<()> {
+fn compile(dir: &Path, to: &Path) -> Result<()> {
     let st = Command::new("cc")
         .args(["-O1", "-static", "-o"])
         .arg(to)
         .arg(dir.join("repro.c"))
         .status()
-        .context(
-            "Failed to run cc (a C compiler is needed for --reproduce)",
-        )?;
+        .map_err(|e| {
+            Error::io("run cc (a C compiler is needed for --reproduce)", e)
+        })?;
     if !st.success() {
-        bail!("cc {} failed ({st})", dir.join("repro.c").display());
+        return Err(Error::Usage(format!(
+            "cc {} failed ({st})",
+            dir.join("repro.c").display()
+        )));
     }
     Ok(())
 }
@@ -306,37 +310,13 @@ fn compile(dir: &Path, to: &Path) -> anyhow::Result<()> {
 /// Runs the compiled reproducer `bin` in a fresh guest of `t`: the crash
 /// lines it caused (empty: none).
 pub fn run_in_guest(
-    args: &FuzzKernelArgs,
+    args: &Settings,
     t: &Target,
     bin: &Path,
-) -> anyhow::Result<Vec<String>> {
-    let shared = host::private_dir("repro")?;
-    std::fs::copy(bin, shared.join("repro"))?;
-    let mut plan = GuestPlan {
-        profile: t.profile.clone(),
-        task: Task::Exec {
-            program: format!("{SHARED}/repro").into(),
-            result: "/h/out/result.txt".into(),
-        },
-        ..GuestPlan::default()
-    };
-    if let Some(m) = &t.modules {
-        host::stage_modules(m, t.kasan.as_deref(), &shared.join("modules"))?;
-        plan.modules = Some(format!("{SHARED}/modules").into());
-    }
-    std::fs::write(shared.join("plan.json"), serde_json::to_string(&plan)?)?;
-    let words: Vec<String> = [
-        "fuzz-kernel",
-        "--backend",
-        "kernel",
-        "--quiet-console",
-        "--guest-plan",
-    ]
-    .into_iter()
-    .map(str::to_owned)
-    .chain([format!("{SHARED}/plan.json")])
-    .collect();
-    let guest = host::boot(args, t, &shared, &words, 150, "");
+) -> Result<Vec<String>> {
+    let shared = setup::private_dir("repro")?;
+    let guest = repro_guest(args, t, bin, &shared);
+    // The folder is ours: made by mkdtemp above.
     let _ = std::fs::remove_dir_all(&shared);
     let guest = guest?;
     let result = std::fs::read_to_string(guest.out().join("result.txt"))
@@ -356,33 +336,57 @@ pub fn run_in_guest(
     Ok(lines)
 }
 
-/// Runs `--reproduce DIR` (and `--bisect`).
-pub fn run(args: &FuzzKernelArgs, dir: &Path) -> anyhow::Result<ExitCode> {
-    let info =
-        std::fs::read_to_string(dir.join("info.txt")).with_context(|| {
-            format!("{}: not a crash folder of fuzz-kernel", dir.display())
-        })?;
-    let work = host::private_dir("repro-bin")?;
-    let bin = work.join("repro");
-    let compiled = compile(dir, &bin);
-    if let Err(e) = compiled {
-        let _ = std::fs::remove_dir_all(&work);
-        return Err(e);
-    }
-    let result = if args.bisect {
-        bisect(args, &info, &bin)
-    } else {
-        reproduce(args, &info, &bin)
+/// Boots the guest that runs the reproducer `bin`, sharing `shared`.
+fn repro_guest(
+    args: &Settings,
+    t: &Target,
+    bin: &Path,
+    shared: &Path,
+) -> Result<crate::vm::GuestRun> {
+    fs::copy(bin, &shared.join("repro"))?;
+    let mut plan = GuestPlan {
+        profile: t.profile.clone(),
+        task: Task::Exec {
+            program: format!("{SHARED}/repro").into(),
+            result: "/h/out/result.txt".into(),
+        },
+        ..GuestPlan::default()
     };
+    if let Some(m) = &t.modules {
+        setup::stage_modules(m, t.kasan.as_deref(), &shared.join("modules"))?;
+        plan.modules = Some(format!("{SHARED}/modules").into());
+    }
+    fs::write_json(&shared.join("plan.json"), &plan)?;
+    let words = setup::guest_words(&format!("{SHARED}/plan.json"), &[]);
+    setup::boot(args, t, shared, &words, (150, ""))
+}
+
+/// Runs `--reproduce DIR` (and `--bisect`).
+pub fn run(args: &Settings, dir: &Path) -> Result<Verdict> {
+    let info = std::fs::read_to_string(dir.join("info.txt")).map_err(|e| {
+        Error::io(
+            format!(
+                "read {}/info.txt (not a crash folder of fuzz-kernel?)",
+                dir.display()
+            ),
+            e,
+        )
+    })?;
+    let work = setup::private_dir("repro-bin")?;
+    let bin = work.join("repro");
+    let result = compile(dir, &bin).and_then(|()| {
+        if args.bisect {
+            bisect(args, &info, &bin)
+        } else {
+            reproduce(args, &info, &bin)
+        }
+    });
+    // The folder is ours: made by mkdtemp above.
     let _ = std::fs::remove_dir_all(&work);
     result
 }
 
-fn reproduce(
-    args: &FuzzKernelArgs,
-    info: &str,
-    bin: &Path,
-) -> anyhow::Result<ExitCode> {
+fn reproduce(args: &Settings, info: &str, bin: &Path) -> Result<Verdict> {
     let t = crash_target(args, info)?;
     eprintln!(
         "fuzz-kernel: reproducing on {} ({})",
@@ -393,11 +397,11 @@ fn reproduce(
     match lines.first() {
         Some(l) => {
             println!("reproduced: {}", l.trim());
-            Ok(ExitCode::SUCCESS)
+            Ok(Verdict::Pass)
         }
         None => {
             println!("not reproduced");
-            Ok(ExitCode::from(1))
+            Ok(Verdict::Fail)
         }
     }
 }
@@ -427,14 +431,12 @@ fn cached_images() -> Vec<(String, PathBuf)> {
     v
 }
 
-fn bisect(
-    args: &FuzzKernelArgs,
-    info: &str,
-    bin: &Path,
-) -> anyhow::Result<ExitCode> {
+fn bisect(args: &Settings, info: &str, bin: &Path) -> Result<Verdict> {
     let images = cached_images();
     if images.is_empty() {
-        bail!("no cached image (scripts/vm-image --release R)");
+        return Err(Error::Usage(
+            "no cached image (scripts/vm-image --release R)".into(),
+        ));
     }
     let found_on = info_value(info, "release").unwrap_or_default();
     let mut table = Vec::new();
@@ -469,7 +471,7 @@ fn bisect(
         None if table.iter().any(|(_, c)| *c) => println!("it crashes on every release after the first crashing one"),
         None => println!("it crashes on none of the cached releases' stock modules"),
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Verdict::Pass)
 }
 
 #[cfg(test)]

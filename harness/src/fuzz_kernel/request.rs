@@ -1,17 +1,23 @@
-//! Building and walking request datagrams with the `jool_sim::wire`
-//! views: netlink and genl headers, Jool's header, attributes; the
-//! family-id placeholder every built request carries; hex.
+//! Requests as the fuzzer keeps them: built with `jool_sim::requests`
+//! (as the clients build them) but with placeholders for what depends on
+//! the kernel under test (Jool's family id, the namespace tag), and the
+//! small walks over datagrams the engine needs, on `jool_sim::wire`'s
+//! views.
 
 use jool_sim::{
     kernel::Prefix6,
+    requests::jool_request,
     versions::Profile,
     wire::{
+        family::{Attr, InstanceEntryAttr},
         genl,
-        jool::{self, Layout, INAME_LEN},
+        jool::{Layout, INAME_LEN},
         nla::{Writer, F_NESTED},
         nlmsg::{self, Packet},
     },
 };
+
+pub use jool_sim::requests::{add_operand, get_family, message};
 
 /// The family id requests carry for Jool (the id of the conformance
 /// corpus, captured on Debian bookworm's 6.1); the engine maps it to the
@@ -41,52 +47,15 @@ pub fn replace_all(bytes: &mut [u8], from: &[u8; 4], to: &[u8; 4]) {
 pub const POOL6: Prefix6 =
     ([0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 96);
 
-/// A netlink message: header (`NLM_F_REQUEST`), genl header (version 1),
-/// `body`.
-pub fn message(kind: u16, seq: u32, cmd: u8, body: &[u8]) -> Vec<u8> {
-    let mut v = vec![0; nlmsg::HEADER_LEN + genl::HEADER_LEN];
-    genl::Repr { cmd, version: 1 }
-        .emit(&mut genl::Packet::new_unchecked(&mut v[nlmsg::HEADER_LEN..]));
-    v.extend_from_slice(body);
-    let hdr = nlmsg::Repr {
-        len: v.len() as u32,
-        kind,
-        flags: nlmsg::F_REQUEST,
-        seq,
-        pid: 0,
-    };
-    hdr.emit(&mut Packet::new_unchecked(&mut v[..]));
-    v
-}
-
-/// `CTRL_CMD_GETFAMILY` by name.
-pub fn get_family(name: &str, seq: u32) -> Vec<u8> {
-    let mut w = Writer::new();
-    w.string(genl::CTRL_ATTR_FAMILY_NAME, name.as_bytes());
-    message(nlmsg::GENL_ID_CTRL, seq, genl::CTRL_CMD_GETFAMILY, w.as_slice())
-}
-
-/// `INSTANCE_ADD`'s attributes as the client of `p` sends them: the
-/// operand {XF, POOL6 {ADDR, LEN}}.
-pub fn add_operand(p: &Profile, xf: u8, pool6: Option<Prefix6>) -> Vec<u8> {
-    let mut operand = Writer::new();
-    operand.u8(1, xf);
-    if let Some((addr, len)) = pool6 {
-        let at = operand.begin_nest(2 | F_NESTED);
-        operand.attr(1, &addr).u8(2, len);
-        operand.end_nest(at);
-    }
-    let mut w = Writer::new();
-    w.attr((p.offset_u8_attr() + 1) | F_NESTED, operand.as_slice());
-    w.into_vec()
-}
-
 /// An `INSTANCE_FOREACH` offset {NS, XF, INAME}.
 pub fn foreach_offset(p: &Profile, tag: u32, xf: u8, name: &[u8]) -> Vec<u8> {
     let mut e = Writer::new();
-    e.u32(1, tag).u8(2, xf).string(3, name);
+    e.u32(InstanceEntryAttr::Ns.into(), tag)
+        .u8(InstanceEntryAttr::Xf.into(), xf)
+        .string(InstanceEntryAttr::Iname.into(), name);
+    let kind = p.numbering.attr(Attr::Offset).unwrap_or_default();
     let mut w = Writer::new();
-    w.attr((p.offset_u8_attr() - 1) | F_NESTED, e.as_slice());
+    w.attr(kind | F_NESTED, e.as_slice());
     w.into_vec()
 }
 
@@ -112,18 +81,7 @@ pub fn request(
     name: &[u8],
     attrs: &[u8],
 ) -> Vec<u8> {
-    let h = jool::Repr {
-        layout: layout(p),
-        magic: jool::MAGIC,
-        version: p.wire_version,
-        xt,
-        flags: 0,
-        reserved: [0; 2],
-        iname: iname(name),
-    };
-    let mut body = h.to_vec();
-    body.extend_from_slice(attrs);
-    message(FAMILY_PLACEHOLDER, 1, cmd, &body)
+    jool_request(p, FAMILY_PLACEHOLDER, 1, cmd, xt, iname(name), attrs)
 }
 
 /// The offsets and lengths of the messages of a datagram, as the netlink
@@ -163,28 +121,6 @@ pub fn map_type(d: &mut [u8], from: u16, to: u16) {
     }
 }
 
-/// Hex to bytes (None if malformed).
-pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
-/// Bytes to lowercase hex.
-pub fn hex(b: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        let _ = write!(s, "{x:02x}");
-    }
-    s
-}
-
 #[cfg(test)]
 mod test {
     use super::*;
@@ -201,7 +137,7 @@ mod test {
         let mut r = request(p(), 7, 1, b"default", &[]);
         Packet::new_unchecked(&mut r[..]).set_seq(4);
         assert_eq!(
-            hex(&r),
+            jool_sim::wire::hex::encode(&r),
             "30000000200001000400000000000000070100006a6f6f6c04010900010000\
              0064656661756c74000000000000000000"
         );
@@ -218,13 +154,5 @@ mod test {
             .collect();
         assert_eq!(kinds, [nlmsg::GENL_ID_CTRL, 0x23]);
         assert_eq!(cmd_of(&d), Some(genl::CTRL_CMD_GETFAMILY));
-    }
-
-    #[test]
-    fn test_unhex() {
-        assert_eq!(unhex("00ff10"), Some(vec![0, 0xff, 0x10]));
-        assert_eq!(unhex("0"), None);
-        assert_eq!(unhex("zz"), None);
-        assert_eq!(hex(&[0xab, 1]), "ab01");
     }
 }

@@ -5,16 +5,16 @@
 use std::path::{Path, PathBuf};
 
 use jool_sim::{
-    fuzzing::op,
+    requests::op,
     versions::Profile,
-    wire::{genl, nla::Writer, nlmsg},
+    wire::{family::Op, genl, hex, nla::Writer, nlmsg},
 };
 
 use super::{
-    discover::GLOBAL_FOREACH,
+    error::{fs, Error, Result},
     request::{
         add_operand, foreach_offset, get_family, map_type, message,
-        replace_all, request, unhex, FAMILY_PLACEHOLDER, POOL6,
+        replace_all, request, FAMILY_PLACEHOLDER, POOL6,
     },
 };
 
@@ -51,6 +51,7 @@ pub fn built_seeds(p: &Profile, netns_tag: u32) -> Vec<Seed> {
             byid.as_slice(),
         ),
     );
+    let globals = p.numbering.cmd(Op::GlobalForeach).unwrap_or_default();
     for (xt, xname) in [(1u8, "siit"), (2, "nat64")] {
         for name in [&b"default"[..], b"alt", b""] {
             let n = String::from_utf8_lossy(name).into_owned();
@@ -80,7 +81,7 @@ pub fn built_seeds(p: &Profile, netns_tag: u32) -> Vec<Seed> {
             );
             push(
                 format!("globals-{xname}-offset{offset}"),
-                request(p, GLOBAL_FOREACH, xt, b"default", w.as_slice()),
+                request(p, globals, xt, b"default", w.as_slice()),
             );
         }
         push(
@@ -108,13 +109,13 @@ pub fn conformance_seeds(
     file: &str,
     text: &str,
     netns_tag: u32,
-) -> Result<Vec<Seed>, String> {
-    let doc: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("{file}: {e}"))?;
+) -> Result<Vec<Seed>> {
+    let doc: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Error::Seeds(format!("{file}: {e}")))?;
     let fam = doc["jool_family_id"].as_u64().map(|f| f as u16);
     let reqs = doc["requests"]
         .as_array()
-        .ok_or_else(|| format!("{file}: no requests"))?;
+        .ok_or_else(|| Error::Seeds(format!("{file}: no requests")))?;
     let mut out = Vec::new();
     for r in reqs {
         let (Some(name), Some(hex)) =
@@ -122,7 +123,7 @@ pub fn conformance_seeds(
         else {
             continue;
         };
-        let Some(mut bytes) = unhex(hex) else { continue };
+        let Ok(mut bytes) = hex::decode(hex.trim()) else { continue };
         if let Some(f) = fam {
             map_type(&mut bytes, f, FAMILY_PLACEHOLDER);
         }
@@ -134,21 +135,16 @@ pub fn conformance_seeds(
 
 /// Every request of the `*.json` conformance files of `dir`, in file
 /// name order.
-pub fn conformance_dir(
-    dir: &Path,
-    netns_tag: u32,
-) -> Result<Vec<Seed>, String> {
-    let rd = std::fs::read_dir(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut files: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok().map(|e| e.path()))
+pub fn conformance_dir(dir: &Path, netns_tag: u32) -> Result<Vec<Seed>> {
+    let mut files: Vec<PathBuf> = fs::entries(dir)?
+        .into_iter()
+        .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
     let mut out = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(&f)
-            .map_err(|e| format!("{}: {e}", f.display()))?;
+        let text = fs::read_to_string(&f)?;
         let name = f.file_name().unwrap_or_default().to_string_lossy();
         out.extend(conformance_seeds(&name, &text, netns_tag)?);
     }

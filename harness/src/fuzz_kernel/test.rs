@@ -2,20 +2,18 @@
 //! between identical kernels, and must find the difference when one is
 //! changed.
 
+use jool_sim::wire::{hex, nlmsg};
+
 use super::*;
 
 fn p(release: &str) -> &'static Profile {
     Profile::get(release).unwrap()
 }
 
-fn seeds_of(tag: u32) -> anyhow::Result<Vec<seeds::Seed>> {
+fn seeds_of(tag: u32) -> Result<Vec<seeds::Seed>> {
     let mut s = seeds::built_seeds(p("4.1.9"), tag);
-    let text =
-        std::fs::read_to_string(default_conformance().join("root.json"))?;
-    s.extend(
-        seeds::conformance_seeds("root.json", &text, tag)
-            .map_err(anyhow::Error::msg)?,
-    );
+    let text = fs::read_to_string(&default_conformance().join("root.json"))?;
+    s.extend(seeds::conformance_seeds("root.json", &text, tag)?);
     Ok(s)
 }
 
@@ -179,14 +177,14 @@ fn r_fuzz_kernel_genl_flags_reserved() {
         String::from_utf8(regression("genl-flags-reserved.real.hex")).unwrap();
     let real: Vec<Vec<u8>> = text
         .lines()
-        .map(|l| answer::mask(&request::unhex(l).unwrap()))
+        .map(|l| nlmsg::masked(&hex::decode(l).unwrap()))
         .collect();
     let ex = base_sim().exchange(&req, true);
     let sim: Vec<Vec<u8>> =
-        ex.replies.iter().map(|r| answer::mask(r)).collect();
+        ex.replies.iter().map(|r| nlmsg::masked(r)).collect();
     assert_eq!(
-        sim.iter().map(|r| request::hex(r)).collect::<Vec<_>>(),
-        real.iter().map(|r| request::hex(r)).collect::<Vec<_>>()
+        sim.iter().map(|r| hex::encode(r)).collect::<Vec<_>>(),
+        real.iter().map(|r| hex::encode(r)).collect::<Vec<_>>()
     );
     // The reserved genl bytes get the same check: flags REQUEST only,
     // reserved field 1.
@@ -200,7 +198,7 @@ fn r_fuzz_kernel_genl_flags_reserved() {
 }
 
 fn nlmsg_flags_request() -> [u8; 2] {
-    jool_sim::wire::nlmsg::F_REQUEST.to_le_bytes()
+    nlmsg::F_REQUEST.to_le_bytes()
 }
 
 /// Kernel bug (Jool 4.1.9 on Debian's 6.1): ADDRESS_QUERY46 (cmd 6) for
@@ -244,11 +242,11 @@ fn assert_replays(name: &str, mut k: SimKernel, ext_ack: bool) {
             .unwrap()
             .lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| request::hex(&answer::mask(&request::unhex(l).unwrap())))
+            .map(|l| hex::encode(&nlmsg::masked(&hex::decode(l).unwrap())))
             .collect();
     let ex = k.exchange(&req, ext_ack);
     let sim: Vec<String> =
-        ex.replies.iter().map(|r| request::hex(&answer::mask(r))).collect();
+        ex.replies.iter().map(|r| hex::encode(&nlmsg::masked(r))).collect();
     assert_eq!(sim, real, "{name}");
 }
 
@@ -409,7 +407,7 @@ fn r_fuzz_kernel_global_foreach_offset_zero() {
 /// An answer of the reply datagrams `hex`.
 fn replies(hex: &[&str]) -> Exchange {
     Exchange {
-        replies: hex.iter().map(|x| request::unhex(x).unwrap()).collect(),
+        replies: hex.iter().map(|x| hex::decode(x).unwrap()).collect(),
         ..Exchange::default()
     }
 }
@@ -430,7 +428,7 @@ fn explained(
 /// divergence, unlike a foreach whose answers differ otherwise.
 #[test]
 fn test_foreach_from_offset_is_a_known_divergence() {
-    let h = |s: &str| request::unhex(s).unwrap();
+    let h = |s: &str| hex::decode(s).unwrap();
     let req = h("50000000200001000100000000000000000100006a6f6f6c040109000100000000000000000000000000000000000000200008800800010000007f0305000200040000000c00030064656661756c7400");
     let real = replies(&["4c0000002000000001000000af000000000200006a6f6f6c0401090001000000000000000000000000000000000000001c0001800800010000007f0305000200080000000500030000000000"]);
     let sim = replies(&["30000000200000000100000001000040000200006a6f6f6c040109000100000000000000000000000000000000000000"]);
@@ -458,7 +456,7 @@ fn test_foreach_from_offset_is_a_known_divergence() {
 /// the same ack. Known, as long as the other datagrams match exactly.
 #[test]
 fn test_foreach_with_ack_reordered_is_a_known_divergence() {
-    let h = |s: &str| request::unhex(s).unwrap();
+    let h = |s: &str| hex::decode(s).unwrap();
     let req = h("30000000200005000300000000000000000100006a6f6f6c0401090001003c0f64656661756c74000000000000000000");
     let real = replies(&["700000002000000003000000af000000000200006a6f6f6c0401090001003c0f64656661756c74000000000000000000240001800800010000a37f0305000200040000000d000300636f6e6674657374000000001c0001800800010000a37f0305000200080000000500030000000000", "240000000200000103000000af0000000000000030000000200005000300000000000000"]);
     let sim = replies(&["70000000200000000300000001000040000200006a6f6f6c0401090001003c0f64656661756c740000000000000000001c0001800800010000a37f0305000200080000000500030000000000240001800800010000a37f0305000200040000000d000300636f6e667465737400000000", "240000000200000103000000010000400000000030000000200005000300000000000000"]);
@@ -480,7 +478,7 @@ fn test_foreach_with_ack_reordered_is_a_known_divergence() {
 /// in the simulator. Known; a difference in the errors is not.
 #[test]
 fn test_foreach_from_offset_in_a_batch_is_a_known_divergence() {
-    let h = |s: &str| request::unhex(s).unwrap();
+    let h = |s: &str| hex::decode(s).unwrap();
     let req = h("150000002810010001000000000000000e010000920000005c0000000fea01000100000000000000670100006a6f6f6c040109000100000064656661756c740000000000000000002c000a80050001000000000020000280140001000064ff9b000000000000000000000000050002006000000050000000200001000100000000000000000100006a6f6f6c040109000200000064656661756c7400000000000000000020000880080001008057900305000200040000000c00030064656661756c7400");
     let real = replies(&["2c0000000200000001000000b0000000feffffff150000002810010001000000000000000e01000092000000", "700000000200000001000000b0000000feffffff5c0000000fea01000100000000000000670100006a6f6f6c040109000100000064656661756c740000000000000000002c000a80050001000000000020000280140001000064ff9b0000000000000000000000000500020060000000", "4c0000002000000001000000b0000000000200006a6f6f6c040109000200000064656661756c740000000000000000001c000180080001008057900305000200040000000500030000000000"]);
     let sim = replies(&["2c000000020000000100000001000040feffffff150000002810010001000000000000000e01000092000000", "70000000020000000100000001000040feffffff5c0000000fea01000100000000000000670100006a6f6f6c040109000100000064656661756c740000000000000000002c000a80050001000000000020000280140001000064ff9b0000000000000000000000000500020060000000", "30000000200000000100000001000040000200006a6f6f6c040109000200000064656661756c74000000000000000000"]);
@@ -499,7 +497,7 @@ fn test_foreach_from_offset_in_a_batch_is_a_known_divergence() {
 /// STATS_FOREACH (request #103710). The other datagrams must match.
 #[test]
 fn test_known_divergences_next_to_other_datagrams() {
-    let h = |s: &str| request::unhex(s).unwrap();
+    let h = |s: &str| hex::decode(s).unwrap();
     let cases = [
         (
             "5000000020000d000100000000000000000100006a6f6f6c0401090001000000616c7400000000000000000000000000200008800800010000e97fc305000200040000000c00030064656661756c7400",

@@ -41,19 +41,7 @@ impl ClientKind {
     }
 }
 
-/// What a command printed and returned.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Output {
-    /// stdout, lossily decoded.
-    pub stdout: String,
-    /// stderr, lossily decoded.
-    pub stderr: String,
-    /// Exit status (-1: killed by a signal or timed out).
-    pub status: i32,
-    /// The process id (its netlink port id), when it was a child process.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pid: Option<u32>,
-}
+pub use crate::host::Output;
 
 /// A backend that can run cases.
 pub trait Backend {

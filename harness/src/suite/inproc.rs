@@ -1,81 +1,27 @@
 //! `jool-stats`, run in this process against a simulated kernel that
 //! outlives the invocation, for a caller the step chooses (its netns and
-//! whether it holds `CAP_NET_ADMIN`).
-//!
-//! `cli::run` builds a fresh simulated kernel per invocation and takes the
-//! caller from `/proc/self`; a suite needs one kernel per case (instances
-//! added by one step are seen by the next) and callers it picks. So the
-//! kernel-facing operations (`stats display`, `instance add|remove`) are
-//! dispatched here over the same parser, client, renderer and error
-//! reporting as `cli`; everything that never reaches the kernel (option
-//! errors, `--help`, unknown modes) goes to `cli::run` itself.
+//! whether it holds `CAP_NET_ADMIN`): [`crate::cli::run_with`] with the
+//! kernel injected, so a suite runs the same front end as the binary.
 
 use std::io::Write;
 
 use jool_sim::{
-    kernel::{Caller, Kernel, Xlator},
+    kernel::{Caller, Kernel},
     versions::Profile,
 };
 
 use crate::{
-    cli::{self, argp},
-    client::Client,
-    transport::{InProcess, Transport},
+    cli::{self, Connector, Context},
+    transport::Transport,
 };
 
-/// The global options a suite command may use in-process.
-struct Globals {
-    xlator: Xlator,
-    iname: Option<String>,
-    profile: &'static Profile,
-    rest: Vec<String>,
-}
-
-/// `-i NAME`, `--instance NAME`, `-iNAME`, `--instance=NAME`,
-/// `--client-version V`; `None` for anything else (left to `cli::run`).
-fn parse_globals(
-    args: &[String],
-    default: &'static Profile,
-) -> Option<Globals> {
-    let program = args.first()?;
-    let base = program.rsplit('/').next().unwrap_or(program);
-    let xlator =
-        if base.contains("siit") { Xlator::Siit } else { Xlator::Nat64 };
-    let mut g =
-        Globals { xlator, iname: None, profile: default, rest: Vec::new() };
-    let mut i = 1;
-    while let Some(a) = args.get(i) {
-        if !a.starts_with('-') || a == "-" {
-            break;
-        }
-        i += 1;
-        if let Some(v) = a.strip_prefix("--instance=") {
-            g.iname = Some(v.to_owned());
-        } else if a == "-i" || a == "--instance" {
-            g.iname = Some(args.get(i)?.clone());
-            i += 1;
-        } else if let Some(v) =
-            a.strip_prefix("-i").filter(|_| !a.starts_with("--"))
-        {
-            g.iname = Some(v.to_owned());
-        } else if a == "--client-version" {
-            g.profile = Profile::get(args.get(i)?)?;
-            i += 1;
-        } else if a == "--siit" {
-            g.xlator = Xlator::Siit;
-        } else if a == "--nat64" {
-            g.xlator = Xlator::Nat64;
-        } else {
-            return None;
-        }
-    }
-    g.rest = args[i..].to_vec();
-    Some(g)
+fn bytes(args: &[String]) -> Vec<Vec<u8>> {
+    args.iter().map(|a| a.as_bytes().to_vec()).collect()
 }
 
 /// Runs `args` (`argv[0]` is `jool` or `jool_siit`) as jool-stats would
-/// against `kernel`, as `caller`, labelling with `profile` unless
-/// `--client-version` says otherwise. Returns the exit status.
+/// against `kernel`, as `caller`, emulating the client of `profile`
+/// unless `--client-version` says otherwise. Returns the shell's `$?`.
 pub fn run<O: Write, E: Write>(
     kernel: &mut Kernel,
     caller: Caller,
@@ -84,10 +30,14 @@ pub fn run<O: Write, E: Write>(
     out: &mut O,
     err: &mut E,
 ) -> u8 {
-    run_on(InProcess::new(kernel, caller), profile, args, out, err)
+    let ctx = Context {
+        connector: Connector::Kernel(kernel, caller),
+        client: Some(profile),
+    };
+    cli::run_with(&bytes(args), ctx, out, err).shell_status()
 }
 
-/// [`run`] over any transport (a captured exchange replayed, for one).
+/// [`run`] over one transport (a captured exchange replayed).
 pub fn run_on<T: Transport, O: Write, E: Write>(
     transport: T,
     profile: &'static Profile,
@@ -95,52 +45,11 @@ pub fn run_on<T: Transport, O: Write, E: Write>(
     out: &mut O,
     err: &mut E,
 ) -> u8 {
-    let Some(g) = parse_globals(args, profile) else {
-        return cli::run(args, out, err);
+    let ctx = Context {
+        connector: Connector::Transport(Box::new(transport)),
+        client: Some(profile),
     };
-    match argp::walk(g.xlator, &g.rest) {
-        argp::Walk::Handler("stats", "display", a) => {
-            match argp::parse(&argp::DISPLAY, &a, 0) {
-                Ok(p)
-                    if !(p.has("help")
-                        || p.has("usage")
-                        || p.has("version")) =>
-                {
-                    let flags = cli::display_flags(&p);
-                    let mut c = Client::new(transport, g.profile, g.xlator);
-                    match c.connect() {
-                        Err(e) => cli::report(g.profile, &e, err),
-                        Ok(_) => cli::display_text(
-                            &mut c,
-                            g.iname.as_deref(),
-                            g.profile,
-                            flags,
-                            out,
-                            err,
-                        ),
-                    }
-                }
-                _ => cli::run(args, out, err),
-            }
-        }
-        argp::Walk::Handler("instance", op @ ("add" | "remove"), a) => {
-            let table: &[argp::Opt] =
-                if op == "add" { &cli::INSTANCE_ADD } else { &[] };
-            let Ok(p) = argp::parse(table, &a, 1) else {
-                return cli::run(args, out, err);
-            };
-            let mut c = Client::new(transport, g.profile, g.xlator);
-            cli::instance_on(
-                &mut c,
-                g.profile,
-                op,
-                &p,
-                g.iname.as_deref(),
-                err,
-            )
-        }
-        _ => cli::run(args, out, err),
-    }
+    cli::run_with(&bytes(args), ctx, out, err).shell_status()
 }
 
 #[cfg(test)]
@@ -190,5 +99,16 @@ mod test {
             "jool instance add --netfilter",
         );
         assert_eq!(code, 1, "{e}");
+    }
+
+    #[test]
+    fn test_sim_options_are_refused_in_a_suite() {
+        let mut k = Kernel::new(Profile::get("4.1.9").unwrap());
+        let (_, e, code) = run_on(
+            &mut k,
+            Caller::root(INIT_NETNS),
+            "jool --counters x stats display",
+        );
+        assert_eq!(code, 64, "{e}");
     }
 }

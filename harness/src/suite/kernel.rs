@@ -11,7 +11,6 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    io::Read,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -24,6 +23,7 @@ use super::{
     recipes::{Topology, Traffic},
     spec::{Case, Delta, Modules, Step, StepKind, User},
 };
+use crate::host::{self, installed_release, is_root};
 
 /// Longest a single command may run.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,99 +41,6 @@ pub struct KernelBackend {
     capture: Option<PathBuf>,
     case_tag: String,
     sniffers: Vec<std::process::Child>,
-}
-
-/// The running module's release (`/sys/module/jool_common/version`, or
-/// `modinfo`), e.g. `4.1.9`.
-pub fn installed_release() -> Option<String> {
-    let v = std::fs::read_to_string("/sys/module/jool_common/version")
-        .ok()
-        .or_else(|| {
-            let o = Command::new("modinfo")
-                .args(["-F", "version", "jool_common"])
-                .output()
-                .ok()?;
-            o.status
-                .success()
-                .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
-        })?;
-    // "4.1.9" or "4.1.9.0": keep three parts.
-    let parts: Vec<&str> = v.trim().split('.').collect();
-    Some(parts[..parts.len().min(3)].join("."))
-}
-
-/// Whether this process runs as uid 0.
-pub(crate) fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("Uid:")
-                    .map(|u| u.split_whitespace().nth(1) == Some("0"))
-            })
-        })
-        .unwrap_or(false)
-}
-
-/// Runs `argv` with a hard timeout; returns its output.
-pub fn run_command(
-    argv: &[String],
-    timeout: Duration,
-) -> Result<Output, String> {
-    run_command_env(argv, &[], timeout)
-}
-
-/// [`run_command`] with extra environment variables.
-pub fn run_command_env(
-    argv: &[String],
-    env: &[(String, String)],
-    timeout: Duration,
-) -> Result<Output, String> {
-    let (prog, args) = argv.split_first().ok_or("empty command")?;
-    let mut child = Command::new(prog)
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env("LC_ALL", "C")
-        .spawn()
-        .map_err(|e| format!("cannot run {prog}: {e}"))?;
-    let pid = child.id();
-    let pipe = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut buf);
-            }
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-    };
-    let out =
-        pipe(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let err =
-        pipe(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait().map_err(|e| e.to_string())? {
-            Some(s) => break s.code().unwrap_or(-1),
-            None if Instant::now() > deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "timed out after {timeout:?}: {}",
-                    argv.join(" ")
-                ));
-            }
-            None => std::thread::sleep(Duration::from_millis(5)),
-        }
-    };
-    Ok(Output {
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-        status,
-        pid: Some(pid),
-    })
 }
 
 /// The wrapper words that put a command in `netns` as `user`.
@@ -160,12 +67,8 @@ pub(crate) fn wrap(netns: &str, user: User) -> Vec<String> {
 }
 
 /// Runs `argv` in namespace `netns` as `user`, like the command that
-/// [`wrap`] prefixes, but a named namespace is entered by the thread that
-/// spawns the command (`setns(2)` on `/run/netns/NAME`) instead of through
-/// `ip netns exec`: one exec less per step (under TCG, ~6 ms; ~30 ms
-/// when the guest randomizes its address spaces).
-/// (`ip netns exec` also remounts /sys and binds /etc/netns/NAME; Jool's
-/// clients use neither.)
+/// [`wrap`] prefixes; a named namespace is entered with `setns(2)`
+/// ([`host::run_in_netns`]) instead of through `ip netns exec`.
 pub fn run_wrapped(
     netns: &str,
     user: User,
@@ -175,37 +78,16 @@ pub fn run_wrapped(
     let named = !matches!(netns, "init" | "new");
     let mut full = wrap(if named { "init" } else { netns }, user);
     full.extend(argv.iter().cloned());
-    if !named {
-        return run_command(&full, timeout);
-    }
-    let path = Path::new("/run/netns").join(netns);
-    let ns = std::fs::File::open(&path)
-        .map_err(|e| format!("netns {netns}: {}: {e}", path.display()))?;
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
-                .map_err(|e| format!("setns to {}: {e}", path.display()))?;
-            run_command(&full, timeout)
-        })
-        .join()
-        .unwrap_or_else(|_| Err("the setns thread panicked".into()))
-    })
-}
-
-fn sh(script: &str) -> Result<Output, String> {
-    run_command(&["sh".into(), "-c".into(), script.into()], COMMAND_TIMEOUT)
+    let o = if named {
+        host::run_in_netns(netns, &full, timeout)
+    } else {
+        host::run(&full, timeout)
+    };
+    o.map_err(|e| e.to_string())
 }
 
 fn sh_ok(script: &str) -> Result<(), String> {
-    let o = sh(script)?;
-    if o.status == 0 {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{script}` failed (exit {}): {}{}",
-            o.status, o.stdout, o.stderr
-        ))
-    }
+    host::sh(script, COMMAND_TIMEOUT).map(drop).map_err(|e| e.to_string())
 }
 
 impl KernelBackend {
@@ -402,9 +284,12 @@ impl Backend for KernelBackend {
     fn unsupported(&self, client: ClientKind) -> Option<String> {
         match client {
             ClientKind::Real => {
-                let found = sh("command -v jool_siit && command -v jool")
-                    .map(|o| o.status == 0);
-                (!found.unwrap_or(false)).then(|| {
+                let found = host::sh(
+                    "command -v jool_siit && command -v jool",
+                    COMMAND_TIMEOUT,
+                )
+                .is_ok();
+                (!found).then(|| {
                     "the real jool/jool_siit are not installed here".to_owned()
                 })
             }
@@ -440,10 +325,11 @@ impl Backend for KernelBackend {
             !["init", "new"].contains(&n.as_str())
                 && !topo_ns.contains(n.as_str())
         }) {
-            let o = run_command(
+            let o = host::run(
                 &["ip".into(), "netns".into(), "add".into(), n.clone()],
                 COMMAND_TIMEOUT,
-            )?;
+            )
+            .map_err(|e| e.to_string())?;
             if o.status != 0 {
                 return Err(format!("ip netns add {n}: {}", o.stderr.trim()));
             }
@@ -480,7 +366,8 @@ impl Backend for KernelBackend {
         _deltas: &[(String, Delta)],
     ) -> Result<(), String> {
         // Unanswered pings are part of some recipes: only a timeout fails.
-        sh(t.script).map(drop)
+        let argv = ["sh".into(), "-c".into(), t.script.into()];
+        host::run(&argv, COMMAND_TIMEOUT).map(drop).map_err(|e| e.to_string())
     }
 
     fn counters(
@@ -525,12 +412,15 @@ impl Backend for KernelBackend {
             .map(|n| format!("netns del {n}\\n"))
             .collect();
         if !dels.is_empty() {
-            let _ = sh(&format!("printf '{dels}' | ip -force -batch -"));
+            let _ = host::sh(
+                &format!("printf '{dels}' | ip -force -batch -"),
+                COMMAND_TIMEOUT,
+            );
         }
         let instances = std::mem::take(&mut self.instances);
         for (x, name) in instances {
             let argv0 = if x == Xlator::Siit { "jool_siit" } else { "jool" };
-            let _ = run_command(
+            let _ = host::run(
                 &[
                     self.program(argv0),
                     "-i".into(),

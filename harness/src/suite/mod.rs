@@ -1,7 +1,8 @@
 //! Scenario suites (`fixtures/suites/*.toml`) and the runner that replays
-//! them against a backend: the simulator ([`sim`]), the real kernel of
-//! this machine ([`kernel`]), or a QEMU guest running the real module
-//! (`crate::vm`, which runs `--backend kernel` inside the guest).
+//! them against a backend: the simulator ([`sim`]; jool-stats in-process
+//! through [`inproc`], or real clients through the daemon), the real
+//! kernel of this machine ([`kernel`]), or QEMU guests running the real
+//! module ([`vm`], which runs `--backend kernel` inside each guest).
 //!
 //! - [`spec`]: the file format, loaded and checked;
 //! - [`recipes`]: traffic topologies and recipes;
@@ -10,16 +11,10 @@
 //!
 //! The format is described in `docs/suites.md`.
 
-use std::{
-    io::IsTerminal,
-    path::{Path, PathBuf},
-    process::ExitCode,
-};
-
-use anyhow::Context;
+use std::path::{Path, PathBuf};
 
 pub mod backend;
-pub mod capture;
+mod error;
 pub mod expect;
 pub mod inproc;
 pub mod kernel;
@@ -28,25 +23,19 @@ pub mod report;
 pub mod runner;
 pub mod sim;
 pub mod spec;
+pub mod vm;
 
 pub use backend::ClientKind;
+pub use error::Error;
 pub use report::Report;
 pub use spec::Suite;
 
-/// Where the cases run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum BackendKind {
-    /// The simulator, in this process.
-    Sim,
-    /// This machine's kernel with the real module (root, Jool installed).
-    Kernel,
-    /// A QEMU guest with the real module (image from scripts/vm-image).
-    Vm,
-}
+/// Result of the runner's operations.
+pub type Result<T> = std::result::Result<T, Error>;
 
-/// Which clients run the commands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ClientArg {
+/// Which clients run the `jool`/`jool_siit` commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clients {
     /// `jool-stats` (this project).
     JoolStats,
     /// The real C `jool`/`jool_siit`.
@@ -55,7 +44,7 @@ pub enum ClientArg {
     Both,
 }
 
-impl ClientArg {
+impl Clients {
     /// The clients it stands for.
     pub fn clients(self) -> Vec<ClientKind> {
         match self {
@@ -65,7 +54,7 @@ impl ClientArg {
         }
     }
 
-    /// The name on the command line.
+    /// The name on the command line (`--client`).
     pub fn name(self) -> &'static str {
         match self {
             Self::JoolStats => "jool-stats",
@@ -75,49 +64,78 @@ impl ClientArg {
     }
 }
 
-/// `jool-harness run`.
-#[derive(Debug, clap::Args)]
-pub struct RunArgs {
-    /// Where the cases run.
-    #[arg(long, value_enum, default_value = "sim")]
-    pub backend: BackendKind,
-    /// Which client runs the `jool`/`jool_siit` commands.
-    #[arg(long, value_enum, default_value = "jool-stats")]
-    pub client: ClientArg,
-    /// Suites to run: glob on the file stem (repeatable; default all).
-    #[arg(long = "suite", value_name = "GLOB")]
-    pub suites: Vec<String>,
-    /// Folder of the suite files.
-    #[arg(long, value_name = "DIR")]
-    pub suites_dir: Option<PathBuf>,
-    /// Kernel release (sim: default 4.1.9; kernel: must be the installed
-    /// one; vm: the image's).
-    #[arg(long, value_name = "R")]
-    pub release: Option<String>,
-    /// Write JUnit XML here.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    /// Write the results as JSON here.
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
-    /// Write snapshots that are missing or differ, instead of failing.
-    #[arg(long)]
-    pub bless: bool,
-    /// Print one line per case even on a terminal.
-    #[arg(long)]
-    pub plain: bool,
-    /// Fail, instead of skipping, the cases of a client the backend cannot
-    /// run (e.g. the real client without the LD_PRELOAD shim).
-    #[arg(long)]
-    pub strict: bool,
-    /// VM options.
-    #[command(flatten)]
-    pub vm: crate::vm::VmArgs,
+/// Where the cases run.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// The simulator, in this process.
+    Sim,
+    /// This machine's kernel with the real module (root, Jool installed).
+    Kernel,
+    /// QEMU guests with the real module (image from scripts/vm-image).
+    Vm(vm::Options),
 }
 
-pub use capture::CaptureArgs;
+/// One run of the suites.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// Where the cases run.
+    pub target: Target,
+    /// Which clients run the commands.
+    pub clients: Clients,
+    /// The suites folder.
+    pub suites_dir: PathBuf,
+    /// Globs on the suites' file stems (every suite when empty).
+    pub globs: Vec<String>,
+    /// The kernel release (sim: default [`crate::cli::DEFAULT_CLIENT`];
+    /// kernel: must be the installed one; vm: the image's).
+    pub release: Option<String>,
+    /// Write snapshots that are missing or differ instead of failing.
+    pub snapshots: expect::Snapshots,
+    /// Fail, instead of skipping, the cases of a client the backend
+    /// cannot run.
+    pub strict: bool,
+}
 
-pub use crate::fuzz_kernel::FuzzKernelArgs;
+impl Run {
+    /// The release the cases target.
+    pub fn release(&self) -> &str {
+        self.release.as_deref().unwrap_or(crate::cli::DEFAULT_CLIENT)
+    }
+}
+
+/// Runs the suites of `run`, calling `progress` for each event; returns
+/// the report and the name of the backend.
+pub fn run(
+    run: &Run,
+    progress: &mut dyn FnMut(runner::Event<'_>),
+) -> Result<(Report, String)> {
+    let suites = load_suites(&run.suites_dir, &run.globs)?;
+    let clients = run.clients.clients();
+    let mut backend: Box<dyn backend::Backend> = match &run.target {
+        Target::Vm(opts) => {
+            let report = vm::run(run, opts, &suites)?;
+            return Ok((report, format!("jool-harness vm {}", run.release())));
+        }
+        Target::Sim => Box::new(
+            sim::SimBackend::new(run.release()).map_err(Error::Backend)?,
+        ),
+        Target::Kernel => Box::new(
+            kernel::KernelBackend::new(
+                run.release.as_deref(),
+                &crate::vm::jool_stats_binary()?,
+            )
+            .map_err(Error::Backend)?,
+        ),
+    };
+    let plan = runner::Plan {
+        suites: &suites,
+        clients: &clients,
+        snapshots: run.snapshots,
+        strict: run.strict,
+    };
+    let report = runner::run(&plan, backend.as_mut(), progress);
+    Ok((report, format!("jool-harness {}", backend.name())))
+}
 
 /// The repository's `fixtures/suites`.
 pub fn default_suites_dir() -> PathBuf {
@@ -142,14 +160,9 @@ pub fn glob_matches(glob: &str, name: &str) -> bool {
 
 /// Loads the suites of `dir` whose file stem matches one of `globs`
 /// (every suite if `globs` is empty), sorted by file name.
-pub fn load_suites(
-    dir: &Path,
-    globs: &[String],
-) -> anyhow::Result<Vec<Suite>> {
+pub fn load_suites(dir: &Path, globs: &[String]) -> Result<Vec<Suite>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| {
-            format!("Failed to read the suites folder {}", dir.display())
-        })?
+        .map_err(|source| Error::ReadDir { dir: dir.to_owned(), source })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .filter(|p| {
@@ -165,9 +178,12 @@ pub fn load_suites(
         .collect();
     paths.sort();
     if paths.is_empty() {
-        anyhow::bail!("no suite in {} matches {:?}", dir.display(), globs);
+        return Err(Error::NoSuite {
+            dir: dir.to_owned(),
+            globs: globs.to_vec(),
+        });
     }
-    paths.iter().map(|p| Suite::load(p).map_err(anyhow::Error::from)).collect()
+    paths.iter().map(|p| Suite::load(p).map_err(Error::Spec)).collect()
 }
 
 /// Runs `suites` on the in-process simulator of `release` with
@@ -176,9 +192,8 @@ pub fn run_sim(
     suites: &[Suite],
     release: &str,
     clients: &[ClientKind],
-) -> anyhow::Result<Report> {
-    let mut backend =
-        sim::SimBackend::new(release).map_err(anyhow::Error::msg)?;
+) -> Result<Report> {
+    let mut backend = sim::SimBackend::new(release).map_err(Error::Backend)?;
     let plan = runner::Plan {
         suites,
         clients,
@@ -186,148 +201,6 @@ pub fn run_sim(
         strict: false,
     };
     Ok(runner::run(&plan, &mut backend, &mut |_| {}))
-}
-
-/// The jool-stats binary beside this executable.
-pub fn jool_stats_binary() -> anyhow::Result<PathBuf> {
-    let exe =
-        std::env::current_exe().context("Failed to find this executable")?;
-    let dir = exe.parent().context("executable without a folder")?;
-    [dir.join("jool-stats"), dir.join("../jool-stats")]
-        .into_iter()
-        .find(|p| p.is_file())
-        .with_context(|| {
-            format!(
-                "jool-stats is not beside {} (cargo build -p jool-harness)",
-                exe.display()
-            )
-        })
-}
-
-/// Runs `jool-harness run`.
-pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    if args.backend == BackendKind::Vm {
-        return crate::vm::run(&args);
-    }
-    let dir = args.suites_dir.clone().unwrap_or_else(default_suites_dir);
-    let suites = load_suites(&dir, &args.suites)?;
-    let clients = args.client.clients();
-    let mut backend: Box<dyn backend::Backend> = match args.backend {
-        BackendKind::Sim => Box::new(
-            sim::SimBackend::new(
-                args.release.as_deref().unwrap_or(crate::cli::DEFAULT_CLIENT),
-            )
-            .map_err(anyhow::Error::msg)?,
-        ),
-        _ => Box::new(
-            kernel::KernelBackend::new(
-                args.release.as_deref(),
-                &jool_stats_binary()?,
-            )
-            .map_err(anyhow::Error::msg)?,
-        ),
-    };
-    let snapshots = if args.bless {
-        expect::Snapshots::Bless
-    } else {
-        expect::Snapshots::Check
-    };
-    let plan = runner::Plan {
-        suites: &suites,
-        clients: &clients,
-        snapshots,
-        strict: args.strict,
-    };
-    let mut progress =
-        Progress::new(!args.plain && std::io::stderr().is_terminal());
-    let report =
-        runner::run(&plan, backend.as_mut(), &mut |e| progress.event(e));
-    progress.finish();
-    finish(&report, &args, &format!("jool-harness {}", backend.name()))
-}
-
-/// Prints the failures and the summary, writes JUnit/JSON; the exit code.
-pub fn finish(
-    report: &Report,
-    args: &RunArgs,
-    name: &str,
-) -> anyhow::Result<ExitCode> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    report.write_failures(&mut out)?;
-    report.write_summary(&mut out)?;
-    if let Some(p) = &args.junit {
-        std::fs::write(p, report.to_junit(name))
-            .with_context(|| format!("Failed to write {}", p.display()))?;
-    }
-    if let Some(p) = &args.json {
-        let text = serde_json::to_string_pretty(report)?;
-        std::fs::write(p, text + "\n")
-            .with_context(|| format!("Failed to write {}", p.display()))?;
-    }
-    Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-/// Progress on stderr: a bar on a terminal, a line per case otherwise.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl Progress {
-    fn new(terminal: bool) -> Self {
-        Self { bar: terminal.then(indicatif::ProgressBar::hidden) }
-    }
-
-    fn event(&mut self, e: runner::Event<'_>) {
-        match (e, &self.bar) {
-            (runner::Event::Start(n), Some(_)) => {
-                let bar = indicatif::ProgressBar::new(n as u64);
-                let style = indicatif::ProgressStyle::with_template(
-                    "{pos}/{len} [{elapsed}] {bar:30} {msg}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-                bar.set_style(style);
-                self.bar = Some(bar);
-            }
-            (runner::Event::CaseStart(id), Some(bar)) => {
-                bar.set_message(id.to_owned())
-            }
-            (runner::Event::CaseEnd(r), Some(bar)) => {
-                if let report::Outcome::Failed(why) = &r.outcome {
-                    bar.println(format!("FAIL {}: {why}", r.id()));
-                }
-                bar.inc(1);
-            }
-            (runner::Event::CaseEnd(r), None) => {
-                let tag = match &r.outcome {
-                    report::Outcome::Passed => "PASS",
-                    report::Outcome::Failed(_) => "FAIL",
-                    report::Outcome::Skipped(_) => "SKIP",
-                };
-                if !matches!(&r.outcome, report::Outcome::Skipped(w) if w.starts_with("not targeted"))
-                {
-                    eprintln!("{tag} {} ({:.2} s)", r.id(), r.seconds);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-/// Runs `jool-harness capture`.
-pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
-    capture::capture(args)
-}
-
-/// Runs `jool-harness fuzz-kernel`.
-pub fn fuzz_kernel(args: FuzzKernelArgs) -> anyhow::Result<ExitCode> {
-    crate::fuzz_kernel::run(args)
 }
 
 #[cfg(test)]

@@ -23,17 +23,19 @@ use std::{
 
 use jool_sim::{
     daemon::{self, Running, Shared},
-    kernel::{Caller, Framework, Kernel, NetnsId, Xlator, INIT_NETNS},
+    kernel::{Caller, Kernel, NetnsId, Xlator, INIT_NETNS},
+    setup::{InstanceSpec, Modules, Setup},
     versions::Profile,
 };
 
 use super::{
     backend::{Backend, ClientKind, Output},
     inproc,
-    kernel::{is_root, run_command_env, wrap},
+    kernel::wrap,
     recipes::{Topology, Traffic},
     spec::{Case, Delta, Step, StepKind, User},
 };
+use crate::host;
 
 /// The daemon serving the kernel to child processes.
 #[derive(Debug)]
@@ -178,11 +180,12 @@ impl SimBackend {
         if self.client == ClientKind::Real
             && !self.created_netns.iter().any(|n| n == name)
         {
-            let o = run_command_env(
+            let o = host::run_env(
                 &["ip", "netns", "add", name].map(str::to_owned),
                 &[],
                 Duration::from_secs(30),
-            )?;
+            )
+            .map_err(|e| e.to_string())?;
             if o.status != 0 {
                 return Err(format!("ip netns add {name}: {}", o.stderr));
             }
@@ -208,7 +211,8 @@ impl SimBackend {
         ];
         let mut full = wrap(&Self::real_ns(step.netns()), step.user);
         full.extend(argv.iter().cloned());
-        run_command_env(&full, &env, Duration::from_secs(30))
+        host::run_env(&full, &env, Duration::from_secs(30))
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -227,11 +231,11 @@ impl Backend for SimBackend {
             ClientKind::Real if preload_library().is_none() => Some(
                 "needs jool-sim exec: libjool_sim_preload.so is not built (cargo build -p jool-sim-preload)".into(),
             ),
-            ClientKind::Real if !is_root() => {
+            ClientKind::Real if !host::is_root() => {
                 Some("the real client on the sim runs in real namespaces: needs root".into())
             }
             ClientKind::Real => {
-                let found = run_command_env(
+                let found = host::run_env(
                     &["sh", "-c", "command -v jool_siit && command -v jool"].map(str::to_owned),
                     &[],
                     Duration::from_secs(10),
@@ -250,9 +254,11 @@ impl Backend for SimBackend {
     ) -> Result<(), String> {
         self.client = client;
         self.netns.clear();
-        let mut k = Kernel::new(self.profile);
         let (siit, nat64) = case.modules.loaded();
-        k.set_modules(siit, nat64);
+        let mut setup = Setup::new(self.profile, INIT_NETNS);
+        setup.instances = Vec::new();
+        setup.modules = Modules { siit, nat64 };
+        let mut k = setup.build().map_err(|e| e.to_string())?;
         if let Some(b) = case.sim_msg_budget {
             k.set_msg_budget(b);
         }
@@ -302,10 +308,9 @@ impl Backend for SimBackend {
     fn topology(&mut self, t: &Topology) -> Result<(), String> {
         self.add_netns(t.netns)?;
         let ns = self.netns_id(t.netns);
-        let pool6 = crate::client::parse_prefix6("64:ff9b::/96");
         let mut k = self.shared.kernel();
-        k.add_instance(ns, t.xlator, "default", Framework::Netfilter)
-            .and_then(|()| k.set_pool6(ns, t.xlator, "default", pool6))
+        InstanceSpec::netfilter("default", t.xlator)
+            .add_to(&mut k, ns, &[])
             .map_err(|e| format!("topology {}: {e}", t.name))
     }
 
@@ -352,7 +357,7 @@ impl Backend for SimBackend {
 
     fn end_case(&mut self) {
         for n in self.created_netns.drain(..) {
-            let _ = run_command_env(
+            let _ = host::run_env(
                 &["ip", "netns", "del", &n].map(str::to_owned),
                 &[],
                 Duration::from_secs(30),

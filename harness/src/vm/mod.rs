@@ -1,9 +1,11 @@
-//! Real-kernel mode in a throwaway QEMU guest: finds (or builds, through
+//! Throwaway QEMU guests with the real module: finds (or builds, through
 //! `scripts/vm-image`) the cached image of a release, boots its kernel
-//! directly with three 9p shares (`bin`: this executable's folder, with
-//! jool-stats; `fixtures`: the suites; `out`: the run script and the
-//! results), lets the image's PID 1 run `jool-harness run --backend kernel`
-//! inside, and reads the results back.
+//! directly with three 9p shares (`bin`: this executable and jool-stats;
+//! `fixtures`: a read-only folder of the caller's; `out`: the run script
+//! and whatever the guest writes), lets the image's PID 1 run
+//! `jool-harness ARGS...` inside, and hands the results folder back.
+//! It knows nothing of what runs inside: suites, captures and fuzzing
+//! build their own argument lists ([`Guest`]).
 //!
 //! KVM is used only where the host CPU really offers VT-x/AMD-V (`vmx` or
 //! `svm` in `/proc/cpuinfo`): a `/dev/kvm` alone may be a paravirtual
@@ -12,46 +14,48 @@
 //! timeout; the console is kept when the run fails.
 
 use std::{
+    fmt,
     io::Write,
     path::{Path, PathBuf},
-    process::{Child, Command, ExitCode, Stdio},
+    process::{Child, Command, Stdio},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context};
+mod error;
 
-use crate::suite::{self, report::Report, ClientArg, RunArgs, Suite};
+pub use error::Error;
 
-/// Options of `--backend vm`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct VmArgs {
-    /// Use this image folder (vmlinuz, initrd.img, rootfs.img) instead of
+/// Result of the guest operations.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// How to boot guests.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// This image folder (vmlinuz, initrd.img, rootfs.img) instead of
     /// scripts/vm-image's cached one.
-    #[arg(long, value_name = "DIR")]
     pub image: Option<PathBuf>,
-    /// Hard limit on one boot, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
-    pub timeout: u64,
+    /// Hard limit on one boot.
+    pub timeout: Duration,
     /// Hardware acceleration.
-    #[arg(long, value_enum, default_value = "auto")]
     pub accel: Accel,
-    /// Where to keep the guest console when the run fails (default: beside
-    /// the JUnit file, or the temporary folder).
-    #[arg(long, value_name = "FILE")]
-    pub console: Option<PathBuf>,
-    /// Guests booted at once by `run --backend vm`, each running a share
-    /// of the (client, suite) pairs (default: one per host CPU under TCG,
-    /// where a guest has one vCPU; one per two CPUs with KVM).
-    #[arg(long, value_name = "N")]
-    pub jobs: Option<usize>,
-    /// Prefix of the guest's log lines on stderr (set when several guests
-    /// run at once).
-    #[arg(skip)]
-    pub log_prefix: String,
+    /// Where progress goes.
+    pub events: Events,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            image: None,
+            timeout: Duration::from_secs(300),
+            accel: Accel::Auto,
+            events: Events::default(),
+        }
+    }
 }
 
 /// How QEMU runs the guest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Accel {
     /// KVM if the CPU has vmx/svm, else TCG.
     Auto,
@@ -61,7 +65,7 @@ pub enum Accel {
     Tcg,
 }
 
-impl VmArgs {
+impl Config {
     /// Whether to boot with KVM: `--accel kvm`, or `auto` on a host whose
     /// CPU offers it.
     pub fn wants_kvm(&self) -> bool {
@@ -71,6 +75,91 @@ impl VmArgs {
             Accel::Tcg => false,
         }
     }
+}
+
+/// Progress of a guest, as it happens.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// QEMU starts `image`, with KVM or TCG.
+    Boot {
+        /// The image folder.
+        image: &'a Path,
+        /// Whether KVM is used.
+        kvm: bool,
+    },
+    /// A complete line of the guest's run log (`out/guest.log`).
+    Line(&'a [u8]),
+    /// The boot failed in a way another boot may not: why, and what
+    /// happens next.
+    Retry(&'a str),
+}
+
+/// Receives a guest's [`Event`]s; the default prints them on stderr.
+#[derive(Clone)]
+pub struct Events(Arc<dyn Fn(&Event<'_>) + Send + Sync>);
+
+impl Events {
+    /// Events as lines on stderr, each after `prefix` (e.g.
+    /// `"[guest 2] "` when several guests run at once).
+    pub fn stderr(prefix: &str) -> Self {
+        let prefix = prefix.to_owned();
+        Self(Arc::new(move |e| {
+            let mut err = std::io::stderr().lock();
+            let _ = match e {
+                Event::Boot { image, kvm } => writeln!(
+                    err,
+                    "{prefix}vm: booting {} with {}",
+                    image.display(),
+                    if *kvm {
+                        "KVM"
+                    } else {
+                        "TCG (no vmx/svm in /proc/cpuinfo)"
+                    }
+                ),
+                Event::Line(l) => err
+                    .write_all(prefix.as_bytes())
+                    .and_then(|()| err.write_all(l)),
+                Event::Retry(why) => writeln!(err, "{prefix}vm: {why}"),
+            };
+        }))
+    }
+
+    /// Events handed to `f`.
+    pub fn to(f: impl Fn(&Event<'_>) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    fn emit(&self, e: &Event<'_>) {
+        (self.0)(e);
+    }
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Self::stderr("")
+    }
+}
+
+impl fmt::Debug for Events {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Events")
+    }
+}
+
+/// What runs in a guest: `jool-harness ARGS...` as PID 1's child, with
+/// `fixtures` shared read-only at `/h/fixtures` and each `(name, dir)` of
+/// `extra_bin` at `/h/bin/NAME`.
+#[derive(Clone, Debug, Default)]
+pub struct Guest {
+    /// The arguments of `jool-harness` in the guest.
+    pub args: Vec<String>,
+    /// The folder the guest sees as `/h/fixtures` (default: the
+    /// repository's `fixtures/`).
+    pub fixtures: Option<PathBuf>,
+    /// More folders for the `bin` share (read-only in the guest; copy
+    /// executables to a tmpfs before running them many times).
+    pub extra_bin: Vec<(String, PathBuf)>,
 }
 
 /// Whether this host can run a stock kernel under KVM.
@@ -85,8 +174,8 @@ pub fn kvm_usable() -> bool {
 
 /// The image folder of `release`: `--image`, or `scripts/vm-image`'s
 /// (built if absent; its progress goes to stderr).
-pub fn image_for(release: &str, args: &VmArgs) -> anyhow::Result<PathBuf> {
-    if let Some(dir) = &args.image {
+pub fn image_for(release: &str, config: &Config) -> Result<PathBuf> {
+    if let Some(dir) = &config.image {
         return Ok(dir.clone());
     }
     let script =
@@ -97,41 +186,52 @@ pub fn image_for(release: &str, args: &VmArgs) -> anyhow::Result<PathBuf> {
         .current_dir(script.parent().unwrap_or(Path::new(".")))
         .stderr(Stdio::inherit())
         .output()
-        .with_context(|| format!("Failed to run {}", script.display()))?;
+        .map_err(|e| Error::io(format!("run {}", script.display()), e))?;
     if !out.status.success() {
-        bail!(
-            "{} --release {release} failed ({})",
-            script.display(),
-            out.status
-        );
+        return Err(Error::ImageScript {
+            release: release.to_owned(),
+            status: out.status.to_string(),
+        });
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let dir = text
-        .lines()
-        .last()
-        .context("scripts/vm-image printed no image folder")?;
+    let dir = text.lines().last().ok_or(Error::ImageScript {
+        release: release.to_owned(),
+        status: "printed no image folder".into(),
+    })?;
     Ok(PathBuf::from(dir.trim()))
+}
+
+/// Checks that `image` holds what a boot needs.
+pub fn check_image(image: &Path) -> Result<()> {
+    for f in ["vmlinuz", "initrd.img", "rootfs.img"] {
+        if !image.join(f).is_file() {
+            return Err(Error::NotAnImage {
+                dir: image.to_owned(),
+                missing: f,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// One guest boot's files on the host.
 struct Share {
     root: PathBuf,
     out: PathBuf,
-    prefix: String,
 }
 
 impl Share {
-    fn new() -> anyhow::Result<Self> {
-        static N: std::sync::atomic::AtomicUsize =
-            std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let root = std::env::temp_dir()
-            .join(format!("jool-harness-vm-{}-{n}", std::process::id()));
+    /// A fresh private folder (`mkdtemp`, mode 0700) under the temporary
+    /// folder: nothing another user prepared is reused or removed.
+    fn new() -> Result<Self> {
+        let template = std::env::temp_dir().join("jool-harness-vm-XXXXXX");
+        let root = nix::unistd::mkdtemp(&template).map_err(|e| {
+            Error::io(format!("mkdtemp {}", template.display()), e.into())
+        })?;
         let out = root.join("out");
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&out)
-            .context("Failed to create the VM's share folder")?;
-        Ok(Self { root, out, prefix: String::new() })
+        std::fs::create_dir(&out)
+            .map_err(|e| Error::io(format!("create {}", out.display()), e))?;
+        Ok(Self { root, out })
     }
 }
 
@@ -212,26 +312,27 @@ struct Boot {
     /// Host seconds from spawn to QEMU's exit.
     total: f64,
     /// QEMU's exit status, or why it was killed.
-    exit: Result<std::process::ExitStatus, String>,
+    exit: std::result::Result<std::process::ExitStatus, String>,
 }
 
-/// Boots and waits, streaming the guest's run log to stderr.
+/// Boots and waits, sending the guest's run log as events.
 fn boot(
     mut cmd: Command,
     share: &Share,
     console: &Path,
     timeout: Duration,
     kvm: bool,
-) -> anyhow::Result<Boot> {
+    events: &Events,
+) -> Result<Boot> {
     let started = Instant::now();
-    let mut child: Child = cmd.spawn().context(
-        "Failed to start qemu-system-x86_64 (apt-get install qemu-system-x86)",
-    )?;
+    let mut child: Child = cmd.spawn().map_err(Error::Qemu)?;
     let log = share.out.join("guest.log");
     let mut shown = 0;
     let mut to_init = None;
     let exit = loop {
-        if let Some(status) = child.try_wait()? {
+        if let Some(status) =
+            child.try_wait().map_err(|e| Error::io("wait for qemu", e))?
+        {
             break Ok(status);
         }
         let elapsed = started.elapsed();
@@ -241,7 +342,7 @@ fn boot(
         {
             to_init = Some(elapsed.as_secs_f64());
         }
-        shown = stream_new(&log, shown, &share.prefix);
+        shown = stream_new(&log, shown, events);
         let silent =
             std::fs::metadata(console).map(|m| m.len() == 0).unwrap_or(true);
         if kvm && silent && elapsed > Duration::from_secs(20) {
@@ -259,7 +360,7 @@ fn boot(
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    stream_new(&log, shown, &share.prefix);
+    stream_new(&log, shown, events);
     if let Ok(st) = &exit {
         if !st.success() {
             let mut err = String::new();
@@ -276,9 +377,9 @@ fn boot(
     Ok(Boot { to_init, total: started.elapsed().as_secs_f64(), exit })
 }
 
-/// Prints the complete lines of `path` after byte `from` to stderr, each
-/// after `prefix`; returns where it stopped.
-fn stream_new(path: &Path, from: usize, prefix: &str) -> usize {
+/// Sends the complete lines of `path` after byte `from` as events;
+/// returns where it stopped.
+fn stream_new(path: &Path, from: usize, events: &Events) -> usize {
     let Ok(bytes) = std::fs::read(path) else { return from };
     let Some(end) = bytes.iter().rposition(|b| *b == b'\n') else {
         return from;
@@ -286,10 +387,8 @@ fn stream_new(path: &Path, from: usize, prefix: &str) -> usize {
     if end < from {
         return from;
     }
-    let mut err = std::io::stderr().lock();
     for line in bytes[from..=end].split_inclusive(|b| *b == b'\n') {
-        let _ = err.write_all(prefix.as_bytes());
-        let _ = err.write_all(line);
+        events.emit(&Event::Line(line));
     }
     end + 1
 }
@@ -319,14 +418,14 @@ impl GuestRun {
         &self.share.out
     }
 
-    /// The guest's serial console (until dropped).
-    pub fn console(&self) -> &Path {
-        &self.console
-    }
-
     /// The image folder it booted.
     pub fn image(&self) -> &Path {
         &self.image
+    }
+
+    /// The guest's serial console (until dropped).
+    pub fn console(&self) -> &Path {
+        &self.console
     }
 
     /// Why the boot itself failed, if it did.
@@ -353,15 +452,13 @@ impl GuestRun {
         t
     }
 
-    /// Keeps the console (at `dest`, or beside `junit`) and prints its end.
-    pub fn keep_console(&self, vm: &VmArgs, junit: Option<&Path>) -> PathBuf {
-        let dest = vm.console.clone().unwrap_or_else(|| match junit {
-            Some(j) => j.with_extension("console.log"),
-            None => std::env::temp_dir().join("jool-harness-vm-console.log"),
-        });
-        let kept = match std::fs::copy(&self.console, &dest) {
-            Ok(_) => dest,
-            Err(_) => self.console.clone(),
+    /// Keeps the console at `dest` (when given and writable) and prints
+    /// its end on stderr; returns where it is (the share's copy otherwise,
+    /// gone once this run is dropped).
+    pub fn keep_console(&self, dest: Option<&Path>) -> PathBuf {
+        let kept = match dest {
+            Some(d) if std::fs::copy(&self.console, d).is_ok() => d.to_owned(),
+            _ => self.console.clone(),
         };
         let text = std::fs::read_to_string(&self.console).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(30).collect();
@@ -378,116 +475,87 @@ impl GuestRun {
 
 impl Drop for GuestRun {
     fn drop(&mut self) {
+        // The folder is ours: made by mkdtemp in `Share::new`.
         let _ = std::fs::remove_dir_all(&self.share.root);
     }
 }
 
-/// Boots the image of `release` and runs `jool-harness WORDS...
-/// --suites-dir DIR --release R [--suite G]...` inside, as PID 1's child.
+/// The repository's `fixtures/`, the default `/h/fixtures` of a guest.
+pub fn default_fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+/// The jool-stats binary beside this executable.
+pub fn jool_stats_binary() -> Result<PathBuf> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::io("find this executable", e))?;
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    [dir.join("jool-stats"), dir.join("../jool-stats")]
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or_else(|| Error::NoJoolStats(exe.clone()))
+}
+
+/// Boots the image of `release` (see [`image_for`]) and runs
+/// `jool-harness ARGS...` of `guest` inside, as PID 1's child.
 pub fn boot_guest(
     release: &str,
-    vm: &VmArgs,
-    suites_dir: Option<&Path>,
-    suites: &[String],
-    words: &[String],
-) -> anyhow::Result<GuestRun> {
-    boot_guest_with(release, vm, suites_dir, suites, words, &[])
-}
-
-/// [`boot_guest`], with more folders in the guest's `bin` share: each
-/// `(name, dir)` is copied to `/h/bin/NAME` (read-only in the guest; copy
-/// executables to a tmpfs before running them many times).
-pub fn boot_guest_with(
-    release: &str,
-    vm: &VmArgs,
-    suites_dir: Option<&Path>,
-    suites: &[String],
-    words: &[String],
-    extra_bin: &[(&str, &Path)],
-) -> anyhow::Result<GuestRun> {
-    let dir =
-        suites_dir.map_or_else(suite::default_suites_dir, Path::to_owned);
-    let dir =
-        dir.canonicalize().with_context(|| format!("{}", dir.display()))?;
-    suite::load_suites(&dir, suites)?; // fail early, on the host
-                                       // Share the suites' parent: suites refer to ../captures.
-    let fixtures =
-        dir.parent().context("suites folder without a parent")?.to_owned();
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut words = words.to_vec();
-    words.extend([
-        "--suites-dir".to_owned(),
-        format!("/h/fixtures/{name}"),
-        "--release".into(),
-        release.into(),
-    ]);
-    for s in suites {
-        words.extend(["--suite".to_owned(), s.clone()]);
-    }
-    boot_guest_words(release, vm, &fixtures, &words, extra_bin)
-}
-
-/// Boots the image of `release` with `fixtures` as the guest's
-/// `/h/fixtures` and runs `jool-harness WORDS...` (exactly those) inside,
-/// as PID 1's child; `extra_bin` as in [`boot_guest_with`].
-pub fn boot_guest_words(
-    release: &str,
-    vm: &VmArgs,
-    fixtures: &Path,
-    words: &[String],
-    extra_bin: &[(&str, &Path)],
-) -> anyhow::Result<GuestRun> {
+    config: &Config,
+    guest: &Guest,
+) -> Result<GuestRun> {
     let t0 = Instant::now();
-    let image = image_for(release, vm)?;
-    for f in ["vmlinuz", "initrd.img", "rootfs.img"] {
-        if !image.join(f).is_file() {
-            bail!(
-                "{} has no {f}: not an image from scripts/vm-image",
-                image.display()
-            );
-        }
-    }
+    let image = image_for(release, config)?;
+    check_image(&image)?;
     let image_secs = t0.elapsed().as_secs_f64();
-    let exe =
-        std::env::current_exe().context("Failed to find this executable")?;
-    let jool_stats = suite::jool_stats_binary()?;
-    let mut share = Share::new()?;
-    share.prefix.clone_from(&vm.log_prefix);
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::io("find this executable", e))?;
+    let jool_stats = jool_stats_binary()?;
+    let fixtures = guest.fixtures.clone().unwrap_or_else(default_fixtures);
+    let fixtures = fixtures.canonicalize().map_err(|e| {
+        Error::io(format!("find the fixtures {}", fixtures.display()), e)
+    })?;
+    let share = Share::new()?;
     let bin = share.root.join("bin");
     copy_stripped(&[&exe, &jool_stats], &bin)?;
-    for (name, dir) in extra_bin {
+    for (name, dir) in &guest.extra_bin {
         let st = Command::new("cp")
             .arg("-a")
             .arg(dir)
             .arg(bin.join(name))
             .status()
-            .context("Failed to run cp")?;
+            .map_err(|e| Error::io("run cp", e))?;
         if !st.success() {
-            bail!("Failed to copy {} into the guest's share", dir.display());
+            return Err(Error::io(
+                format!("copy {} into the guest's share", dir.display()),
+                std::io::Error::other(st.to_string()),
+            ));
         }
     }
     let script = share.out.join("run.sh");
-    std::fs::write(&script, run_script(words))?;
-    Command::new("chmod").arg("755").arg(&script).status()?;
+    let io = |what: &str| {
+        let what = format!("{what} {}", script.display());
+        move |e| Error::io(what, e)
+    };
+    std::fs::write(&script, run_script(&guest.args)).map_err(io("write"))?;
+    std::fs::set_permissions(
+        &script,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .map_err(io("chmod"))?;
     let console = share.root.join("console.log");
-    let want_kvm = vm.wants_kvm();
-    let timeout = Duration::from_secs(vm.timeout);
-    eprintln!(
-        "vm: booting {} ({release}) with {}",
-        image.display(),
-        if want_kvm { "KVM" } else { "TCG (no vmx/svm in /proc/cpuinfo)" }
-    );
+    let want_kvm = config.wants_kvm();
+    let timeout = config.timeout;
+    let events = &config.events;
     let qemu =
-        |kvm| qemu_command(&image, &bin, fixtures, &share, &console, kvm);
-    let mut b = boot(qemu(want_kvm), &share, &console, timeout, want_kvm)?;
-    if want_kvm && vm.accel == Accel::Auto {
+        |kvm| qemu_command(&image, &bin, &fixtures, &share, &console, kvm);
+    events.emit(&Event::Boot { image: &image, kvm: want_kvm });
+    let mut b =
+        boot(qemu(want_kvm), &share, &console, timeout, want_kvm, events)?;
+    if want_kvm && config.accel == Accel::Auto {
         if let Err(why) = &b.exit {
-            eprintln!("vm: {why}; retrying with TCG");
+            events.emit(&Event::Retry(&format!("{why}; retrying with TCG")));
             let _ = std::fs::remove_file(&console);
-            b = boot(qemu(false), &share, &console, timeout, false)?;
+            b = boot(qemu(false), &share, &console, timeout, false, events)?;
         }
     }
     // A guest kernel that died before reaching init (an early-boot panic
@@ -496,228 +564,23 @@ pub fn boot_guest_words(
     if b.to_init.is_none() && !share.out.join("guest.rc").exists() {
         let first = share.root.join("console-first-boot.log");
         let _ = std::fs::rename(&console, &first);
-        eprintln!("vm: the guest never reached init (console: {}); booting once more", first.display());
-        b = boot(
-            qemu(want_kvm && b.exit.is_ok()),
-            &share,
-            &console,
-            timeout,
-            want_kvm && b.exit.is_ok(),
-        )?;
+        events.emit(&Event::Retry(&format!(
+            "the guest never reached init (console: {}); booting once more",
+            first.display()
+        )));
+        let kvm = want_kvm && b.exit.is_ok();
+        b = boot(qemu(kvm), &share, &console, timeout, kvm, events)?;
     }
     Ok(GuestRun { share, image, boot: b, console, image_secs, t0 })
 }
 
-/// One guest's share of `run --backend vm`: its `--client` and suites.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Unit {
-    client: ClientArg,
-    suites: Vec<String>,
-    weight: usize,
-}
-
-/// Splits the work of `run --backend vm` over `jobs` guests. One guest
-/// runs everything with `client` as asked; more split the clients first
-/// (a guest runs one client), then each client's suites, heaviest first,
-/// to its lightest guest (a topology step costs about ten other steps).
-fn plan(suites: &[Suite], client: ClientArg, jobs: usize) -> Vec<Unit> {
-    let stem = |s: &Suite| {
-        s.path
-            .file_stem()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
-    let weight = |s: &Suite| {
-        s.cases
-            .iter()
-            .flat_map(|c| &c.steps)
-            .map(|st| if st.topology.is_some() { 10 } else { 1 })
-            .sum::<usize>()
-            .max(1)
-    };
-    let total: usize = suites.iter().map(weight).sum();
-    if jobs <= 1 || suites.is_empty() {
-        let suites = suites.iter().map(stem).collect();
-        return vec![Unit { client, suites, weight: total }];
-    }
-    let clients: Vec<ClientArg> = match client {
-        ClientArg::Both => vec![ClientArg::JoolStats, ClientArg::Real],
-        one => vec![one],
-    };
-    let per_client = (jobs / clients.len()).max(1).min(suites.len());
-    let mut sorted: Vec<&Suite> = suites.iter().collect();
-    sorted.sort_by_key(|s| std::cmp::Reverse(weight(s)));
-    let mut units = Vec::new();
-    for c in clients {
-        let mut bins: Vec<Unit> = (0..per_client)
-            .map(|_| Unit { client: c, suites: Vec::new(), weight: 0 })
-            .collect();
-        for s in &sorted {
-            if let Some(b) = bins.iter_mut().min_by_key(|b| b.weight) {
-                b.suites.push(stem(s));
-                b.weight += weight(s);
-            }
-        }
-        units.extend(bins.into_iter().filter(|b| !b.suites.is_empty()));
-    }
-    units
-}
-
-/// Guests to boot at once: `--jobs`, else one per host CPU under TCG (a
-/// guest has one vCPU there), one per two CPUs with KVM.
-fn jobs(vm: &VmArgs, kvm: bool) -> usize {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    vm.jobs.unwrap_or(if kvm { cpus / 2 } else { cpus }).clamp(1, 8)
-}
-
-/// What one guest of `run --backend vm` brought back: its report and its
-/// timings.
-type GuestReport = (Report, Vec<(String, f64)>);
-
-/// Runs one guest of `run --backend vm`.
-fn unit_report(
-    release: &str,
-    args: &RunArgs,
-    vm: &VmArgs,
-    unit: &Unit,
-    tag: &str,
-) -> anyhow::Result<GuestReport> {
-    let mut words: Vec<String> =
-        ["run", "--backend", "kernel", "--client", unit.client.name()]
-            .into_iter()
-            .chain([
-                "--junit",
-                "/h/out/junit.xml",
-                "--json",
-                "/h/out/results.json",
-                "--plain",
-            ])
-            .map(str::to_owned)
-            .collect();
-    if args.strict {
-        words.push("--strict".into());
-    }
-    let mut vm = vm.clone();
-    vm.log_prefix = tag.to_owned();
-    let guest = boot_guest(
-        release,
-        &vm,
-        args.suites_dir.as_deref(),
-        &unit.suites,
-        &words,
-    )?;
-    let results = guest.out().join("results.json");
-    let outcome = match (guest.failure(), std::fs::read_to_string(&results)) {
-        (None, Ok(text)) => serde_json::from_str::<Report>(&text)
-            .context("results.json from the guest"),
-        (Some(why), _) => Err(anyhow::anyhow!("the VM run failed: {why}")),
-        (None, Err(e)) => Err(anyhow::anyhow!(
-            "the guest wrote no results ({e}); guest.rc: {}",
-            std::fs::read_to_string(guest.out().join("guest.rc"))
-                .unwrap_or_else(|_| "none".into())
-                .trim()
-        )),
-    };
-    match outcome {
-        Ok(report) => {
-            if !report.success() {
-                guest.keep_console(&vm, args.junit.as_deref());
-            }
-            Ok((report, guest.timings()))
-        }
-        Err(e) => {
-            let kept = guest.keep_console(&vm, args.junit.as_deref());
-            Err(e.context(format!("guest console kept in {}", kept.display())))
-        }
-    }
-}
-
-/// `jool-harness run --backend vm`: boots [`jobs`] guests at once, each
-/// running `--backend kernel` on its share of the work ([`plan`]), and
-/// merges their results in the order a single guest would give.
-pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let t0 = Instant::now();
-    let release = args
-        .release
-        .clone()
-        .unwrap_or_else(|| crate::cli::DEFAULT_CLIENT.to_owned());
-    let dir =
-        args.suites_dir.clone().unwrap_or_else(suite::default_suites_dir);
-    let suites = suite::load_suites(&dir, &args.suites)?;
-    // Build (or find) the image once; every guest boots that folder.
-    let mut vm = args.vm.clone();
-    vm.image = Some(image_for(&release, &args.vm)?);
-    let units = plan(&suites, args.client, jobs(&vm, vm.wants_kvm()));
-    let tags: Vec<String> = (1..=units.len())
-        .map(|i| {
-            if units.len() > 1 {
-                format!("[guest {i}] ")
-            } else {
-                String::new()
-            }
-        })
-        .collect();
-    if units.len() > 1 {
-        eprintln!("vm: {} guests at once (--jobs):", units.len());
-        for (u, t) in units.iter().zip(&tags) {
-            eprintln!(
-                "  {t}--client {} {}",
-                u.client.name(),
-                u.suites.join(" ")
-            );
-        }
-    }
-    let results: Vec<anyhow::Result<GuestReport>> = std::thread::scope(|s| {
-        let handles: Vec<_> = units
-            .iter()
-            .zip(&tags)
-            .map(|(u, t)| s.spawn(|| unit_report(&release, args, &vm, u, t)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(anyhow::anyhow!("a guest thread panicked"))
-                })
-            })
-            .collect()
-    });
-    let mut report =
-        Report { cases: Vec::new(), seconds: 0.0, timings: Vec::new() };
-    for (tag, r) in tags.iter().zip(results) {
-        let (r, timings) = r?;
-        report.cases.extend(r.cases);
-        report.seconds = report.seconds.max(r.seconds);
-        report.timings.extend(
-            timings
-                .into_iter()
-                .filter(|(k, _)| k != "total to results")
-                .map(|(k, v)| (format!("{tag}{k}"), v)),
-        );
-    }
-    // The order of one guest: client by client, suite by suite.
-    let order = |c: &suite::report::CaseResult| {
-        let client = usize::from(c.client != "jool-stats");
-        let suite = suites
-            .iter()
-            .position(|s| s.suite.name == c.suite)
-            .unwrap_or(usize::MAX);
-        (client, suite)
-    };
-    report.cases.sort_by_key(order);
-    report
-        .timings
-        .push(("total to results".into(), t0.elapsed().as_secs_f64()));
-    suite::finish(&report, args, &format!("jool-harness vm {release}"))
-}
-
 /// Copies `files` into `dir` without their debug info (smaller to send
 /// over 9p), or as they are when `strip` is missing.
-fn copy_stripped(files: &[&Path], dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
+fn copy_stripped(files: &[&Path], dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
     for f in files {
-        let name = f.file_name().context("binary without a name")?;
-        let dest = dir.join(name);
+        let dest = dir.join(f.file_name().unwrap_or(f.as_os_str()));
         let stripped = Command::new("strip")
             .arg("--strip-debug")
             .arg("-o")
@@ -726,7 +589,7 @@ fn copy_stripped(files: &[&Path], dir: &Path) -> anyhow::Result<()> {
             .status();
         if !stripped.is_ok_and(|s| s.success()) {
             std::fs::copy(f, &dest)
-                .with_context(|| format!("Failed to copy {}", f.display()))?;
+                .map_err(|e| Error::io(format!("copy {}", f.display()), e))?;
         }
     }
     Ok(())
@@ -745,65 +608,27 @@ mod test {
         assert_eq!(suite_times(""), None);
     }
 
-    /// Every (client, suite) pair in exactly one guest, one client per
-    /// guest, no more guests than asked.
-    fn check_plan(
-        units: &[Unit],
-        suites: &[Suite],
-        client: ClientArg,
-        jobs: usize,
-    ) {
-        assert!(units.len() <= jobs.max(1), "{units:?}");
-        let clients = match client {
-            ClientArg::Both => vec![ClientArg::JoolStats, ClientArg::Real],
-            c => vec![c],
-        };
-        for s in suites {
-            let stem = s.path.file_stem().unwrap().to_string_lossy();
-            for c in &clients {
-                let n = units
-                    .iter()
-                    .filter(|u| u.client == *c || u.client == ClientArg::Both)
-                    .filter(|u| u.suites.iter().any(|x| *x == stem))
-                    .count();
-                assert_eq!(n, 1, "{stem} {c:?} in {units:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn test_plan_splits_clients_then_suites() {
-        let suites =
-            suite::load_suites(&suite::default_suites_dir(), &[]).unwrap();
-        assert!(suites.len() >= 4);
-        for client in [ClientArg::Both, ClientArg::JoolStats, ClientArg::Real]
-        {
-            for jobs in 1..=6 {
-                let units = plan(&suites, client, jobs);
-                check_plan(&units, &suites, client, jobs);
-            }
-        }
-        // One guest: as asked, every suite.
-        let one = plan(&suites, ClientArg::Both, 1);
-        assert_eq!(one.len(), 1);
-        assert_eq!(one[0].client, ClientArg::Both);
-        // Two: one per client. Four: two per client, balanced (the
-        // heaviest suite alone outweighs the lightest ones together).
-        let two = plan(&suites, ClientArg::Both, 2);
-        assert_eq!(
-            two.iter().map(|u| u.client).collect::<Vec<_>>(),
-            [ClientArg::JoolStats, ClientArg::Real]
-        );
-        let four = plan(&suites, ClientArg::Both, 4);
-        assert_eq!(four.len(), 4);
-        let w: Vec<usize> = four.iter().map(|u| u.weight).collect();
-        let total: usize = suites.len();
-        assert!(total > 0);
-        assert!(w.iter().all(|x| *x > 0), "{w:?}");
-    }
-
     #[test]
     fn test_shell_quote() {
         assert_eq!(shell_quote("a'b"), "'a'\\''b'");
+    }
+
+    #[test]
+    fn test_share_is_private_and_fresh() {
+        use std::os::unix::fs::PermissionsExt;
+        let (a, b) = (Share::new().unwrap(), Share::new().unwrap());
+        assert_ne!(a.root, b.root);
+        let mode = std::fs::metadata(&a.root).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        assert!(a.out.is_dir());
+        for s in [a, b] {
+            std::fs::remove_dir_all(&s.root).unwrap();
+        }
+    }
+
+    #[test]
+    fn test_check_image_names_the_missing_file() {
+        let e = check_image(Path::new("/nonexistent")).unwrap_err();
+        assert!(e.to_string().contains("vmlinuz"), "{e}");
     }
 }

@@ -1,8 +1,9 @@
 //! Integration tests of the LD_PRELOAD shim: unmodified client programs
-//! run with the built library preloaded, against a test daemon that
-//! speaks `docs/daemon-protocol.md` over `jool_sim::kernel::Kernel`.
+//! run with the built library preloaded, against the real daemon
+//! (`jool_sim::daemon`, docs/daemon-protocol.md) in a thread.
 
-// The test daemon, finding the built library, running programs.
+// The daemon with its command trace, finding the built library, running
+// programs.
 mod support;
 
 // A Python client of the kernel's netlink socket API.

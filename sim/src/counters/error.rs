@@ -54,6 +54,11 @@ impl Error {
         Self { line: Some(line), kind }
     }
 
+    /// A read error (opening or reading the file).
+    pub fn io(e: &std::io::Error) -> Self {
+        Self { line: None, kind: ErrorKind::Io(e.to_string()) }
+    }
+
     /// 1-based line of the problem, if it has one.
     pub fn line(&self) -> Option<usize> {
         self.line
@@ -65,14 +70,42 @@ impl Error {
     }
 }
 
+/// Longest piece of the input an error quotes, in bytes.
+pub const QUOTE_MAX: usize = 64;
+
+/// `text` as an error quotes it (`{:?}`, or as is for a stat name, whose
+/// bytes the parser checked): whole when short, else its first
+/// [`QUOTE_MAX`] bytes (cut on a char boundary) and its length.
+struct Quote<'a>(&'a str, bool);
+
+impl fmt::Display for Quote<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (t, debug) = (self.0, self.1);
+        let mut end = t.len().min(QUOTE_MAX);
+        while !t.is_char_boundary(end) {
+            end -= 1;
+        }
+        match debug {
+            true => write!(f, "{:?}", &t[..end])?,
+            false => f.write_str(&t[..end])?,
+        }
+        if end < t.len() {
+            write!(f, "... ({} bytes)", t.len())?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::BadName(n) => write!(f, "bad stat name {n:?}"),
-            Self::BadValue(v) => write!(f, "bad value {v:?}"),
-            Self::DuplicateName { name, first_line } => {
-                write!(f, "duplicate stat {name} (first on line {first_line})")
-            }
+            Self::BadName(n) => write!(f, "bad stat name {}", Quote(n, true)),
+            Self::BadValue(v) => write!(f, "bad value {}", Quote(v, true)),
+            Self::DuplicateName { name, first_line } => write!(
+                f,
+                "duplicate stat {} (first on line {first_line})",
+                Quote(name, false)
+            ),
             Self::Io(e) => write!(f, "read error: {e}"),
             Self::MisplacedHeader => f.write_str("header after the first row"),
             Self::MissingComma => f.write_str("expected NAME,VALUE"),
@@ -82,7 +115,11 @@ impl fmt::Display for ErrorKind {
             }
             Self::TooManyRows => write!(f, "more than {MAX_ROWS} rows"),
             Self::UnknownName(n) => {
-                write!(f, "stat {n} is not in the profile's table")
+                write!(
+                    f,
+                    "stat {} is not in the profile's table",
+                    Quote(n, false)
+                )
             }
             Self::UnquotedExplanation => {
                 f.write_str("explanation must start with '\"'")
@@ -91,7 +128,7 @@ impl fmt::Display for ErrorKind {
                 f.write_str("explanation has no closing '\"'")
             }
             Self::ValueOverflow(v) => {
-                write!(f, "value {v} does not fit in 64 bits")
+                write!(f, "value {} does not fit in 64 bits", Quote(v, false))
             }
         }
     }

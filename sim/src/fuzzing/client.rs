@@ -13,12 +13,10 @@
 use crate::kernel::Prefix6;
 use std::collections::BTreeMap;
 
-use super::{
-    oracle::{Checker, Reply},
-    requests::{
-        add_operand, jool_request, legacy_op, legacy_request,
-        legacy_stats_mode, op, Frame, MAX_PAGES,
-    },
+use super::oracle::{Checker, Reply};
+use crate::requests::{
+    add_operand, jool_request, legacy_op, legacy_request, legacy_stats_mode,
+    op, Frame, MAX_PAGES,
 };
 use crate::{
     kernel::{Caller, Kernel, Netns, NetnsId, Xlator},
@@ -48,36 +46,32 @@ pub struct SimClient<'k> {
     budget: usize,
     seq: u32,
     /// Instances known without a copy (the cached kernel a fuzz body
-    /// started from): while the kernel still has them, no snapshot is
-    /// taken before a message.
+    /// started from).
     baseline: Option<&'static Namespaces>,
-    /// Whether the kernel is known to still hold the baseline's instances.
-    pristine: bool,
+    /// The instances as they were before the message being sent: the
+    /// baseline or a copy, kept from one message to the next while they
+    /// stay the same.
+    snapshot: Snapshot,
+    /// Whether the kernel is known to still hold `snapshot`'s instances
+    /// (nothing changed them since they were compared or copied).
+    fresh: bool,
 }
 
 /// What [`Kernel::namespaces`] returns.
 type Namespaces = BTreeMap<NetnsId, Netns>;
 
 /// The instances before a message: the baseline, or a copy.
+#[derive(Debug)]
 enum Snapshot {
+    None,
     Baseline(&'static Namespaces),
     Copy(Namespaces),
 }
 
 impl Snapshot {
-    fn of(
-        k: &Kernel,
-        baseline: Option<&'static Namespaces>,
-        pristine: bool,
-    ) -> Self {
-        match baseline {
-            Some(b) if pristine || k.namespaces() == b => Self::Baseline(b),
-            _ => Self::Copy(k.namespaces().clone()),
-        }
-    }
-
     fn matches(&self, k: &Kernel) -> bool {
         match self {
+            Self::None => false,
             Self::Baseline(b) => k.namespaces() == *b,
             Self::Copy(c) => k.namespaces() == c,
         }
@@ -87,16 +81,41 @@ impl Snapshot {
 impl<'k> SimClient<'k> {
     /// A socket of `caller` on `k`, whose budget is `budget`.
     pub fn new(k: &'k mut Kernel, caller: Caller, budget: usize) -> Self {
-        Self { k, caller, budget, seq: 0, baseline: None, pristine: false }
+        Self {
+            k,
+            caller,
+            budget,
+            seq: 0,
+            baseline: None,
+            snapshot: Snapshot::None,
+            fresh: false,
+        }
     }
 
     /// Tells the client the kernel is a fresh copy of `baseline` (a kernel
     /// that lives as long as the program), to save copies of its
     /// instances.
     pub fn with_baseline(mut self, baseline: &'static Kernel) -> Self {
-        self.baseline = Some(baseline.namespaces());
-        self.pristine = true;
+        let b = baseline.namespaces();
+        self.baseline = Some(b);
+        self.snapshot = Snapshot::Baseline(b);
+        self.fresh = true;
         self
+    }
+
+    /// Makes the snapshot hold the kernel's instances as they are now:
+    /// the one already held if it still matches, else the baseline if it
+    /// does, else a copy.
+    fn take_snapshot(&mut self) {
+        if self.fresh || self.snapshot.matches(self.k) {
+            self.fresh = true;
+            return;
+        }
+        self.snapshot = match self.baseline {
+            Some(b) if self.k.namespaces() == b => Snapshot::Baseline(b),
+            _ => Snapshot::Copy(self.k.namespaces().clone()),
+        };
+        self.fresh = true;
     }
 
     /// The kernel.
@@ -106,7 +125,7 @@ impl<'k> SimClient<'k> {
 
     /// The kernel, to change it behind the client's back.
     pub fn kernel_mut(&mut self) -> &mut Kernel {
-        self.pristine = false;
+        self.fresh = false;
         self.k
     }
 
@@ -123,40 +142,53 @@ impl<'k> SimClient<'k> {
 
     /// Sends a datagram as is; returns the checked replies, in order.
     pub fn send(&mut self, datagram: &[u8]) -> Vec<Vec<u8>> {
-        let before = (!self.caller.net_admin)
-            .then(|| Snapshot::of(self.k, self.baseline, self.pristine));
         let mut replies = Vec::new();
         for msg in Messages::new(datagram) {
             replies.extend(self.send_message(msg.message()));
         }
-        if let Some(before) = before {
-            assert!(
-                before.matches(self.k),
-                "an unprivileged caller changed the instances"
-            );
-        }
         replies
     }
 
+    /// Sends one message; checks each reply, the stats pages, and that
+    /// the instances stay as they were when a reply reports an error or
+    /// the caller lacks `CAP_NET_ADMIN` (message by message, so also
+    /// over a whole datagram).
     fn send_message(&mut self, msg: &[u8]) -> Vec<Vec<u8>> {
-        let before = Snapshot::of(self.k, self.baseline, self.pristine);
+        self.exchange(msg, |_| ()).0
+    }
+
+    /// [`SimClient::send_message`], then `then` on the checked replies.
+    fn exchange<T>(
+        &mut self,
+        msg: &[u8],
+        then: impl FnOnce(&[Reply<'_>]) -> T,
+    ) -> (Vec<Vec<u8>>, T) {
+        self.take_snapshot();
         let replies = self.k.handle(&self.caller, msg);
         let checker = Checker::new(self.k, self.caller, self.budget);
+        let checked: Vec<Reply<'_>> =
+            replies.iter().map(|r| checker.check(msg, r)).collect();
         let mut failed = false;
-        for r in &replies {
-            let reply = checker.check(msg, r);
+        for (reply, r) in checked.iter().zip(&replies) {
             failed |= reply.is_error();
             if let Reply::Jool { header, attrs, error: false } = reply {
-                self.check_stats_page(msg, &header, attrs, r.len());
+                self.check_stats_page(msg, header, attrs, r.len());
             }
         }
-        assert!(
-            !failed || before.matches(self.k),
-            "an error reply changed the instances"
-        );
-        // A success may have changed the instances; an error did not.
-        self.pristine &= failed;
-        replies
+        if failed || !self.caller.net_admin {
+            let kept = self.snapshot.matches(self.k);
+            assert!(
+                kept || self.caller.net_admin,
+                "an unprivileged caller changed the instances"
+            );
+            assert!(kept, "an error reply changed the instances");
+        } else {
+            // A success may have changed the instances.
+            self.fresh = false;
+        }
+        let out = then(&checked);
+        drop(checked);
+        (replies, out)
     }
 
     /// A `STATS_FOREACH` page: the counters after the offset, in order,
@@ -247,35 +279,13 @@ impl<'k> SimClient<'k> {
 
     /// Sends one request message; expects one reply.
     fn call(&mut self, msg: &[u8]) -> Result<Answer, i32> {
-        let replies = self.send_message(msg);
-        let [reply] = replies.as_slice() else {
-            panic!("{} replies to one request", replies.len())
+        let answer = |checked: &[Reply<'_>]| {
+            let [reply] = checked else {
+                panic!("{} replies to one request", checked.len())
+            };
+            answer(*reply)
         };
-        match Checker::new(self.k, self.caller, self.budget).check(msg, reply)
-        {
-            Reply::Ack(errno) => {
-                assert!(errno != 0, "an ack to a request without NLM_F_ACK");
-                Err(errno)
-            }
-            Reply::Jool { error: true, attrs, .. } => {
-                let code = NlasIterator::new(attrs)
-                    .flatten()
-                    .find(|a| a.kind() == jool::JNLAERR_CODE);
-                let code = code
-                    .map(|a| u16::from_le_bytes([a.value()[0], a.value()[1]]));
-                Err(i32::from(
-                    code.expect("checked: error reports have a code"),
-                ))
-            }
-            Reply::Jool { header, attrs, .. } => {
-                Ok(Answer { flags: header.flags, body: attrs.to_vec() })
-            }
-            Reply::Legacy { code: 0, payload } => {
-                Ok(Answer { flags: 0, body: payload.to_vec() })
-            }
-            Reply::Legacy { code, .. } => Err(i32::from(code)),
-            other => panic!("{other:?} answering a Jool request"),
-        }
+        self.exchange(msg, answer).1
     }
 
     fn jool(
@@ -493,5 +503,31 @@ impl<'k> SimClient<'k> {
             );
         }
         panic!("instance display never ended");
+    }
+}
+
+/// What a checked reply to a request of [`SimClient`] returns.
+fn answer(reply: Reply<'_>) -> Result<Answer, i32> {
+    match reply {
+        Reply::Ack(errno) => {
+            assert!(errno != 0, "an ack to a request without NLM_F_ACK");
+            Err(errno)
+        }
+        Reply::Jool { error: true, attrs, .. } => {
+            let code = NlasIterator::new(attrs)
+                .flatten()
+                .find(|a| a.kind() == jool::JNLAERR_CODE);
+            let code =
+                code.map(|a| u16::from_le_bytes([a.value()[0], a.value()[1]]));
+            Err(i32::from(code.expect("checked: error reports have a code")))
+        }
+        Reply::Jool { header, attrs, .. } => {
+            Ok(Answer { flags: header.flags, body: attrs.to_vec() })
+        }
+        Reply::Legacy { code: 0, payload } => {
+            Ok(Answer { flags: 0, body: payload.to_vec() })
+        }
+        Reply::Legacy { code, .. } => Err(i32::from(code)),
+        other => panic!("{other:?} answering a Jool request"),
     }
 }

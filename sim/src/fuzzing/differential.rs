@@ -35,7 +35,7 @@ use crate::{
 };
 
 /// `JNLOP_STATS_FOREACH`.
-const STATS_FOREACH: u8 = 7;
+const STATS_FOREACH: u8 = crate::wire::family::Op::StatsForeach as u8;
 
 /// What the version-mismatch texts start with.
 const MISMATCH: &[u8] = b"Version mismatch.";

@@ -2,9 +2,9 @@
 //! session, kept in one `BTreeMap` and predicted without the kernel's code.
 
 use crate::kernel::Prefix6;
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, fmt};
 
-use super::requests::Frame;
+use crate::requests::Frame;
 use crate::{
     kernel::{iname_valid, Framework, Kernel, NetnsId, Xlator},
     versions::{cmp_releases, Profile},
@@ -61,13 +61,36 @@ impl Model {
     }
 
     /// Panics unless `k` holds exactly the model's instances.
-    pub(super) fn assert_matches(&self, k: &Kernel, after: &str) {
-        let actual = flatten(k);
-        assert!(
-            actual == self.instances,
-            "after {after}: kernel {actual:#?}\nmodel {:#?}",
-            self.instances
-        );
+    pub(super) fn assert_matches(&self, k: &Kernel, after: &dyn fmt::Debug) {
+        if !self.matches(k) {
+            panic!(
+                "after {after:?}: kernel {:#?}\nmodel {:#?}",
+                flatten(k),
+                self.instances
+            );
+        }
+    }
+
+    /// Whether `k` holds exactly the model's instances: `flatten(k) ==
+    /// self.instances` without the copy (the kernel's namespaces, then
+    /// its `(translator, name)` keys, come in the model's key order).
+    fn matches(&self, k: &Kernel) -> bool {
+        let mut model = self.instances.iter();
+        let kernel = k.namespaces().iter().flat_map(|(&ns, netns)| {
+            netns.instances.iter().map(move |(key, i)| (ns, key, i))
+        });
+        for (ns, (x, name), i) in kernel {
+            let Some(((m_ns, m_x, m_name), e)) = model.next() else {
+                return false;
+            };
+            if (ns, x, name) != (*m_ns, m_x, m_name)
+                || (i.framework, i.pool6) != (e.framework, e.pool6)
+                || i.counters != e.counters
+            {
+                return false;
+            }
+        }
+        model.next().is_none()
     }
 
     fn legacy(&self) -> bool {

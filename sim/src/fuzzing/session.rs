@@ -24,13 +24,12 @@
 //! pagination returns every counter exactly once, in order; and the
 //! [`SimClient`] checks on every message and reply.
 
-use crate::kernel::Prefix6;
+use crate::{kernel::Prefix6, requests::Frame};
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
     client::SimClient,
     model::{name_of, Key, Model},
-    requests::Frame,
     setup::{BUDGETS, NETNS, PORT_ID},
     Input,
 };
@@ -217,7 +216,7 @@ pub fn fuzz_session(data: &[u8]) {
         }
         let op = Op::decode(&mut input);
         session.run(&mut client, &op);
-        session.model.assert_matches(client.kernel(), &format!("{op:?}"));
+        session.model.assert_matches(client.kernel(), &op);
     }
 }
 

@@ -10,87 +10,58 @@ use super::{
     state::{iname_valid_for, name_from_bytes, text_bytes, Framework, Xlator},
     Caller, Kernel, NetnsId,
 };
+use std::sync::OnceLock;
+
 use crate::kernel::Prefix6;
 use crate::{
     versions::Numbering,
     wire::{
-        genl,
-        jool::{
-            self as hdr, Header, Layout, FLAG_ERROR, FLAG_M, JNLAERR_CODE,
-            JNLAERR_MSG,
+        family::{
+            Attr, ErrorAttr, InstanceAddAttr, InstanceEntryAttr,
+            InstanceStatusAttr, ListAttr, Op,
         },
+        genl,
+        jool::{self as hdr, Header, Layout, FLAG_ERROR, FLAG_M},
         nla::{Writer, F_NESTED},
         nlmsg::{self, Packet},
     },
 };
 
-/// `JNLOP_*` the simulator implements (same values in every numbering).
-mod op {
-    pub(super) const INSTANCE_FOREACH: u8 = 0;
-    pub(super) const INSTANCE_ADD: u8 = 1;
-    pub(super) const INSTANCE_HELLO: u8 = 2;
-    pub(super) const INSTANCE_RM: u8 = 3;
-    pub(super) const INSTANCE_FLUSH: u8 = 4;
-    pub(super) const STATS_FOREACH: u8 = 7;
-    pub(super) const GLOBAL_FOREACH: u8 = 8;
-}
-
-/// `JNLAR_OPERAND` in 4.1 numbering (`+1` with MAP-T).
-const JNLAR_OPERAND_41: u16 = 10;
-/// `JNLAIA_XF` inside the operand.
-const JNLAIA_XF: u16 = 1;
-/// `JNLAIA_POOL6` inside the operand.
-const JNLAIA_POOL6: u16 = 2;
-/// `JNLAR_OFFSET` (nested) in 4.1 numbering (`+1` with MAP-T).
-const JNLAR_OFFSET_41: u16 = 8;
-/// `JNLAL_ENTRY`.
-const JNLAL_ENTRY: u16 = 1;
-/// `JNLAIS_STATUS`.
-const JNLAIS_STATUS: u16 = 1;
 /// `INAME_VALIDATE_ERRMSG`.
 const INAME_ERR: &str = "The instance name must be a null-terminated ascii string, 15 characters max.";
 /// `INAME_DEFAULT`.
 const INAME_DEFAULT: &str = "default";
 
-/// `jool_policy`: the root attribute policy, by numbering.
+/// `jool_policy`: the root attribute policy of a numbering, indexed by
+/// attribute type (0 unused).
 fn policy(n: Numbering) -> &'static [Policy] {
-    use Policy::*;
-    const P41: [Policy; 14] = [
-        Unspec,
-        Binary(0),
-        Nested,
-        Nested,
-        Nested,
-        Nested,
-        Nested,
-        Nested,
-        Nested,
-        U8,
-        Nested,
-        U8,
-        U8,
-        Binary(0),
-    ];
-    const MAPT: [Policy; 15] = [
-        Unspec,
-        Binary(0),
-        Nested,
-        Nested,
-        Nested,
-        Nested,
-        Nested,
-        Nested,
-        Nested,
-        Nested,
-        U8,
-        Nested,
-        U8,
-        U8,
-        Binary(0),
-    ];
+    fn build(n: Numbering) -> Vec<Policy> {
+        (0..=n.maxattr())
+            .map(|t| n.attr_of(t).map_or(Policy::Unspec, attr_policy))
+            .collect()
+    }
+    static JOOL41: OnceLock<Vec<Policy>> = OnceLock::new();
+    static MAPT: OnceLock<Vec<Policy>> = OnceLock::new();
     match n {
-        Numbering::Jool41 => &P41,
-        Numbering::MapT => &MAPT,
+        Numbering::Jool41 => JOOL41.get_or_init(|| build(n)),
+        Numbering::MapT => MAPT.get_or_init(|| build(n)),
+    }
+}
+
+/// The policy of one root attribute (`jool_policy` in nl_handler.c).
+fn attr_policy(a: Attr) -> Policy {
+    match a {
+        Attr::AddrQuery | Attr::AtomicEnd => Policy::Binary(0),
+        Attr::OffsetU8 | Attr::Proto | Attr::AtomicInit => Policy::U8,
+        Attr::Globals
+        | Attr::Bl4Entries
+        | Attr::EamtEntries
+        | Attr::Pool4Entries
+        | Attr::BibEntries
+        | Attr::SessionEntries
+        | Attr::FmrtEntries
+        | Attr::Offset
+        | Attr::Operand => Policy::Nested,
     }
 }
 
@@ -181,14 +152,14 @@ fn dispatch(
     caller: &Caller,
     req: &Request<'_>,
 ) -> Result<Vec<u8>, Failure> {
-    match req.cmd {
-        op::STATS_FOREACH => stats_foreach(k, caller, req),
-        op::INSTANCE_FOREACH => instance_foreach(k, caller, req),
-        op::INSTANCE_ADD => instance_add(k, caller, req),
-        op::INSTANCE_HELLO => instance_hello(k, caller, req),
-        op::INSTANCE_RM => instance_rm(k, caller, req),
-        op::INSTANCE_FLUSH => instance_flush(k, caller, req),
-        op::GLOBAL_FOREACH => global_foreach(k, caller, req),
+    match k.profile().numbering.op(req.cmd) {
+        Some(Op::StatsForeach) => stats_foreach(k, caller, req),
+        Some(Op::InstanceForeach) => instance_foreach(k, caller, req),
+        Some(Op::InstanceAdd) => instance_add(k, caller, req),
+        Some(Op::InstanceHello) => instance_hello(k, caller, req),
+        Some(Op::InstanceRm) => instance_rm(k, caller, req),
+        Some(Op::InstanceFlush) => instance_flush(k, caller, req),
+        Some(Op::GlobalForeach) => global_foreach(k, caller, req),
         _ => {
             req.start(k, caller, true)?;
             Err(Failure::new(
@@ -273,6 +244,11 @@ impl Request<'_> {
     fn attr(&self, kind: u16) -> Option<&[u8]> {
         self.attrs.get(self.msg, kind)
     }
+
+    /// The value of root attribute `a` in the kernel's numbering.
+    fn root_attr(&self, k: &Kernel, a: Attr) -> Option<&[u8]> {
+        self.attr(k.profile().numbering.attr(a)?)
+    }
 }
 
 /// `validate_stateness`.
@@ -348,14 +324,14 @@ fn error_reply(
     let (mut w, flags_at) = reply_start(k, caller, req);
     w.or_byte(flags_at, FLAG_ERROR);
     let code = f.errno.unsigned_abs().min(u32::from(u16::MAX)) as u16;
-    w.u16(JNLAERR_CODE, code);
+    w.u16(ErrorAttr::Code.into(), code);
     if k.profile().always_error_msg || !f.msg.is_empty() {
         let room = k.budget.saturating_sub(w.len() + 4);
         let mut text = text_bytes(&f.msg);
         if text.len() >= room {
             text.truncate(128);
         }
-        w.string(JNLAERR_MSG, &text);
+        w.string(ErrorAttr::Msg.into(), &text);
     }
     netlink::finish(w)
 }
@@ -373,7 +349,7 @@ fn stats_foreach(
 ) -> Result<Vec<u8>, Failure> {
     let xlator = req.start(k, caller, false)?;
     let name = req.lookup(k, caller, xlator)?;
-    let offset = req.attr(k.profile().offset_u8_attr()).map_or(0, |v| v[0]);
+    let offset = req.root_attr(k, Attr::OffsetU8).map_or(0, |v| v[0]);
     let (mut w, flags_at) = reply_start(k, caller, req);
     let Some(inst) = k.instance(caller.netns, xlator, &name) else {
         return Err(Failure::new(
@@ -405,11 +381,7 @@ fn instance_foreach(
     req: &Request<'_>,
 ) -> Result<Vec<u8>, Failure> {
     let xlator = req.start(k, caller, true)?;
-    let offset_kind = match k.profile().numbering {
-        Numbering::Jool41 => JNLAR_OFFSET_41,
-        Numbering::MapT => JNLAR_OFFSET_41 + 1,
-    };
-    let offset = match req.attr(offset_kind) {
+    let offset = match req.root_attr(k, Attr::Offset) {
         Some(v) => Some(parse_instance_offset(v)?),
         None => None,
     };
@@ -417,10 +389,13 @@ fn instance_foreach(
     for (&ns, netns) in k.namespaces() {
         for inst in netns.instances.values().filter(|i| i.xlator == xlator) {
             let mut e = Writer::new();
-            let at = e.begin_nest(JNLAL_ENTRY | F_NESTED);
-            e.u32(1, k.netns_tag(ns))
-                .u8(2, inst.framework.xf())
-                .string(3, &text_bytes(&inst.name));
+            let at = e.begin_nest(u16::from(ListAttr::Entry) | F_NESTED);
+            e.u32(InstanceEntryAttr::Ns.into(), k.netns_tag(ns))
+                .u8(InstanceEntryAttr::Xf.into(), inst.framework.xf())
+                .string(
+                    InstanceEntryAttr::Iname.into(),
+                    &text_bytes(&inst.name),
+                );
             e.end_nest(at);
             entries.push(((k.netns_tag(ns), inst.name.clone()), e.into_vec()));
         }
@@ -470,9 +445,11 @@ fn parse_instance_offset(v: &[u8]) -> Result<(u32, String), Failure> {
             format!("Invalid request: '{what}' attribute is missing."),
         )
     };
-    let ns = attrs.get(v, 1).ok_or_else(|| missing("namespace"))?;
-    attrs.get(v, 2).ok_or_else(|| missing("framework"))?;
-    let name = attrs.get(v, 3).ok_or_else(|| missing("instance name"))?;
+    let get = |a: InstanceEntryAttr| attrs.get(v, a.into());
+    let ns = get(InstanceEntryAttr::Ns).ok_or_else(|| missing("namespace"))?;
+    get(InstanceEntryAttr::Xf).ok_or_else(|| missing("framework"))?;
+    let name = get(InstanceEntryAttr::Iname)
+        .ok_or_else(|| missing("instance name"))?;
     let ns = u32::from_le_bytes([ns[0], ns[1], ns[2], ns[3]]);
     let name = name.split(|&b| b == 0).next().unwrap_or_default();
     Ok((ns, name_from_bytes(name)))
@@ -498,7 +475,7 @@ fn instance_hello(
     })?;
     let alive = k.instance(caller.netns, xlator, &name).is_some();
     let (mut w, _) = reply_start(k, caller, req);
-    w.u8(JNLAIS_STATUS, if alive { 0 } else { 1 });
+    w.u8(InstanceStatusAttr::Status.into(), if alive { 0 } else { 1 });
     Ok(netlink::finish(w))
 }
 
@@ -510,11 +487,7 @@ fn instance_add(
     req: &Request<'_>,
 ) -> Result<Vec<u8>, Failure> {
     let xlator = req.start(k, caller, true)?;
-    let operand_kind = match k.profile().numbering {
-        Numbering::Jool41 => JNLAR_OPERAND_41,
-        Numbering::MapT => JNLAR_OPERAND_41 + 1,
-    };
-    let Some(operand) = req.attr(operand_kind) else {
+    let Some(operand) = req.root_attr(k, Attr::Operand) else {
         return Err(Failure::new(
             EINVAL,
             "The request is missing an 'Operand' attribute.",
@@ -636,7 +609,7 @@ fn parse_operand(v: &[u8]) -> Result<(u8, Option<Prefix6>), Failure> {
     let attrs = netlink::parse_attrs(v, 0, &OPERAND, Validate::Strict)
         .map_err(|r| Failure::raw(r.errno))?;
     let xf = attrs
-        .get(v, JNLAIA_XF)
+        .get(v, InstanceAddAttr::Xf.into())
         .and_then(|x| x.first().copied())
         .ok_or_else(|| {
             Failure::new(
@@ -644,7 +617,7 @@ fn parse_operand(v: &[u8]) -> Result<(u8, Option<Prefix6>), Failure> {
                 "Invalid request: 'framework' attribute is missing.",
             )
         })?;
-    let pool6 = match attrs.get(v, JNLAIA_POOL6) {
+    let pool6 = match attrs.get(v, InstanceAddAttr::Pool6.into()) {
         Some(p) => parse_prefix6(p)?,
         None => None,
     };
@@ -756,8 +729,7 @@ fn global_foreach(
             )
         },
     )?;
-    let offset =
-        req.attr(k.profile().offset_u8_attr()).map(|v| u16::from(v[0]));
+    let offset = req.root_attr(k, Attr::OffsetU8).map(|v| u16::from(v[0]));
     // globals_foreach: offset 0 is no offset; another one skips up to
     // and including that global (all of them if it is not one).
     let start = match offset {

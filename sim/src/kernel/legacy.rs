@@ -20,19 +20,10 @@ use crate::{
     versions::{cmp_releases, LegacyLayout, Protocol},
     wire::{
         genl,
-        legacy::{RequestHdr, ATTR_DATA, ATTR_INAME, REQUEST_LEN},
+        legacy::{ConfigOp, RequestHdr, ATTR_DATA, ATTR_INAME, REQUEST_LEN},
         nlmsg::{self, Packet},
     },
 };
-
-/// `config_operation`.
-mod oper {
-    pub(super) const FOREACH: u8 = 0;
-    pub(super) const ADD: u8 = 1;
-    pub(super) const REMOVE: u8 = 3;
-    pub(super) const FLUSH: u8 = 4;
-    pub(super) const TEST: u8 = 6;
-}
 
 /// `MODE_INSTANCE`.
 const MODE_INSTANCE: u8 = 0;
@@ -240,7 +231,7 @@ fn dispatch(
             format!("Unknown configuration mode: {mode}"),
         ));
     }
-    if op != oper::FOREACH {
+    if op != u8::from(ConfigOp::Foreach) {
         return Err(Failure(EINVAL, format!("Unknown operation: {op}")));
     }
     let inst =
@@ -295,8 +286,8 @@ fn instance(
         Ok(super::state::name_from_bytes(&raw[..end]))
     };
     let hello = cmp_releases(&k.profile().release, "4.0.4").is_ge();
-    match op {
-        oper::ADD => {
+    match ConfigOp::try_from(op) {
+        Ok(ConfigOp::Add) => {
             let name = iname_at(1)?;
             let fw = body.first().copied().unwrap_or(0);
             let framework = legacy_framework(k, fw).ok_or_else(|| {
@@ -322,7 +313,7 @@ fn instance(
             k.insert_instance(caller.netns, xlator, &name, framework, pool6);
             Ok(Outcome::Reply(0, vec![]))
         }
-        oper::REMOVE => {
+        Ok(ConfigOp::Remove) => {
             let name = iname_at(0)?;
             k.remove_instance(caller.netns, xlator, &name).map_err(|_| {
                 Failure(
@@ -332,13 +323,13 @@ fn instance(
             })?;
             Ok(Outcome::Reply(0, vec![]))
         }
-        oper::FLUSH => {
+        Ok(ConfigOp::Flush) => {
             if let Some(ns) = k.namespaces.get_mut(&caller.netns) {
                 ns.instances.retain(|(x, _), _| *x != xlator);
             }
             Ok(Outcome::Reply(0, vec![]))
         }
-        oper::TEST if hello => {
+        Ok(ConfigOp::Test) if hello => {
             let name = iname_at(0)?;
             let alive = k.instance(caller.netns, xlator, &name).is_some();
             Ok(Outcome::Reply(0, vec![u8::from(!alive)]))

@@ -340,9 +340,15 @@ pub(crate) fn ack(
     finish(w)
 }
 
+/// Bytes reserved for a reply message as it is written (acks, errors and
+/// Jool's small replies fit; a stats page of a bigger budget grows).
+const REPLY_CAPACITY: usize = 512;
+
 /// A writer holding an `nlmsghdr` whose length [`finish`] fills in.
 fn header(kind: u16, flags: u16, seq: u32, pid: u32) -> Writer {
-    let mut buf = vec![0; nlmsg::HEADER_LEN];
+    // Room for most replies, so that writing them seldom reallocates.
+    let mut buf = Vec::with_capacity(REPLY_CAPACITY);
+    buf.resize(nlmsg::HEADER_LEN, 0);
     let hdr = nlmsg::Repr { len: 0, kind, flags, seq, pid };
     hdr.emit(&mut Packet::new_unchecked(&mut buf[..]));
     Writer::from_vec(buf)

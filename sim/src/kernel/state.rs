@@ -163,6 +163,10 @@ pub(crate) fn name_from_bytes(raw: &[u8]) -> String {
 /// (chars below 256 are one byte each; others, which Jool's texts never
 /// hold, as UTF-8).
 pub(crate) fn text_bytes(s: &str) -> Vec<u8> {
+    if s.is_ascii() {
+        // Every char one byte, as below (the kernel's texts are ASCII).
+        return s.as_bytes().to_vec();
+    }
     let mut out = Vec::with_capacity(s.len());
     for c in s.chars() {
         match u8::try_from(u32::from(c)) {

@@ -33,10 +33,10 @@ pub const FLAG_QUICK: u8 = 1 << 2;
 pub const FLAG_M: u8 = 1 << 3;
 /// `INAME_MAX_SIZE`.
 pub const INAME_LEN: usize = 16;
-/// `JNLAERR_CODE` (u16 errno).
-pub const JNLAERR_CODE: u16 = 1;
-/// `JNLAERR_MSG` (NUL-terminated string).
-pub const JNLAERR_MSG: u16 = 2;
+/// `JNLAERR_CODE` (u16 errno): [`ErrorAttr::Code`](super::family::ErrorAttr).
+pub const JNLAERR_CODE: u16 = super::family::ErrorAttr::Code as u16;
+/// `JNLAERR_MSG` (NUL-terminated string): [`ErrorAttr::Msg`](super::family::ErrorAttr).
+pub const JNLAERR_MSG: u16 = super::family::ErrorAttr::Msg as u16;
 
 /// Which of the two header layouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

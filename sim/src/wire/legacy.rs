@@ -25,8 +25,31 @@ pub const JOOL_COMMAND: u8 = 0;
 pub const REQUEST_LEN: usize = 16;
 /// `struct response_hdr` length.
 pub const RESPONSE_LEN: usize = 20;
-/// `OP_FOREACH`.
-pub const OP_FOREACH: u8 = 0;
+/// `OP_FOREACH`: [`ConfigOp::Foreach`].
+pub const OP_FOREACH: u8 = ConfigOp::Foreach as u8;
+
+numbered! {
+    /// `enum config_operation` (4.0.0 – 4.0.7): what a request does to
+    /// the `config_mode` its header names.
+    pub enum ConfigOp: u8 {
+        /// `OP_FOREACH`.
+        Foreach = 0,
+        /// `OP_ADD`.
+        Add = 1,
+        /// `OP_UPDATE`.
+        Update = 2,
+        /// `OP_REMOVE`.
+        Remove = 3,
+        /// `OP_FLUSH`.
+        Flush = 4,
+        /// `OP_ADVERTISE`.
+        Advertise = 5,
+        /// `OP_TEST`.
+        Test = 6,
+        /// `OP_ACK`.
+        Ack = 7,
+    }
+}
 
 /// A read view of a request (or the start of a response) header.
 #[derive(Debug, Clone)]

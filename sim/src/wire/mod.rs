@@ -1,7 +1,8 @@
 //! Zero-copy views and `Repr` types for everything on the `stats` path:
 //! netlink message headers ([`nlmsg`]), generic netlink headers
-//! ([`genl`]), Jool's `joolnlhdr` ([`jool`]), attributes ([`nla`]) and the
-//! 4.0.0 – 4.0.7 `request_hdr` ([`legacy`]).
+//! ([`genl`]), Jool's `joolnlhdr` ([`jool`]), its operations and
+//! attributes ([`family`]), attributes ([`nla`]) and the 4.0.0 – 4.0.7
+//! `request_hdr` ([`legacy`]).
 //!
 //! Each view follows one contract: `new_unchecked` wraps any buffer,
 //! `new_checked` = `new_unchecked` + `check_len()`, and once `check_len()`
@@ -14,7 +15,53 @@
 
 use core::{fmt, ops};
 
+/// Declares a `#[repr(u8|u16)]` enum whose variants are numbered by the
+/// spec, with `From<Enum>` for the number and `TryFrom<number>`.
+macro_rules! numbered {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident: $ty:ty {
+            $( $(#[$vmeta:meta])* $var:ident = $val:expr, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr($ty)]
+        pub enum $name {
+            $( $(#[$vmeta])* $var = $val, )+
+        }
+
+        impl $name {
+            /// Every variant, in the spec's order.
+            pub const ALL: &'static [Self] = &[$(Self::$var),+];
+        }
+
+        impl From<$name> for $ty {
+            fn from(v: $name) -> $ty {
+                v as $ty
+            }
+        }
+
+        impl TryFrom<$ty> for $name {
+            type Error = $crate::wire::Error;
+
+            fn try_from(v: $ty) -> core::result::Result<Self, $crate::wire::Error> {
+                match v {
+                    $( $val => Ok(Self::$var), )+
+                    _ => Err($crate::wire::Error::BadValue {
+                        what: stringify!($name),
+                        value: u64::from(v),
+                    }),
+                }
+            }
+        }
+    };
+}
+
+pub mod ctrl;
+pub mod family;
 pub mod genl;
+pub mod hex;
 pub mod jool;
 pub mod legacy;
 pub mod nla;

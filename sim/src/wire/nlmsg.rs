@@ -233,6 +233,46 @@ impl<'a> Iterator for Messages<'a> {
     }
 }
 
+/// Zeroes what depends on the socket and the moment in every message of
+/// `datagram`, so that two kernels' answers compare byte for byte:
+/// `nlmsg_seq` and `nlmsg_pid`, and those of the request header an
+/// `NLMSG_ERROR` echoes. Walks every header that fits (even one whose
+/// length runs past the datagram); stops at a length shorter than a
+/// header.
+pub fn mask_seq_pid(datagram: &mut [u8]) {
+    let mut off = 0;
+    while let Some(m) = datagram.get_mut(off..) {
+        if m.len() < HEADER_LEN {
+            break;
+        }
+        // The header is there; its length may be anything.
+        let mut p = Packet::new_unchecked(&mut *m);
+        let len = p.len() as usize;
+        let is_error = p.kind() == NLMSG_ERROR;
+        p.set_seq(0);
+        p.set_pid(0);
+        let echo = HEADER_LEN + ERROR_CODE_LEN;
+        if is_error && len >= echo + HEADER_LEN {
+            if let Some(e) = m.get_mut(echo..echo + HEADER_LEN) {
+                let mut e = Packet::new_unchecked(e);
+                e.set_seq(0);
+                e.set_pid(0);
+            }
+        }
+        if len < HEADER_LEN {
+            break;
+        }
+        off = off.saturating_add(super::align4(len));
+    }
+}
+
+/// [`mask_seq_pid`] of a copy.
+pub fn masked(datagram: &[u8]) -> Vec<u8> {
+    let mut v = datagram.to_vec();
+    mask_seq_pid(&mut v);
+    v
+}
+
 /// Length of `struct nlmsgerr` without the echoed header: the errno.
 pub const ERROR_CODE_LEN: usize = 4;
 
@@ -325,5 +365,34 @@ mod test {
         assert_eq!(lens, vec![18, 16]);
         // A header whose length runs past the datagram ends the walk.
         assert_eq!(Messages::new(&HEADER).count(), 0);
+    }
+
+    #[test]
+    fn test_mask_seq_pid() {
+        let mut d = vec![
+            36, 0, 0, 0, // nlmsg_len
+            2, 0, 0, 1, // NLMSG_ERROR, flags
+            7, 0, 0, 0, // seq
+            9, 0, 0, 0, // pid
+            0, 0, 0, 0, // error 0 (an ack)
+            16, 0, 0, 0, // echoed nlmsg_len
+            32, 0, 5, 0, // echoed type, flags
+            3, 0, 0, 0, // echoed seq
+            4, 0, 0, 0, // echoed pid
+            20, 0, 0, 0, // second message: nlmsg_len (past the end)
+            16, 0, 0, 0, // type, flags
+            8, 0, 0, 0, // seq
+            8, 0, 0, 0, // pid
+        ];
+        mask_seq_pid(&mut d);
+        assert_eq!(&d[8..16], [0; 8]);
+        assert_eq!(&d[28..36], [0; 8]);
+        assert_eq!(&d[24..28], [32, 0, 5, 0]);
+        assert_eq!(&d[44..52], [0; 8]);
+        // A length shorter than a header ends the walk.
+        let mut short = vec![4, 0, 0, 0, 16, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0];
+        mask_seq_pid(&mut short);
+        assert_eq!(&short[8..16], [0; 8]);
+        mask_seq_pid(&mut []);
     }
 }

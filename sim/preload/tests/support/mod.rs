@@ -1,18 +1,54 @@
-//! What the tests share: the test daemon, the built library, and running
-//! a program under the shim.
+//! What the tests share: the daemon (the real `jool_sim::daemon`, in a
+//! thread, with its command trace), the built library, and running a
+//! program under the shim.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{mpsc, OnceLock};
+use std::sync::{mpsc, Arc, OnceLock};
 use std::time::Duration;
 
-use jool_sim::kernel::{Framework, Kernel, Xlator, INIT_NETNS};
+use jool_sim::daemon::{self, Running, Shared};
+use jool_sim::identity::Identity;
+use jool_sim::kernel::{Framework, Kernel, Xlator};
+use jool_sim::supervise::PrivateDir;
 use jool_sim::versions::Profile;
 
-mod daemon;
+/// `jool-sim serve` in a thread of the test, on a socket in a private
+/// folder; stops and removes both when dropped.
+pub(crate) struct TestDaemon {
+    shared: Arc<Shared>,
+    path: PathBuf,
+    // Dropped in this order: the daemon (and its socket), then the folder.
+    _running: Running,
+    _dir: PrivateDir,
+}
 
-pub(crate) use daemon::TestDaemon;
+impl TestDaemon {
+    /// Serves `kernel`, tracing every command.
+    pub(crate) fn start(kernel: Kernel) -> Self {
+        let dir = PrivateDir::new("jool-sim-preload-test")
+            .expect("a private folder");
+        let path = dir.path().join("sock");
+        let shared = Shared::new(kernel);
+        shared.start_trace();
+        let running = daemon::spawn(&path, Arc::clone(&shared))
+            .expect("the daemon listens");
+        Self { shared, path, _running: running, _dir: dir }
+    }
+
+    /// The socket's path (`JOOL_SIM_SOCKET`).
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// One line per command received, in order (`Shared::start_trace`):
+    /// `P`, `D`, `B <requested> <assigned>`, `S <len>`,
+    /// `O <level> <name> <value>`.
+    pub(crate) fn log(&self) -> Vec<String> {
+        self.shared.trace()
+    }
+}
 
 /// File name of the built shim.
 const LIBRARY: &str = "libjool_sim_preload.so";
@@ -126,13 +162,15 @@ pub(crate) fn run(cmd: &mut Command) -> Output {
 }
 
 /// A 4.1.9 kernel; with `instances`, a `default` instance of each
-/// translator in the initial netns (as the captures' `siit/`, `nat64/`).
+/// translator in the test's network namespace, where the clients it
+/// starts are (as the captures' `siit/`, `nat64/`).
 pub(crate) fn kernel_4_1_9(instances: bool) -> Kernel {
     let profile = Profile::get("4.1.9").expect("the 4.1.9 profile");
+    let netns = Identity::current().expect("/proc/self").netns;
     let mut k = Kernel::new(profile);
     if instances {
         for x in [Xlator::Siit, Xlator::Nat64] {
-            k.add_instance(INIT_NETNS, x, "default", Framework::Netfilter)
+            k.add_instance(netns, x, "default", Framework::Netfilter)
                 .expect("add instance");
         }
     }

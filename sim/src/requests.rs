@@ -1,11 +1,15 @@
 //! Requests of any release, built by hand as that release's client
-//! builds them (the simulator must not depend on the harness's client).
+//! builds them: nlctrl's GETFAMILY, Jool requests (4.0.8+, `joolnlhdr`)
+//! and 4.0.0 – 4.0.7's `request_hdr` requests. The simulator's fuzz
+//! bodies, the conformance probe and `fuzz-kernel` build their requests
+//! here (the simulator must not depend on the harness's neli client).
 
 use crate::kernel::Prefix6;
 use crate::{
     kernel::Xlator,
     versions::{cmp_releases, LegacyLayout, Profile, Protocol},
     wire::{
+        family::{Attr, InstanceAddAttr, PrefixAttr},
         genl,
         jool::{self, Layout, INAME_LEN},
         legacy,
@@ -14,29 +18,39 @@ use crate::{
     },
 };
 
-/// `JNLOP_*` of the operations the fuzz bodies send (4.0.8+).
+/// `JNLOP_*` of the operations the fuzz bodies send (4.0.8+), numbered
+/// alike in every release ([`Op`](crate::wire::family::Op)).
 pub mod op {
+    use crate::wire::family::Op;
+
     /// `JNLOP_INSTANCE_FOREACH`.
-    pub const INSTANCE_FOREACH: u8 = 0;
+    pub const INSTANCE_FOREACH: u8 = Op::InstanceForeach as u8;
     /// `JNLOP_INSTANCE_ADD`.
-    pub const INSTANCE_ADD: u8 = 1;
+    pub const INSTANCE_ADD: u8 = Op::InstanceAdd as u8;
     /// `JNLOP_INSTANCE_HELLO`.
-    pub const INSTANCE_HELLO: u8 = 2;
+    pub const INSTANCE_HELLO: u8 = Op::InstanceHello as u8;
     /// `JNLOP_INSTANCE_RM`.
-    pub const INSTANCE_RM: u8 = 3;
+    pub const INSTANCE_RM: u8 = Op::InstanceRm as u8;
     /// `JNLOP_INSTANCE_FLUSH`.
-    pub const INSTANCE_FLUSH: u8 = 4;
+    pub const INSTANCE_FLUSH: u8 = Op::InstanceFlush as u8;
     /// `JNLOP_STATS_FOREACH`.
-    pub const STATS_FOREACH: u8 = 7;
+    pub const STATS_FOREACH: u8 = Op::StatsForeach as u8;
 }
 
-/// `config_operation` values of 4.0.0 – 4.0.7.
-pub(super) mod legacy_op {
-    pub(in crate::fuzzing) const FOREACH: u8 = 0;
-    pub(in crate::fuzzing) const ADD: u8 = 1;
-    pub(in crate::fuzzing) const REMOVE: u8 = 3;
-    pub(in crate::fuzzing) const FLUSH: u8 = 4;
-    pub(in crate::fuzzing) const TEST: u8 = 6;
+/// `config_operation` values of 4.0.0 – 4.0.7 ([`ConfigOp`](crate::wire::legacy::ConfigOp)).
+pub mod legacy_op {
+    use crate::wire::legacy::ConfigOp;
+
+    /// `OP_FOREACH`.
+    pub const FOREACH: u8 = ConfigOp::Foreach as u8;
+    /// `OP_ADD`.
+    pub const ADD: u8 = ConfigOp::Add as u8;
+    /// `OP_REMOVE`.
+    pub const REMOVE: u8 = ConfigOp::Remove as u8;
+    /// `OP_FLUSH`.
+    pub const FLUSH: u8 = ConfigOp::Flush as u8;
+    /// `OP_TEST`.
+    pub const TEST: u8 = ConfigOp::Test as u8;
 }
 
 /// Most stats pages a display may take (offsets are one byte).
@@ -70,7 +84,9 @@ impl Frame {
 
 /// A netlink message: header (`NLM_F_REQUEST`), genl header, `body`.
 pub fn message(kind: u16, seq: u32, cmd: u8, body: &[u8]) -> Vec<u8> {
-    let mut w = Writer::from_vec(vec![0; nlmsg::HEADER_LEN]);
+    let mut v = Vec::with_capacity(nlmsg::HEADER_LEN + 4 + body.len());
+    v.resize(nlmsg::HEADER_LEN, 0);
+    let mut w = Writer::from_vec(v);
     w.bytes(&[cmd, 1, 0, 0]).bytes(body);
     let mut v = w.into_vec();
     let hdr = nlmsg::Repr {
@@ -95,14 +111,18 @@ pub fn get_family(name: &str, seq: u32) -> Vec<u8> {
 /// the operand {XF, POOL6 {ADDR, LEN}}.
 pub fn add_operand(p: &Profile, xf: u8, pool6: Option<Prefix6>) -> Vec<u8> {
     let mut operand = Writer::new();
-    operand.u8(1, xf);
+    operand.u8(InstanceAddAttr::Xf.into(), xf);
     if let Some((addr, len)) = pool6 {
-        let at = operand.begin_nest(2 | F_NESTED);
-        operand.attr(1, &addr).u8(2, len);
+        let at =
+            operand.begin_nest(u16::from(InstanceAddAttr::Pool6) | F_NESTED);
+        operand
+            .attr(PrefixAttr::Addr.into(), &addr)
+            .u8(PrefixAttr::Len.into(), len);
         operand.end_nest(at);
     }
+    let kind = p.numbering.attr(Attr::Operand).unwrap_or_default();
     let mut w = Writer::new();
-    w.attr((p.offset_u8_attr() + 1) | F_NESTED, operand.as_slice());
+    w.attr(kind | F_NESTED, operand.as_slice());
     w.into_vec()
 }
 

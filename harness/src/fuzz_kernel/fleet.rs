@@ -1,242 +1,34 @@
-//! `--backend vm`: the host side. Resolves what the guests run (image,
-//! KASAN kernel, instrumented modules: [`Target`]), boots `--jobs`
-//! guests that fuzz with consecutive seeds, stops the others when one
-//! crashes, merges what they found, grows the corpus, and turns each
-//! crash into a folder with a reproducer ([`super::crash`]).
+//! `--backend vm`, the fuzzing run: boots `--jobs` guests of the
+//! [`Target`] that fuzz with consecutive seeds, stops the others when one
+//! crashes (or, with `--keep-going`, boots a fresh one in its lane),
+//! merges what they found, grows the corpus, and turns each crash into a
+//! folder with a reproducer ([`super::crash`]).
 
 use std::{
     collections::HashSet,
     path::{Path, PathBuf},
-    process::{Command, ExitCode, Stdio},
     time::Instant,
 };
 
-use anyhow::{bail, Context};
-
 use super::{
-    crash, finish, guest::GuestPlan, profile_of, release_of, seed_of,
-    summary::Summary, FailOn, FuzzKernelArgs,
+    crash,
+    error::{fs, Error, Result},
+    finish,
+    guest::GuestPlan,
+    profile_of, release_of, seed_of,
+    setup::{self, copy_dir, copy_tree, corpus_dir, Target, SHARED},
+    summary::Summary,
+    FailOn, Settings, Verdict,
 };
-use crate::vm::{self, GuestRun, VmArgs};
-
-/// What the guests boot and load.
-#[derive(Clone, Debug, Default)]
-pub struct Target {
-    /// The release of `--release`.
-    pub release: String,
-    /// The image folder booted (`vmlinuz`, `initrd.img`, `rootfs.img`).
-    pub image: PathBuf,
-    /// The distribution image it came from.
-    pub base_image: PathBuf,
-    /// The KASAN kernel's folder, if booted.
-    pub kasan: Option<PathBuf>,
-    /// The modules folder (from scripts/fuzz-kernel-build), if not the
-    /// image's own.
-    pub modules: Option<PathBuf>,
-    /// The simulator's release when it is not the module's version.
-    pub profile: Option<String>,
-}
-
-impl Target {
-    /// `key=value` lines for crash folders.
-    pub fn describe(&self) -> String {
-        let manifest = |d: &Path, k: &str| {
-            std::fs::read_to_string(d.join("manifest"))
-                .ok()
-                .and_then(|m| {
-                    m.lines().find_map(|l| {
-                        l.strip_prefix(&format!("{k}=")).map(str::to_owned)
-                    })
-                })
-                .unwrap_or_default()
-        };
-        let kernel = match &self.kasan {
-            Some(k) => manifest(k, "kernel"),
-            None => manifest(&self.base_image, "kernel"),
-        };
-        let jool = match &self.modules {
-            Some(m) => format!(
-                "{} ({})",
-                manifest(m, "jool_version"),
-                manifest(m, "jool_source")
-            ),
-            None => manifest(&self.base_image, "jool_version"),
-        };
-        format!(
-            "release={}\nkernel={kernel}\njool={jool}\nimage={}\nkasan={}\nmodules={}\ncover={}\n",
-            self.release,
-            self.base_image.display(),
-            self.kasan.as_ref().map_or("no".into(), |k| k.display().to_string()),
-            self.modules.as_ref().map_or("stock".into(), |m| m.display().to_string()),
-            self.modules.as_ref().map_or("none".into(), |m| manifest(m, "cover")),
-        )
-    }
-}
-
-/// Runs `scripts/fuzz-kernel-build ARGS` (its progress on stderr) and
-/// returns the folder it printed last.
-pub fn build_script(args: &[&str]) -> anyhow::Result<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scripts/fuzz-kernel-build");
-    let out = Command::new("bash")
-        .arg(&script)
-        .args(args)
-        .current_dir(script.parent().unwrap_or(Path::new(".")))
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("Failed to run {}", script.display()))?;
-    if !out.status.success() {
-        bail!(
-            "{} {} failed ({})",
-            script.display(),
-            args.join(" "),
-            out.status
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let dir =
-        text.lines().last().context("fuzz-kernel-build printed no folder")?;
-    Ok(PathBuf::from(dir.trim()))
-}
-
-/// Resolves `--release`, `--kasan`, `--modules` and `--jool-ref`.
-pub fn target(args: &FuzzKernelArgs, release: &str) -> anyhow::Result<Target> {
-    let base_image = vm::image_for(release, &args.vm)?;
-    let img = base_image.to_string_lossy().into_owned();
-    let kasan = if args.kasan {
-        Some(build_script(&["kasan", "--image", &img])?)
-    } else {
-        None
-    };
-    let modules = match args.modules.as_str() {
-        "stock" if kasan.is_some() => {
-            bail!(
-                "--kasan needs modules built for that kernel (--modules auto)"
-            )
-        }
-        "stock" => None,
-        "auto" => {
-            let mut a = vec!["modules", "--image", &img];
-            let k = kasan.as_ref().map(|k| k.to_string_lossy().into_owned());
-            if let Some(k) = &k {
-                a.extend(["--kernel", k]);
-            }
-            if let Some(r) = &args.jool_ref {
-                a.extend(["--jool-ref", r]);
-            }
-            Some(build_script(&a)?)
-        }
-        dir => Some(PathBuf::from(dir)),
-    };
-    let image =
-        kasan.as_ref().map_or_else(|| base_image.clone(), |k| k.join("image"));
-    Ok(Target {
-        release: release.to_owned(),
-        image,
-        base_image,
-        kasan,
-        modules,
-        profile: args.jool_ref.as_ref().map(|_| release.to_owned()),
-    })
-}
-
-/// Copies the `.ko` files of `from` to `to` without debug info (faster
-/// over 9p; symbols stay), plus a KASAN kernel's `modules.builtin`.
-pub fn stage_modules(
-    from: &Path,
-    kasan: Option<&Path>,
-    to: &Path,
-) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)?.flatten() {
-        let name = e.file_name();
-        if !name.to_string_lossy().ends_with(".ko") {
-            continue;
-        }
-        let st = Command::new("objcopy")
-            .arg("--strip-debug")
-            .arg(e.path())
-            .arg(to.join(&name))
-            .status();
-        if !st.is_ok_and(|s| s.success()) {
-            std::fs::copy(e.path(), to.join(&name))?;
-        }
-    }
-    if let Some(k) = kasan {
-        std::fs::copy(k.join("modules.builtin"), to.join("modules.builtin"))?;
-    }
-    Ok(())
-}
-
-/// A private folder under the temporary directory (mkdtemp-like: created
-/// fresh, never reused).
-pub fn private_dir(what: &str) -> anyhow::Result<PathBuf> {
-    for n in 0..1000 {
-        let d = std::env::temp_dir()
-            .join(format!("jool-fuzz-{what}-{}-{n}", std::process::id()));
-        match std::fs::create_dir(&d) {
-            Ok(()) => return Ok(d),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                continue
-            }
-            Err(e) => {
-                return Err(e).with_context(|| format!("{}", d.display()))
-            }
-        }
-    }
-    bail!("no free temporary folder for {what}")
-}
-
-/// The guest's view of the host folder shared as `/h/fixtures`.
-pub const SHARED: &str = "/h/fixtures";
-
-/// The VM options of one guest: the image, the hard limit, a prefix.
-fn guest_vm(
-    args: &FuzzKernelArgs,
-    t: &Target,
-    extra_secs: u64,
-    tag: &str,
-) -> VmArgs {
-    let mut vm = (*args.vm).clone();
-    vm.image = Some(t.image.clone());
-    vm.timeout = args.vm.timeout.saturating_add(extra_secs);
-    vm.log_prefix = tag.to_owned();
-    vm
-}
-
-/// Boots one guest with the shared folder and `words`.
-pub fn boot(
-    args: &FuzzKernelArgs,
-    t: &Target,
-    shared: &Path,
-    words: &[String],
-    extra_secs: u64,
-    tag: &str,
-) -> anyhow::Result<GuestRun> {
-    let vm = guest_vm(args, t, extra_secs, tag);
-    vm::boot_guest_words(&t.release, &vm, shared, words, &[])
-}
-
-/// The folder of kept inputs: `--corpus`, or
-/// `target/fuzz-kernel-corpus/RELEASE` (`-REF` with `--jool-ref`).
-pub(super) fn corpus_dir(args: &FuzzKernelArgs, release: &str) -> PathBuf {
-    args.corpus.clone().unwrap_or_else(|| {
-        let name = match &args.jool_ref {
-            Some(r) => format!("{release}-{r}"),
-            None => release.to_owned(),
-        };
-        PathBuf::from("target/fuzz-kernel-corpus").join(name)
-    })
-}
 
 /// Fills the shared folder: conformance requests, staged modules, the
 /// corpus, the plan; returns the plan.
 fn share(
-    args: &FuzzKernelArgs,
+    args: &Settings,
     t: &Target,
     shared: &Path,
     corpus: &Path,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let conf =
         args.conformance.clone().unwrap_or_else(super::default_conformance);
     copy_dir(&conf, &shared.join("conformance"))?;
@@ -249,7 +41,7 @@ fn share(
         ..GuestPlan::default()
     };
     if let Some(m) = &t.modules {
-        stage_modules(m, t.kasan.as_deref(), &shared.join("modules"))?;
+        setup::stage_modules(m, t.kasan.as_deref(), &shared.join("modules"))?;
         plan.modules = Some(format!("{SHARED}/modules").into());
         plan.builtin = t
             .kasan
@@ -260,45 +52,11 @@ fn share(
         copy_dir(corpus, &shared.join("corpus"))?;
         plan.corpus = Some(format!("{SHARED}/corpus").into());
     }
-    std::fs::write(
-        shared.join("plan.json"),
-        serde_json::to_string_pretty(&plan)?,
-    )?;
-    Ok(())
-}
-
-/// Copies the files of `from` (not recursively) into `to`.
-pub fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)
-        .with_context(|| format!("{}", from.display()))?
-        .flatten()
-    {
-        if e.path().is_file() {
-            std::fs::copy(e.path(), to.join(e.file_name()))?;
-        }
-    }
-    Ok(())
-}
-
-/// Copies the files under `from` into `to`, folders recreated.
-pub fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
-    let Ok(rd) = std::fs::read_dir(from) else { return Ok(()) };
-    std::fs::create_dir_all(to)?;
-    for e in rd.flatten() {
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        if src.is_dir() {
-            copy_tree(&src, &dst)?;
-        } else {
-            std::fs::copy(&src, &dst)
-                .with_context(|| format!("{}", src.display()))?;
-        }
-    }
-    Ok(())
+    fs::write_json(&shared.join("plan.json"), &plan)
 }
 
 /// The guest's command line: fuzz `seconds` from `seed`.
-fn fuzz_words(args: &FuzzKernelArgs, seed: u64, seconds: u64) -> Vec<String> {
+fn fuzz_words(args: &Settings, seed: u64, seconds: u64) -> Vec<String> {
     let mut w: Vec<String> = [
         "fuzz-kernel",
         "--backend",
@@ -366,14 +124,14 @@ pub struct GuestResult {
 /// Boots one guest of lane `index` (boot `run` of it, fuzzing `seconds`
 /// from `seed`) and copies what it wrote to `artifacts/guest-N[.R]`.
 fn run_guest(
-    args: &FuzzKernelArgs,
+    args: &Settings,
     t: &Target,
     shared: &Path,
     (index, run, seed, seconds): (usize, usize, u64, u64),
     tag: &str,
-) -> anyhow::Result<GuestResult> {
+) -> Result<GuestResult> {
     let words = fuzz_words(args, seed, seconds);
-    let guest = boot(args, t, shared, &words, seconds, tag)?;
+    let guest = setup::boot(args, t, shared, &words, (seconds, tag))?;
     let name = match run {
         0 => format!("guest-{index}"),
         r => format!("guest-{index}.{r}"),
@@ -385,7 +143,7 @@ fn run_guest(
         let _ = std::fs::copy(guest.out().join(f), dir.join(f));
     }
     let console = std::fs::read_to_string(guest.console()).unwrap_or_default();
-    std::fs::write(dir.join("console.log"), &console)?;
+    fs::write(&dir.join("console.log"), &console)?;
     let summary = std::fs::read_to_string(dir.join("summary.json"))
         .ok()
         .and_then(|t| serde_json::from_str::<Summary>(&t).ok());
@@ -414,11 +172,11 @@ const MIN_RERUN_SECS: u64 = 20;
 /// after another (seeds `seed`, `seed + jobs`, ...) until the time is
 /// used up.
 fn lane(
-    args: &FuzzKernelArgs,
+    args: &Settings,
     t: &Target,
     shared: &Path,
     (index, seed, jobs): (usize, u64, usize),
-) -> anyhow::Result<Vec<GuestResult>> {
+) -> Result<Vec<GuestResult>> {
     let start = Instant::now();
     let tag =
         if jobs > 1 { format!("[guest {index}] ") } else { String::new() };
@@ -442,14 +200,14 @@ fn lane(
 
 /// Guests to boot: `--jobs`, else one per host CPU (one vCPU each
 /// under TCG), at most 8.
-fn jobs(args: &FuzzKernelArgs) -> usize {
+fn jobs(args: &Settings) -> usize {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let kvm = args.vm.wants_kvm();
-    args.vm.jobs.unwrap_or(if kvm { cpus / 2 } else { cpus }).clamp(1, 8)
+    args.jobs.unwrap_or(if kvm { cpus / 2 } else { cpus }).clamp(1, 8)
 }
 
 /// Runs `--backend vm`.
-pub(super) fn run(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: &Settings) -> Result<Verdict> {
     if let Some(dir) = &args.reproduce {
         return super::repro::run(args, dir);
     }
@@ -459,14 +217,13 @@ pub(super) fn run(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
     let release = release_of(args);
     profile_of(&release)?;
-    let t = target(args, &release)?;
+    let t = setup::target(args, &release)?;
     let seed = seed_of(args);
     let jobs = jobs(args);
     let corpus = corpus_dir(args, &release);
-    let shared = private_dir("share")?;
+    let shared = setup::private_dir("share")?;
     share(args, &t, &shared, &corpus)?;
-    std::fs::create_dir_all(&args.artifacts)
-        .with_context(|| format!("{}", args.artifacts.display()))?;
+    fs::create_dir_all(&args.artifacts)?;
     eprintln!(
         "fuzz-kernel: {jobs} guest(s), seeds {seed}..{}, {} s on {release}{}; modules: {}",
         seed + jobs as u64 - 1,
@@ -475,29 +232,28 @@ pub(super) fn run(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
         t.modules.as_ref().map_or("the image's".into(), |m| m.display().to_string())
     );
     let setup_secs = t0.elapsed().as_secs_f64();
-    let results: Vec<anyhow::Result<Vec<GuestResult>>> =
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (1..=jobs)
-                .map(|i| {
-                    let (t, shared) = (&t, &shared);
-                    s.spawn(move || {
-                        lane(args, t, shared, (i, seed + i as u64 - 1, jobs))
-                    })
+    let results: Vec<Result<Vec<GuestResult>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (1..=jobs)
+            .map(|i| {
+                let (t, shared) = (&t, &shared);
+                s.spawn(move || {
+                    lane(args, t, shared, (i, seed + i as u64 - 1, jobs))
                 })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(anyhow::anyhow!("a guest thread panicked"))
-                    })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::Guest("a guest thread panicked".into()))
                 })
-                .collect()
-        });
+            })
+            .collect()
+    });
     let _ = std::fs::remove_dir_all(&shared);
     let results: Vec<GuestResult> = results
         .into_iter()
-        .collect::<anyhow::Result<Vec<_>>>()?
+        .collect::<Result<Vec<_>>>()?
         .into_iter()
         .flatten()
         .collect();
@@ -516,30 +272,40 @@ pub(super) fn run(args: &FuzzKernelArgs) -> anyhow::Result<ExitCode> {
             args.artifacts.join(c.dir.as_deref().unwrap_or("")).display()
         );
     }
+    keep_console(args, &results)?;
     if total.crashes.is_empty() && results.iter().any(|r| r.summary.is_none())
     {
-        bail!(
+        return Err(Error::Guest(format!(
             "a guest wrote no fuzz summary and its console shows no crash (see {}/guest-*/console.log)",
             args.artifacts.display()
-        );
+        )));
     }
     Ok(finish(&total, args.fail_on))
 }
 
+/// `--console FILE`: the console of the first guest that crashed or
+/// wrote no summary.
+fn keep_console(args: &Settings, results: &[GuestResult]) -> Result<()> {
+    let Some(dest) = &args.console else { return Ok(()) };
+    let failed = results
+        .iter()
+        .find(|r| r.summary.as_ref().is_none_or(|s| !s.crashes.is_empty()));
+    match failed {
+        Some(r) => fs::write(dest, &r.console),
+        None => Ok(()),
+    }
+}
+
 /// Adds the guests' kept inputs to the corpus; how many were new.
-fn grow_corpus(
-    results: &[GuestResult],
-    corpus: &Path,
-) -> anyhow::Result<usize> {
-    std::fs::create_dir_all(corpus)
-        .with_context(|| format!("{}", corpus.display()))?;
+fn grow_corpus(results: &[GuestResult], corpus: &Path) -> Result<usize> {
+    fs::create_dir_all(corpus)?;
     let mut n = 0;
     for r in results {
         let Ok(rd) = std::fs::read_dir(r.dir.join("corpus")) else { continue };
         for e in rd.flatten() {
             let dest = corpus.join(e.file_name());
             if !dest.exists() {
-                std::fs::copy(e.path(), dest)?;
+                fs::copy(&e.path(), &dest)?;
                 n += 1;
             }
         }

@@ -20,54 +20,55 @@ use std::{
     collections::BTreeMap,
     fmt::Write as _,
     path::{Path, PathBuf},
-    process::ExitCode,
 };
 
 use jool_sim::{
     kernel::{Caller, Framework, Kernel, NetnsId, Xlator, INIT_NETNS},
     versions::Profile,
+    wire::{ctrl::Family, genl, hex, nla::NlasIterator, nlmsg},
 };
 
-use super::{
-    backend::ClientKind,
-    expect::Snapshots,
-    kernel::KernelBackend,
-    recipes,
-    report::Report,
-    runner,
-    spec::{Case, StepKind, Suite, User},
+use crate::{
+    suite::{
+        self,
+        backend::ClientKind,
+        expect::Snapshots,
+        kernel::KernelBackend,
+        recipes,
+        report::Report,
+        runner,
+        spec::{Case, StepKind, Suite, User},
+    },
+    vm,
 };
 
-/// Where `jool-harness capture` runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum CaptureBackend {
-    /// This machine's kernel (root, Jool and nlmon available).
-    Kernel,
-    /// A QEMU guest of `--release` (what fixtures are made with).
-    Vm,
+mod error;
+
+pub use error::Error;
+
+/// Result of the capture operations.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What `jool-harness capture` does.
+#[derive(Clone, Debug)]
+pub struct Capture {
+    /// Suites to capture: globs on the file stem (default all).
+    pub globs: Vec<String>,
+    /// Folder of the suite files.
+    pub suites_dir: PathBuf,
+    /// Release (vm: the image's).
+    pub release: String,
+    /// Output folder; replaced when it already holds a capture, refused
+    /// when it holds anything else.
+    pub out: PathBuf,
 }
 
-/// `jool-harness capture`.
-#[derive(Debug, clap::Args)]
-pub struct CaptureArgs {
-    /// Where the commands run.
-    #[arg(long, value_enum, default_value = "vm")]
-    pub backend: CaptureBackend,
-    /// Suites to capture: glob on the file stem (default all).
-    #[arg(long = "suite", value_name = "GLOB")]
-    pub suites: Vec<String>,
-    /// Folder of the suite files.
-    #[arg(long, value_name = "DIR")]
-    pub suites_dir: Option<PathBuf>,
-    /// Release (vm: the image's; default 4.1.9).
-    #[arg(long, value_name = "R")]
-    pub release: Option<String>,
-    /// Output folder (default: fixtures/captures/<release>-vm).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// VM options.
-    #[command(flatten)]
-    pub vm: crate::vm::VmArgs,
+impl Capture {
+    /// The default output folder of `release`:
+    /// `fixtures/captures/<release>-vm`.
+    pub fn default_out(release: &str) -> PathBuf {
+        suite::default_suites_dir().join(format!("../captures/{release}-vm"))
+    }
 }
 
 /// One netlink message of a pcap record, with its direction.
@@ -84,7 +85,7 @@ const NETLINK_GENERIC: u16 = 16;
 
 /// The NETLINK_GENERIC messages of a pcap (link type 253: a 16-byte cooked
 /// header, then the netlink messages of one skb).
-pub fn read_pcap(bytes: &[u8]) -> Result<Vec<Message>, String> {
+pub fn read_pcap(bytes: &[u8]) -> std::result::Result<Vec<Message>, String> {
     let magic = bytes.get(..4).ok_or("pcap too short")?;
     let le = match magic {
         [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
@@ -111,18 +112,11 @@ pub fn read_pcap(bytes: &[u8]) -> Result<Vec<Message>, String> {
         if proto != NETLINK_GENERIC {
             continue;
         }
-        let mut msgs = &data[16..];
-        while msgs.len() >= 16 {
-            let mlen = u32::from_ne_bytes([msgs[0], msgs[1], msgs[2], msgs[3]])
-                as usize;
-            if mlen < 16 || mlen > msgs.len() {
-                break;
-            }
+        for m in nlmsg::Messages::new(&data[16..]) {
             // nlmon marks every message outgoing: requests are those with
             // NLM_F_REQUEST.
-            let to_kernel = msgs[6] & 1 != 0;
-            out.push(Message { to_kernel, bytes: msgs[..mlen].to_vec() });
-            msgs = &msgs[((mlen + 3) & !3).min(msgs.len())..];
+            let to_kernel = m.flags() & nlmsg::F_REQUEST != 0;
+            out.push(Message { to_kernel, bytes: m.message().to_vec() });
         }
     }
     Ok(out)
@@ -140,111 +134,101 @@ fn port_of(m: &[u8]) -> u32 {
 /// A message with its sequence number and port id zeroed (also those of
 /// the request an `NLMSG_ERROR` echoes).
 pub fn masked(m: &[u8]) -> Vec<u8> {
-    let mut m = m.to_vec();
-    for r in [8..16, 28..36] {
-        let is_echo = r.start == 28;
-        let ty = m.get(4..6).map_or(0, |t| u16::from_ne_bytes([t[0], t[1]]));
-        if is_echo && !(ty == 2 && m.len() >= 36) {
-            continue;
-        }
-        if let Some(s) = m.get_mut(r) {
-            s.fill(0);
-        }
+    nlmsg::masked(m)
+}
+
+/// Runs the suites' commands with the real client in a guest of
+/// `c.release` and copies the capture it makes (outputs, netlink bytes)
+/// to `c.out`. The guest runs [`capture_kernel`].
+pub fn capture_vm(c: &Capture, config: &vm::Config) -> Result<()> {
+    check_out(&c.out)?;
+    let dir = c.suites_dir.canonicalize().map_err(|e| {
+        Error::io(format!("find {}", c.suites_dir.display()), e)
+    })?;
+    suite::load_suites(&dir, &c.globs)?; // fail early, on the host
+    let mut args: Vec<String> =
+        ["capture", "--backend", "kernel", "--out", "/h/out/capture"]
+            .map(str::to_owned)
+            .into();
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    args.extend(["--suites-dir".into(), format!("/h/fixtures/{name}")]);
+    args.extend(["--release".into(), c.release.clone()]);
+    for g in &c.globs {
+        args.extend(["--suite".into(), g.clone()]);
     }
-    m
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().fold(String::with_capacity(b.len() * 2), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
-/// `jool-harness capture`.
-pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
-    let release = args
-        .release
-        .clone()
-        .unwrap_or_else(|| crate::cli::DEFAULT_CLIENT.to_owned());
-    let out = args.out.clone().unwrap_or_else(|| {
-        super::default_suites_dir().join(format!("../captures/{release}-vm"))
-    });
-    match args.backend {
-        CaptureBackend::Kernel => capture_kernel(&args, &release, &out),
-        CaptureBackend::Vm => capture_vm(&args, &release, &out),
-    }
-}
-
-fn capture_vm(
-    args: &CaptureArgs,
-    release: &str,
-    out: &Path,
-) -> anyhow::Result<ExitCode> {
-    let words = ["capture", "--backend", "kernel", "--out", "/h/out/capture"]
-        .map(str::to_owned);
-    let guest = crate::vm::boot_guest(
-        release,
-        &args.vm,
-        args.suites_dir.as_deref(),
-        &args.suites,
-        &words,
-    )?;
+    let fixtures = dir.parent().map(Path::to_owned);
+    let guest = vm::Guest { args, fixtures, extra_bin: vec![] };
+    let guest = vm::boot_guest(&c.release, config, &guest)?;
     let got = guest.out().join("capture");
     if guest.failure().is_some() || !got.join("COMMANDS.tsv").is_file() {
-        let kept = guest.keep_console(&args.vm, None);
-        anyhow::bail!(
-            "the guest made no capture ({}); console in {}",
-            guest.failure().unwrap_or("see guest.log"),
-            kept.display()
-        );
+        let console = guest.keep_console(None);
+        return Err(Error::NoCapture {
+            why: guest.failure().unwrap_or("see guest.log").to_owned(),
+            console,
+        });
     }
-    let _ = std::fs::remove_dir_all(out);
-    std::fs::create_dir_all(out)?;
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(got.join("."))
-        .arg(out)
-        .status()?;
-    anyhow::ensure!(
-        status.success(),
-        "copying the capture to {} failed",
-        out.display()
-    );
-    let image = crate::vm::image_for(release, &args.vm)?;
+    replace_dir(&got, &c.out)?;
     let _ = std::fs::copy(
-        image.join("manifest"),
-        out.join("env/image-manifest.txt"),
+        guest.image().join("manifest"),
+        c.out.join("env/image-manifest.txt"),
     );
     let timings = guest.timings();
-    write_readme(out, release, &timings)?;
-    eprintln!("capture: {} written", out.display());
+    write_readme(&c.out, &c.release, &timings)?;
+    eprintln!("capture: {} written", c.out.display());
     for (k, v) in timings {
         eprintln!("{k}: {v:.1} s");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-fn capture_kernel(
-    args: &CaptureArgs,
-    release: &str,
-    out: &Path,
-) -> anyhow::Result<ExitCode> {
-    let dir =
-        args.suites_dir.clone().unwrap_or_else(super::default_suites_dir);
-    let suites = super::load_suites(&dir, &args.suites)?;
+/// An output folder may be replaced when it is absent, empty, or an
+/// earlier capture (it has `COMMANDS.tsv`): nothing else is removed.
+fn check_out(out: &Path) -> Result<()> {
+    let empty =
+        std::fs::read_dir(out).map_or(true, |mut d| d.next().is_none());
+    if empty || out.join("COMMANDS.tsv").is_file() {
+        Ok(())
+    } else {
+        Err(Error::NotACapture(out.to_owned()))
+    }
+}
+
+/// Replaces the capture folder `out` (see [`check_out`]) with a copy of
+/// `from`.
+fn replace_dir(from: &Path, out: &Path) -> Result<()> {
+    check_out(out)?;
+    if out.exists() {
+        std::fs::remove_dir_all(out)
+            .map_err(|e| Error::io(format!("remove {}", out.display()), e))?;
+    }
+    std::fs::create_dir_all(out)
+        .map_err(|e| Error::io(format!("create {}", out.display()), e))?;
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from.join("."))
+        .arg(out)
+        .status()
+        .map_err(|e| Error::io("run cp", e))?;
+    if !status.success() {
+        return Err(Error::io(
+            format!("copy the capture to {}", out.display()),
+            std::io::Error::other(status.to_string()),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the suites' commands with the real client on this machine's
+/// kernel while nlmon records every namespace, and writes the capture to
+/// `c.out`. Returns whether every case passed.
+pub fn capture_kernel(c: &Capture) -> Result<bool> {
+    check_out(&c.out)?;
+    let suites = suite::load_suites(&c.suites_dir, &c.globs)?;
     let mut backend =
-        KernelBackend::new(Some(release), &super::jool_stats_binary()?)
-            .map_err(anyhow::Error::msg)?;
-    let pcaps = out.join("pcap");
-    backend.capture_into(&pcaps).map_err(anyhow::Error::msg)?;
+        KernelBackend::new(Some(&c.release), &vm::jool_stats_binary()?)
+            .map_err(Error::Backend)?;
+    let pcaps = c.out.join("pcap");
+    backend.capture_into(&pcaps).map_err(Error::Backend)?;
     let plan = runner::Plan {
         suites: &suites,
         clients: &[ClientKind::Real],
@@ -257,17 +241,13 @@ fn capture_kernel(
         }
     });
     drop(backend);
-    write_steps(out, &suites, &report)?;
-    write_env(out)?;
-    Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    write_steps(&c.out, &suites, &report)?;
+    write_env(&c.out)?;
+    Ok(report.success())
 }
 
 /// Writes every step's outputs and netlink messages, and COMMANDS.tsv.
-fn write_steps(
-    out: &Path,
-    suites: &[Suite],
-    report: &Report,
-) -> anyhow::Result<()> {
+fn write_steps(out: &Path, suites: &[Suite], report: &Report) -> Result<()> {
     let mut tsv = String::new();
     for r in &report.cases {
         let Some(case) = suites
@@ -282,9 +262,11 @@ fn write_steps(
         for entry in std::fs::read_dir(out.join("pcap"))?.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(&format!("{}__{}__", r.suite, r.case)) {
+                let path = entry.path();
+                let bytes = std::fs::read(&path)?;
                 messages.extend(
-                    read_pcap(&std::fs::read(entry.path())?)
-                        .map_err(anyhow::Error::msg)?,
+                    read_pcap(&bytes)
+                        .map_err(|why| Error::Pcap { path, why })?,
                 );
             }
         }
@@ -306,7 +288,7 @@ fn write_steps(
                     nl,
                     "{} {}",
                     if m.to_kernel { '>' } else { '<' },
-                    hex(&m.bytes)
+                    hex::encode(&m.bytes)
                 );
             }
             if step.netns() != "new" {
@@ -328,7 +310,7 @@ fn write_steps(
     Ok(())
 }
 
-fn write_env(out: &Path) -> anyhow::Result<()> {
+fn write_env(out: &Path) -> Result<()> {
     let env = out.join("env");
     std::fs::create_dir_all(&env)?;
     for (name, cmd) in [
@@ -347,7 +329,7 @@ fn write_readme(
     out: &Path,
     release: &str,
     timings: &[(String, f64)],
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let read = |f: &str| {
         std::fs::read_to_string(out.join("env").join(f)).unwrap_or_default()
     };
@@ -361,7 +343,7 @@ fn write_readme(
     }
     let text = format!(
         "# Jool {release}: every suite command on the real module (jool-harness capture)\n\n\
-Made by `jool-harness capture --backend vm --release {release}` (harness/src/suite/capture.rs): the \
+Made by `jool-harness capture --backend vm --release {release}` (harness/src/capture/): the \
 image of `scripts/vm-image --release {release}` booted under QEMU, `jool-harness capture --backend kernel` \
 inside. Every `run` step of every suite ran with the real C client (Debian's jool-tools), in real \
 namespaces and as the step's user, while tcpdump recorded an nlmon device in each namespace of the case \
@@ -388,7 +370,7 @@ fn exchanges(text: &str) -> Vec<(Vec<u8>, Vec<Vec<u8>>)> {
     let mut ex: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
     for line in text.lines() {
         let (dir, h) = line.split_at(1.min(line.len()));
-        let Some(bytes) = unhex(h.trim()) else { continue };
+        let Ok(bytes) = hex::decode(h.trim()) else { continue };
         match (dir, ex.last_mut()) {
             (">", _) => ex.push((bytes, Vec::new())),
             ("<", Some(last)) => last.1.push(bytes),
@@ -427,7 +409,7 @@ impl crate::transport::Transport for Replay {
         let replies = self.exchanges.pop_front().ok_or_else(|| {
             std::io::Error::other(format!(
                 "request {} was not captured",
-                hex(datagram)
+                hex::encode(datagram)
             ))
         })?;
         let (seq, port) = (
@@ -479,61 +461,18 @@ impl crate::transport::Transport for &mut Replay {
     }
 }
 
-/// The `joold` multicast group id in a `CTRL_CMD_NEWFAMILY` reply.
-fn mcast_group_id(reply: &[u8]) -> Option<u32> {
-    use jool_sim::wire::nla::NlasIterator;
-    if reply.get(4..6)? != 0x10u16.to_ne_bytes() || *reply.get(16)? != 1 {
-        return None;
-    }
-    let groups = NlasIterator::new(reply.get(20..)?)
-        .flatten()
-        .find(|a| a.kind() == 7)?;
-    let group = NlasIterator::new(groups.value()).flatten().next()?;
-    let id =
-        NlasIterator::new(group.value()).flatten().find(|a| a.kind() == 2)?;
-    let v = id.value();
-    Some(u32::from_ne_bytes([*v.first()?, *v.get(1)?, *v.get(2)?, *v.get(3)?]))
-}
-
-/// The family id in a `CTRL_CMD_NEWFAMILY` reply.
-fn family_id(reply: &[u8]) -> Option<u16> {
-    if reply.get(4..6)? != 0x10u16.to_ne_bytes() || *reply.get(16)? != 1 {
-        return None;
-    }
-    let mut at = 20;
-    while at + 4 <= reply.len() {
-        let len = u16::from_ne_bytes([reply[at], reply[at + 1]]) as usize;
-        let ty = u16::from_ne_bytes([reply[at + 2], reply[at + 3]]);
-        if ty == 1 && len >= 6 {
-            return Some(u16::from_ne_bytes([reply[at + 4], reply[at + 5]]));
-        }
-        if len < 4 {
-            return None;
-        }
-        at += (len + 3) & !3;
-    }
-    None
-}
-
 /// The counters of a Jool stats reply (`u64` attributes after the genl
 /// and Jool headers).
 fn reply_counters(reply: &[u8], header_len: usize) -> Vec<(u16, u64)> {
-    let mut at = 20 + header_len;
-    let mut v = Vec::new();
-    while at + 4 <= reply.len() {
-        let len = u16::from_ne_bytes([reply[at], reply[at + 1]]) as usize;
-        let ty = u16::from_ne_bytes([reply[at + 2], reply[at + 3]]) & 0x3fff;
-        if len < 4 || at + len > reply.len() {
-            break;
-        }
-        if len == 12 {
-            let b: [u8; 8] =
-                reply[at + 4..at + 12].try_into().unwrap_or_default();
-            v.push((ty, u64::from_ne_bytes(b)));
-        }
-        at += (len + 3) & !3;
-    }
-    v
+    let Ok(p) = nlmsg::Packet::new_checked(reply) else { return vec![] };
+    let attrs = p.payload().get(genl::HEADER_LEN + header_len..);
+    NlasIterator::new(attrs.unwrap_or_default())
+        .map_while(std::result::Result::ok)
+        .filter_map(|a| {
+            let v: [u8; 8] = a.value().try_into().ok()?;
+            Some((a.kind(), u64::from_le_bytes(v)))
+        })
+        .collect()
 }
 
 /// What [`compare`] found.
@@ -639,11 +578,12 @@ fn compare_case(
                 };
                 for (req, want) in exchanges(&text) {
                     c.requests += 1;
-                    if let Some(id) = want.iter().find_map(|r| family_id(r)) {
-                        k.set_family_id(id);
+                    let family = want.iter().find_map(|r| Family::find(r));
+                    if let Some(f) = &family {
+                        k.set_family_id(f.id);
                     }
-                    if let Some(id) =
-                        want.iter().find_map(|r| mcast_group_id(r))
+                    if let Some((_, id)) =
+                        family.and_then(|f| f.mcast_groups.first().cloned())
                     {
                         k.set_mcast_group_id(id);
                     }
@@ -666,13 +606,13 @@ fn compare_case(
                             "{} ({}): request {}\n  real: {}\n  sim:  {}",
                             base.display(),
                             step.run.as_deref().unwrap_or_default(),
-                            hex(&req),
+                            hex::encode(&req),
                             w.iter()
-                                .map(|m| hex(m))
+                                .map(|m| hex::encode(m))
                                 .collect::<Vec<_>>()
                                 .join(" "),
                             g.iter()
-                                .map(|m| hex(m))
+                                .map(|m| hex::encode(m))
                                 .collect::<Vec<_>>()
                                 .join(" "),
                         ));
@@ -731,5 +671,32 @@ mod test {
             ex,
             vec![(vec![1, 2], vec![vec![3], vec![4]]), (vec![5], vec![])]
         );
+    }
+
+    /// Every message a step's `.netlink` file holds was read from the
+    /// case's nlmon pcap (the file is made from the pcap by `write_steps`).
+    #[test]
+    fn test_read_pcap_finds_the_captured_messages() {
+        let dir = suite::default_suites_dir().join("../captures/4.1.9-vm");
+        let pcap = dir.join("pcap/errors__abbreviations__init.pcap");
+        let msgs = read_pcap(&std::fs::read(pcap).unwrap()).unwrap();
+        assert!(msgs.iter().any(|m| m.to_kernel));
+        assert!(msgs.iter().any(|m| !m.to_kernel));
+        let text = std::fs::read_to_string(
+            dir.join("errors/abbreviations/01.netlink"),
+        )
+        .unwrap();
+        let mut n = 0;
+        for line in text.lines() {
+            let (dir, h) = line.split_at(1);
+            let bytes = hex::decode(h.trim()).unwrap();
+            let found = msgs
+                .iter()
+                .any(|m| m.bytes == bytes && m.to_kernel == (dir == ">"));
+            assert!(found, "{line}");
+            n += 1;
+        }
+        assert!(n >= 2, "{n}");
+        assert!(read_pcap(b"not a pcap").is_err());
     }
 }

@@ -1,4 +1,5 @@
-//! Real clients against real modules: `jool-harness versions real`.
+//! Real clients against real modules: `jool-harness versions real`
+//! (the host side: [`run`]; the guest side: [`guest`]).
 //!
 //! For each kernel module release K with a guest image (Debian's
 //! jool-dkms 4.1.9, 4.1.13, 4.1.15), boots K's guest with the real C
@@ -28,18 +29,19 @@ use std::{
     collections::BTreeMap,
     fmt::Write as _,
     path::{Path, PathBuf},
-    process::{Command, ExitCode},
+    process::Command,
     time::Duration,
 };
 
-use anyhow::{bail, Context};
 use jool_sim::versions::Profile;
 use serde::{Deserialize, Serialize};
 
-use super::predict::{Run, Shown, Verdict};
+use super::{bail, release, Context, Error, Result};
 use crate::{
-    suite::{kernel, recipes},
-    vm::{self, VmArgs},
+    compat::predict::{Run, Shown, Verdict},
+    host,
+    suite::recipes,
+    vm,
 };
 
 /// The releases Debian packages (bookworm, trixie, sid).
@@ -71,52 +73,32 @@ const BUNDLE_LIBS: &[&str] = &[
     "libnl-genl-3.so.200",
 ];
 
-/// `jool-harness versions real`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct RealArgs {
+/// What `jool-harness versions real` does.
+#[derive(Debug, Clone)]
+pub struct RealOptions {
     /// Kernel module releases to boot (each needs scripts/vm-image's
     /// image; built when absent).
-    #[arg(long = "module", value_delimiter = ',', value_name = "R",
-          default_values_t = DEBIAN_RELEASES.iter().map(|s| s.to_string()))]
     pub modules: Vec<String>,
     /// Releases of the real C clients to run (binaries from their images).
-    #[arg(long = "client", value_delimiter = ',', value_name = "R",
-          default_values_t = DEBIAN_RELEASES.iter().map(|s| s.to_string()))]
     pub clients: Vec<String>,
     /// Folder of the captures (`<module>.json`).
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "fixtures/captures/cross"
-    )]
     pub out: PathBuf,
-    /// Do not boot anything: check the captures already in --out.
-    #[arg(long)]
+    /// Do not boot anything: check the captures already in `out`.
     pub check_only: bool,
-    /// VM options.
-    #[command(flatten)]
-    pub vm: VmArgs,
+    /// How to boot the guests.
+    pub vm: vm::Config,
 }
 
-/// `jool-harness versions real-guest` (run by `real` inside the guest).
-#[derive(Debug, Clone, clap::Args)]
-pub struct GuestArgs {
+/// What `jool-harness versions real-guest` does (inside the guest).
+#[derive(Debug, Clone)]
+pub struct GuestOptions {
     /// Folder of client bundles: `<release>/bin/{jool,jool_siit}`,
     /// `<release>/lib/`.
-    #[arg(long, value_name = "DIR")]
     pub clients: PathBuf,
     /// Where to write `cross.json`.
-    #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Ignored (the VM runner passes it to every guest command).
-    #[arg(long, value_name = "DIR", hide = true)]
-    pub suites_dir: Option<PathBuf>,
     /// The release the host expects the guest to run.
-    #[arg(long, value_name = "R")]
     pub release: Option<String>,
-    /// Ignored (as --suites-dir).
-    #[arg(long = "suite", value_name = "GLOB", hide = true)]
-    pub suites: Vec<String>,
 }
 
 /// Who ran a command.
@@ -263,7 +245,7 @@ pub fn sim_record(
     c: &Capture,
     r: &Record,
     counters_dir: &Path,
-) -> anyhow::Result<Record> {
+) -> Result<Record> {
     let xlator = INSTANCES
         .iter()
         .find(|(_, _, p)| *p == r.program)
@@ -304,8 +286,8 @@ pub fn sim_record(
 }
 
 /// Every comparison a capture supports (see the module documentation).
-pub fn check(c: &Capture) -> anyhow::Result<Vec<Finding>> {
-    let kernel = super::release(&c.module)?;
+pub fn check(c: &Capture) -> Result<Vec<Finding>> {
+    let kernel = release(&c.module)?;
     let tmp = TempDir::new("check")?;
     let mut f = Vec::new();
     let mut push = |what: String, problem: Option<String>| {
@@ -323,7 +305,7 @@ pub fn check(c: &Capture) -> anyhow::Result<Vec<Finding>> {
         bail!("capture of {} has no real client runs", c.module);
     }
     for r in c.runs.iter().filter(|r| r.kind == Kind::Real) {
-        let client = super::release(&r.release)?;
+        let client = release(&r.release)?;
         let pair = format!(
             "client {} x module {}: {} stats display {}",
             r.release,
@@ -385,7 +367,7 @@ pub fn check(c: &Capture) -> anyhow::Result<Vec<Finding>> {
 }
 
 /// Reads a capture file.
-pub fn load(path: &Path) -> anyhow::Result<Capture> {
+pub fn load(path: &Path) -> Result<Capture> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("Failed to read {}", path.display()))?;
     serde_json::from_str(&text)
@@ -434,8 +416,9 @@ pub fn summary(c: &Capture, findings: &[Finding]) -> String {
 
 /// The folder of the real client of `release`: `bin/` and `lib/` taken
 /// from its guest image with debugfs (cached beside the image).
-pub fn client_bundle(release: &str, vm: &VmArgs) -> anyhow::Result<PathBuf> {
-    let image = vm::image_for(release, &VmArgs { image: None, ..vm.clone() })?;
+pub fn client_bundle(release: &str, config: &vm::Config) -> Result<PathBuf> {
+    let config = vm::Config { image: None, ..config.clone() };
+    let image = vm::image_for(release, &config)?;
     let key = image
         .file_name()
         .context("image folder without a name")?
@@ -454,7 +437,7 @@ pub fn client_bundle(release: &str, vm: &VmArgs) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir.join("bin"))?;
     std::fs::create_dir_all(dir.join("lib"))?;
     let rootfs = image.join("rootfs.img");
-    let debugfs = |req: &str| -> anyhow::Result<String> {
+    let debugfs = |req: &str| -> Result<String> {
         let o = Command::new("debugfs")
             .args(["-R", req])
             .arg(&rootfs)
@@ -462,7 +445,7 @@ pub fn client_bundle(release: &str, vm: &VmArgs) -> anyhow::Result<PathBuf> {
             .context("Failed to run debugfs (apt-get install e2fsprogs)")?;
         Ok(String::from_utf8_lossy(&o.stdout).into_owned())
     };
-    let dump = |from: &str, to: &Path| -> anyhow::Result<()> {
+    let dump = |from: &str, to: &Path| -> Result<()> {
         debugfs(&format!("dump {from} {}", to.display()))?;
         let len = std::fs::metadata(to).map(|m| m.len()).unwrap_or(0);
         if len == 0 {
@@ -495,56 +478,53 @@ pub fn client_bundle(release: &str, vm: &VmArgs) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Runs `jool-harness versions real`.
-pub fn run(args: RealArgs) -> anyhow::Result<ExitCode> {
-    for r in args.modules.iter().chain(&args.clients) {
-        super::release(r)?;
+/// What `versions real` found: every check, and a summary per module.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Every check, in order.
+    pub findings: Vec<Finding>,
+    /// The per-module summaries, as text.
+    pub summary: String,
+}
+
+/// Runs `jool-harness versions real`: captures each module (unless
+/// `check_only`), writes `<module>.json` into `out`, and checks them.
+pub fn run(opts: &RealOptions) -> Result<Outcome> {
+    for r in opts.modules.iter().chain(&opts.clients) {
+        if Profile::get(r).is_none() {
+            bail!(
+                "unknown release '{r}'; known releases: {}",
+                Profile::names().join(" ")
+            );
+        }
     }
-    let mut all = Vec::new();
-    let mut text = String::new();
-    for module in &args.modules {
-        let path = args.out.join(format!("{module}.json"));
-        if !args.check_only {
-            let c = capture(module, &args)?;
-            std::fs::create_dir_all(&args.out)?;
+    let mut out = Outcome::default();
+    for module in &opts.modules {
+        let path = opts.out.join(format!("{module}.json"));
+        if !opts.check_only {
+            let c = capture(module, opts)?;
+            std::fs::create_dir_all(&opts.out)?;
             std::fs::write(&path, serde_json::to_string_pretty(&c)? + "\n")?;
             eprintln!("versions real: wrote {}", path.display());
         }
         let c = load(&path)?;
         let f = check(&c)?;
-        text.push_str(&summary(&c, &f));
-        all.extend(f);
+        out.summary.push_str(&summary(&c, &f));
+        out.findings.extend(f);
     }
-    let bad: Vec<&Finding> =
-        all.iter().filter(|f| f.problem.is_some()).collect();
-    for f in &bad {
-        println!("DIFFERS {}\n{}", f.what, f.problem.as_deref().unwrap_or(""));
-    }
-    print!("{text}");
-    println!(
-        "{} of {} checks agree (real clients x real modules x the sim)",
-        all.len() - bad.len(),
-        all.len()
-    );
-    Ok(if bad.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(out)
 }
 
-/// A folder removed when dropped.
+/// A private folder (mkdtemp, 0700) removed when dropped.
 struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new(what: &str) -> anyhow::Result<Self> {
-        static N: std::sync::atomic::AtomicUsize =
-            std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!(
-            "jool-harness-real-{what}-{}-{n}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p)
-            .with_context(|| format!("Failed to create {}", p.display()))?;
-        Ok(Self(p))
+    fn new(what: &str) -> Result<Self> {
+        let template =
+            std::env::temp_dir().join(format!("jool-harness-{what}-XXXXXX"));
+        nix::unistd::mkdtemp(&template).map(Self).with_context(|| {
+            format!("Failed to create {}", template.display())
+        })
     }
 
     fn path(&self) -> &Path {
@@ -554,11 +534,12 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        // Made by mkdtemp in `new`: ours to remove.
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
-fn capture(module: &str, args: &RealArgs) -> anyhow::Result<Capture> {
+fn capture(module: &str, args: &RealOptions) -> Result<Capture> {
     let share = TempDir::new("share")?;
     for c in &args.clients {
         let b = client_bundle(c, &args.vm)?;
@@ -571,29 +552,26 @@ fn capture(module: &str, args: &RealArgs) -> anyhow::Result<Capture> {
             bail!("Failed to copy {}", b.display());
         }
     }
-    let words: Vec<String> = [
-        "versions",
-        "real-guest",
-        "--clients",
-        "/h/bin/clients",
-        "--out",
-        "/h/out",
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    let guest = vm::boot_guest_with(
-        module,
-        &args.vm,
-        None,
-        &[],
-        &words,
-        &[("clients", share.path())],
-    )?;
+    let guest = vm::Guest {
+        args: [
+            "versions",
+            "real-guest",
+            "--clients",
+            "/h/bin/clients",
+            "--out",
+            "/h/out",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        fixtures: None,
+        extra_bin: vec![("clients".into(), share.path().to_owned())],
+    };
+    let guest = vm::boot_guest(module, &args.vm, &guest)?;
     let file = guest.out().join("cross.json");
     let text = match (guest.failure(), std::fs::read_to_string(&file)) {
         (None, Ok(t)) => t,
         (why, _) => {
-            let kept = guest.keep_console(&args.vm, None);
+            let kept = guest.keep_console(None);
             bail!(
                 "the guest of {module} wrote no cross.json ({}); console in {}",
                 why.unwrap_or("see guest.log above"),
@@ -625,43 +603,37 @@ fn capture(module: &str, args: &RealArgs) -> anyhow::Result<Capture> {
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-fn sh_ok(script: &str) -> anyhow::Result<()> {
-    let o = kernel::run_command(
-        &["sh".into(), "-c".into(), script.into()],
-        TIMEOUT,
-    )
-    .map_err(anyhow::Error::msg)?;
+fn sh_ok(script: &str) -> Result<()> {
+    let o = host::run(&["sh".into(), "-c".into(), script.into()], TIMEOUT)
+        .map_err(Error::Command)?;
     if o.status != 0 {
         bail!("`{script}` failed ({}): {}{}", o.status, o.stdout, o.stderr);
     }
     Ok(())
 }
 
-fn run_in(
-    netns: &str,
-    argv: Vec<String>,
-) -> anyhow::Result<(i32, String, String)> {
+fn run_in(netns: &str, argv: Vec<String>) -> Result<(i32, String, String)> {
     let mut full: Vec<String> =
         ["ip", "netns", "exec", netns].map(str::to_owned).to_vec();
     full.extend(argv);
-    let o = kernel::run_command(&full, TIMEOUT).map_err(anyhow::Error::msg)?;
+    let o = host::run(&full, TIMEOUT).map_err(Error::Command)?;
     Ok((o.status, o.stdout, o.stderr))
 }
 
 /// Runs `jool-harness versions real-guest` (inside the guest, as root).
-pub fn guest(args: GuestArgs) -> anyhow::Result<ExitCode> {
-    if !kernel::is_root() {
+pub fn guest(args: &GuestOptions) -> Result<()> {
+    if !host::is_root() {
         bail!("versions real-guest needs root (namespaces, modprobe)");
     }
     sh_ok("modprobe jool_siit && modprobe jool")?;
-    let module = kernel::installed_release()
+    let module = host::installed_release()
         .context("cannot read the loaded Jool's version")?;
     if let Some(r) = args.release.as_ref().filter(|r| **r != module) {
         bail!("--release {r} asked, but this kernel runs Jool {module}");
     }
     // Executables on 9p are read again at every exec: copy them.
-    let root = std::env::temp_dir().join("cross-clients");
-    let _ = std::fs::remove_dir_all(&root);
+    let tmp = TempDir::new("cross")?;
+    let root = tmp.path().join("clients");
     sh_ok(&format!(
         "cp -a '{}' '{}'",
         args.clients.display(),
@@ -673,13 +645,11 @@ pub fn guest(args: GuestArgs) -> anyhow::Result<ExitCode> {
         .collect();
     bundles.sort_by(|a, b| jool_sim::versions::cmp_releases(a, b));
     // jool-stats under the programs' names.
-    let js = crate::suite::jool_stats_binary()?;
-    let js_dir = std::env::temp_dir().join("cross-jool-stats");
+    let js = vm::jool_stats_binary()?;
+    let js_dir = tmp.path().join("jool-stats");
     std::fs::create_dir_all(&js_dir)?;
     for (_, _, p) in INSTANCES {
-        let link = js_dir.join(p);
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&js, &link)?;
+        std::os::unix::fs::symlink(&js, js_dir.join(p))?;
     }
 
     let mut recipe = Vec::new();
@@ -692,10 +662,8 @@ pub fn guest(args: GuestArgs) -> anyhow::Result<ExitCode> {
     }
     for t in recipes::all_traffic() {
         // Unanswered pings are the point of some recipes.
-        let _ = kernel::run_command(
-            &["sh".into(), "-c".into(), t.script.into()],
-            TIMEOUT,
-        );
+        let _ =
+            host::run(&["sh".into(), "-c".into(), t.script.into()], TIMEOUT);
         recipe.push(t.script.to_owned());
     }
     // Freeze the counters: no interface but lo is left in the
@@ -705,7 +673,7 @@ pub fn guest(args: GuestArgs) -> anyhow::Result<ExitCode> {
     recipe.push(freeze.to_owned());
     std::thread::sleep(Duration::from_millis(300));
 
-    let counters = |who: &str| -> anyhow::Result<BTreeMap<String, String>> {
+    let counters = |who: &str| -> Result<BTreeMap<String, String>> {
         let mut m = BTreeMap::new();
         for (x, ns, p) in INSTANCES {
             let (st, out, err) = run_in(
@@ -734,7 +702,7 @@ pub fn guest(args: GuestArgs) -> anyhow::Result<ExitCode> {
                       ns: &str,
                       flags: &[&str],
                       argv: Vec<String>|
-     -> anyhow::Result<()> {
+     -> Result<()> {
         let mut argv = argv;
         argv.extend(["stats".to_owned(), "display".to_owned()]);
         argv.extend(flags.iter().map(|f| (*f).to_owned()));
@@ -802,7 +770,7 @@ pub fn guest(args: GuestArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let after = counters("after")?;
-    let uname = kernel::run_command(&["uname".into(), "-r".into()], TIMEOUT)
+    let uname = host::run(&["uname".into(), "-r".into()], TIMEOUT)
         .map(|o| o.stdout.trim().to_owned())
         .unwrap_or_default();
     let c = Capture {
@@ -818,5 +786,5 @@ pub fn guest(args: GuestArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.out)?;
     std::fs::write(args.out.join("cross.json"), serde_json::to_string(&c)?)?;
     eprintln!("versions real-guest: {} runs written", c.runs.len());
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

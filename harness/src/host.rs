@@ -1,0 +1,273 @@
+//! This machine: commands run with a hard timeout (optionally inside a
+//! named network namespace), whether we are root, and which Jool module
+//! is installed. Used by every part that runs real programs: the suite's
+//! kernel and sim backends, captures, `fuzz-kernel`, `versions real`.
+
+use std::{
+    fmt,
+    io::Read,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// What a command printed and returned.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Output {
+    /// stdout, lossily decoded.
+    pub stdout: String,
+    /// stderr, lossily decoded.
+    pub stderr: String,
+    /// Exit status (-1: killed by a signal or timed out).
+    pub status: i32,
+    /// The process id (its netlink port id), when it was a child process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+/// Why a command did not run to its end.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// No program was given.
+    Empty,
+    /// The program could not be started.
+    Spawn {
+        /// The program.
+        program: String,
+        /// What `exec` said.
+        source: std::io::Error,
+    },
+    /// Waiting for the child failed.
+    Wait(std::io::Error),
+    /// The command outlived its timeout and was killed.
+    TimedOut {
+        /// The whole command line.
+        command: String,
+        /// The limit.
+        after: Duration,
+    },
+    /// The named network namespace could not be entered.
+    Netns {
+        /// `/run/netns/NAME`.
+        path: PathBuf,
+        /// What `open` or `setns(2)` said.
+        source: std::io::Error,
+    },
+    /// A shell script ran but failed.
+    Failed {
+        /// The script.
+        script: String,
+        /// What it printed and returned.
+        output: Output,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => write!(f, "empty command"),
+            Self::Spawn { program, source } => {
+                write!(f, "cannot run {program}: {source}")
+            }
+            Self::Wait(e) => write!(f, "waiting for a child failed: {e}"),
+            Self::TimedOut { command, after } => {
+                write!(f, "timed out after {after:?}: {command}")
+            }
+            Self::Netns { path, source } => {
+                write!(f, "cannot enter netns {}: {source}", path.display())
+            }
+            Self::Failed { script, output } => write!(
+                f,
+                "`{script}` failed (exit {}): {}{}",
+                output.status, output.stdout, output.stderr
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Spawn { source, .. } | Self::Netns { source, .. } => {
+                Some(source)
+            }
+            Self::Wait(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Whether this process runs as uid 0.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("Uid:")
+                    .map(|u| u.split_whitespace().nth(1) == Some("0"))
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// The running module's release (`/sys/module/jool_common/version`, or
+/// `modinfo`), e.g. `4.1.9`.
+pub fn installed_release() -> Option<String> {
+    let v = std::fs::read_to_string("/sys/module/jool_common/version")
+        .ok()
+        .or_else(|| {
+            let o = Command::new("modinfo")
+                .args(["-F", "version", "jool_common"])
+                .output()
+                .ok()?;
+            o.status
+                .success()
+                .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+        })?;
+    // "4.1.9" or "4.1.9.0": keep three parts.
+    let parts: Vec<&str> = v.trim().split('.').collect();
+    Some(parts[..parts.len().min(3)].join("."))
+}
+
+/// Runs `argv` with a hard timeout (`LC_ALL=C`, stdin from /dev/null);
+/// returns its output.
+pub fn run(argv: &[String], timeout: Duration) -> Result<Output, Error> {
+    run_env(argv, &[], timeout)
+}
+
+/// [`run`] with extra environment variables.
+pub fn run_env(
+    argv: &[String],
+    env: &[(String, String)],
+    timeout: Duration,
+) -> Result<Output, Error> {
+    let (prog, args) = argv.split_first().ok_or(Error::Empty)?;
+    let mut child = Command::new(prog)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("LC_ALL", "C")
+        .spawn()
+        .map_err(|source| Error::Spawn { program: prog.clone(), source })?;
+    let pid = child.id();
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait().map_err(Error::Wait)? {
+            Some(s) => break s.code().unwrap_or(-1),
+            None if Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Error::TimedOut {
+                    command: argv.join(" "),
+                    after: timeout,
+                });
+            }
+            None => std::thread::sleep(Duration::from_millis(5)),
+        }
+    };
+    Ok(Output {
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+        status,
+        pid: Some(pid),
+    })
+}
+
+/// Reads a child's pipe to its end on a thread of its own.
+fn drain(r: Option<Box<dyn Read + Send>>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut r) = r {
+            let _ = r.read_to_end(&mut buf);
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+/// [`run`] inside the named network namespace `netns`
+/// (`/run/netns/NAME`): the thread that spawns the command enters it
+/// with `setns(2)`, instead of one more exec through `ip netns exec`
+/// (under TCG ~6 ms a command; `ip netns exec` also remounts /sys and
+/// binds /etc/netns/NAME, which Jool's clients do not use).
+pub fn run_in_netns(
+    netns: &str,
+    argv: &[String],
+    timeout: Duration,
+) -> Result<Output, Error> {
+    let path = Path::new("/run/netns").join(netns);
+    let ns = std::fs::File::open(&path)
+        .map_err(|source| Error::Netns { path: path.clone(), source })?;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| Error::Netns {
+                    path: path.clone(),
+                    source: e.into(),
+                })?;
+            run(argv, timeout)
+        })
+        .join()
+        // The closure returns every error it meets; a panic there is a
+        // bug in `run`, reported as a wait failure rather than re-raised.
+        .unwrap_or_else(|_| {
+            Err(Error::Wait(std::io::Error::other("setns thread panicked")))
+        })
+    })
+}
+
+/// Runs `sh -c SCRIPT` with a hard timeout; an exit status other than 0
+/// is [`Error::Failed`].
+pub fn sh(script: &str, timeout: Duration) -> Result<Output, Error> {
+    let o = run(&["sh".into(), "-c".into(), script.into()], timeout)?;
+    if o.status == 0 {
+        Ok(o)
+    } else {
+        Err(Error::Failed { script: script.to_owned(), output: o })
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn test_run_captures_output_and_status() {
+        let o = run(
+            &[
+                "sh".into(),
+                "-c".into(),
+                "echo out; echo err >&2; exit 3".into(),
+            ],
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!((o.stdout.as_str(), o.stderr.as_str()), ("out\n", "err\n"));
+        assert_eq!(o.status, 3);
+    }
+
+    #[test]
+    fn test_run_times_out() {
+        let e = run(&["sleep".into(), "5".into()], Duration::from_millis(50))
+            .unwrap_err();
+        assert!(matches!(e, Error::TimedOut { .. }), "{e}");
+    }
+
+    #[test]
+    fn test_sh_fails_with_the_output() {
+        let e = sh("echo no; exit 1", Duration::from_secs(10)).unwrap_err();
+        assert_eq!(e.to_string(), "`echo no; exit 1` failed (exit 1): no\n");
+    }
+
+    #[test]
+    fn test_missing_program() {
+        let e = run(&["/nonexistent/x".into()], Duration::from_secs(1))
+            .unwrap_err();
+        assert!(matches!(e, Error::Spawn { .. }), "{e}");
+        assert!(matches!(run(&[], Duration::from_secs(1)), Err(Error::Empty)));
+    }
+}
