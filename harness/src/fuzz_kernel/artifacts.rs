@@ -1,7 +1,7 @@
 //! What a run leaves in its output folder: divergence and crash samples
 //! (`request.bin`, `request.hex`, `real.hex`, `sim.hex`, `info.txt`),
 //! kept inputs (`corpus/<hash>`), the locations reached (`locs.txt`),
-//! `progress.txt` and the summary (`summary.json`, `summary.txt`).
+//! `progress.json` and the summary (`summary.json`, `summary.txt`).
 
 use std::{collections::HashSet, path::PathBuf};
 
@@ -9,7 +9,7 @@ use jool_sim::wire::hex;
 
 use super::{
     cover::{unloc, Loc},
-    summary::Summary,
+    summary::{Progress, Summary},
     target::Exchange,
 };
 
@@ -107,13 +107,12 @@ impl Saver {
         let _ = std::fs::write(dir.join(name), bytes);
     }
 
-    /// `progress.txt`: the seed and the requests sent so far.
-    pub fn progress(&self, exec: u64) {
+    /// `progress.json`: the seed, the requests sent so far, the coverage.
+    pub fn progress(&self, p: &Progress) {
         let Some(out) = &self.out else { return };
-        let _ = std::fs::write(
-            out.join("progress.txt"),
-            format!("seed {} execs {exec}\n", self.seed),
-        );
+        if let Ok(text) = serde_json::to_string(p) {
+            let _ = std::fs::write(out.join("progress.json"), text + "\n");
+        }
     }
 
     /// `locs.txt`: every location reached, `MODULE OFFSET` (hex), sorted.

@@ -34,7 +34,7 @@ use super::{
     },
     rng::Rng,
     seeds::Seed,
-    summary::{Class, CoverStats, Crash, Summary},
+    summary::{Class, CoverStats, Crash, Progress, Summary},
     target::{Exchange, KernelUnderTest},
 };
 
@@ -350,6 +350,11 @@ impl<'a> Engine<'a> {
                     break why;
                 }
             }
+            if exec.is_power_of_two() && exec < 4096 {
+                // Early on, where a seed may oops: what a killed process
+                // leaves (a dozen small writes).
+                self.save_progress(exec, start);
+            }
             if self.opts.progress.is_some_and(|p| last_progress.elapsed() >= p)
             {
                 last_progress = Instant::now();
@@ -460,7 +465,34 @@ impl<'a> Engine<'a> {
             self.summary.crashes.len(),
             secs
         );
-        self.saver.progress(exec);
+        self.save_progress(exec, start);
+    }
+
+    /// `progress.json` ([`Progress`]).
+    fn save_progress(&self, exec: u64, start: Instant) {
+        self.saver.progress(&Progress {
+            seed: self.opts.seed,
+            execs: exec,
+            seconds: start.elapsed().as_secs_f64(),
+            real_seconds: self.summary.real_seconds,
+            sim_seconds: self.summary.sim_seconds,
+            journal_seconds: self.summary.journal_seconds,
+            resyncs: self.summary.resyncs,
+            seeds: self.summary.seeds.clone(),
+            cover: self.cover_stats(),
+        });
+    }
+
+    /// The coverage so far, if measured.
+    fn cover_stats(&self) -> Option<CoverStats> {
+        let c = self.coverage.as_ref()?;
+        let mut stats = self.summary.cover.clone().unwrap_or_default();
+        stats.edges = c.edges.len();
+        stats.pcs = c.locs.len();
+        stats.kept = self.kept;
+        stats.loaded = self.summary.seeds.get("corpus").copied().unwrap_or(0);
+        stats.feedback = self.opts.feedback;
+        Some(stats)
     }
 
     /// Counts a divergence in its class (a new class past 500 counts as
@@ -511,18 +543,12 @@ impl<'a> Engine<'a> {
 
     fn finish(mut self, start: Instant) -> Summary {
         self.summary.seconds = start.elapsed().as_secs_f64();
-        let mut classes: Vec<Class> = self.classes.into_values().collect();
+        self.summary.cover = self.cover_stats();
+        let mut classes: Vec<Class> =
+            std::mem::take(&mut self.classes).into_values().collect();
         classes.sort_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key)));
         self.summary.classes = classes;
         if let Some(c) = &self.coverage {
-            let stats =
-                self.summary.cover.get_or_insert_with(CoverStats::default);
-            stats.edges = c.edges.len();
-            stats.pcs = c.locs.len();
-            stats.kept = self.kept;
-            stats.loaded =
-                self.summary.seeds.get("corpus").copied().unwrap_or(0);
-            stats.feedback = self.opts.feedback;
             self.saver.locs(&c.locs);
             self.saver.edges(&c.edges);
         }

@@ -373,6 +373,9 @@ fn report_guests(
             cover.loaded = cover.loaded.max(c.loaded);
             cover.feedback = c.feedback;
             cover.seconds += c.seconds;
+            // A guest killed by an oops left no edge list: its count.
+            cover.edges = cover.edges.max(c.edges);
+            cover.pcs = cover.pcs.max(c.pcs);
         }
         merge_classes(&mut total, s);
         if total.real.is_empty() {
@@ -388,9 +391,10 @@ fn report_guests(
                 (a, b) => a.or(b),
             };
     }
-    if !edges.is_empty() || !locs.is_empty() {
-        cover.edges = edges.len();
-        cover.pcs = locs.len();
+    // The union of the guests' lists, or at least the largest count.
+    cover.edges = cover.edges.max(edges.len());
+    cover.pcs = cover.pcs.max(locs.len());
+    if cover.edges > 0 || cover.pcs > 0 {
         total.cover = Some(cover);
     }
     total.total_exec_per_sec =

@@ -23,7 +23,7 @@ use super::{
     finish, journal, options, profile_of,
     request::{map_type, replace_all, FAMILY_PLACEHOLDER, TAG_PLACEHOLDER},
     seed_of, seed_requests, seeds,
-    summary::{Crash, Summary},
+    summary::{Crash, Progress, Summary},
     target::{self, Kmsg, RealKernel},
     Settings, Verdict,
 };
@@ -488,8 +488,13 @@ fn died(
         ),
     )?;
     let seconds = at.started.elapsed().as_secs_f64();
-    let discovery = std::fs::read_to_string(out.join("discovery.json"))
-        .ok()
+    let read = |f: &str| std::fs::read_to_string(out.join(f)).ok();
+    let discovery = read("discovery.json")
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    // The coverage the child last reported (none before its first
+    // progress interval).
+    let progress: Progress = read("progress.json")
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default();
     let release = installed_release().unwrap_or_default();
@@ -501,6 +506,12 @@ fn died(
         execs: exec,
         seconds,
         first_crash_seconds: Some(seconds),
+        real_seconds: progress.real_seconds,
+        sim_seconds: progress.sim_seconds,
+        journal_seconds: progress.journal_seconds,
+        resyncs: progress.resyncs,
+        seeds: progress.seeds,
+        cover: progress.cover,
         crashes: vec![Crash {
             exec,
             request_hex: hex::encode(&last.request),

@@ -104,6 +104,30 @@ pub struct CoverStats {
     pub seconds: f64,
 }
 
+/// What a running fuzzer last reported (`progress.json`, every progress
+/// interval): what is known of a run whose process an oops killed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Progress {
+    /// The run's seed.
+    pub seed: u64,
+    /// Requests sent so far.
+    pub execs: u64,
+    /// Seconds since the loop started.
+    pub seconds: f64,
+    /// Of which in the real kernel's exchanges.
+    pub real_seconds: f64,
+    /// Of which in the simulator's.
+    pub sim_seconds: f64,
+    /// Of which writing the journal.
+    pub journal_seconds: f64,
+    /// Resynchronisations so far.
+    pub resyncs: u64,
+    /// The seed requests by origin.
+    pub seeds: BTreeMap<String, usize>,
+    /// Coverage so far, if measured.
+    pub cover: Option<CoverStats>,
+}
+
 impl Summary {
     /// Requests per second (of all guests together when merged).
     pub fn exec_per_sec(&self) -> f64 {
