@@ -90,8 +90,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Vm(e) => Some(e),
-            Self::Host(e) => Some(e),
+            // Transparent: their text is already this error's.
+            Self::Vm(e) => e.source(),
+            Self::Host(e) => e.source(),
             Self::Io { source, .. } => Some(source),
             Self::Json { source, .. } => Some(source),
             _ => None,

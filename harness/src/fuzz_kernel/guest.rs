@@ -138,7 +138,14 @@ pub(super) fn run(args: &Settings) -> Result<Verdict> {
 /// Runs the fuzzer (or a replay) in a fresh namespace; saves the request
 /// it was sending if it dies.
 fn fuzz_or_replay(args: &Settings, plan: &GuestPlan) -> Result<Verdict> {
-    let work = super::setup::private_dir("run")?;
+    // The marker is written before every request: on a tmpfs (/run),
+    // not the guest's disk.
+    let run = Path::new("/run");
+    let work = if run.is_dir() {
+        super::setup::private_dir_in(run, "run")?
+    } else {
+        super::setup::private_dir("run")?
+    };
     let journal =
         plan.journal.clone().unwrap_or_else(|| work.join("journal.bin"));
     let marker = work.join("marker");
@@ -180,9 +187,10 @@ pub(super) fn reexec_in_netns(env: &[(&str, &str)]) -> Result<ExitStatus> {
         .map_err(|e| Error::io("run unshare -n", e))
 }
 
-/// Runs `sh -c CMD` (module loading and the like: a minute at most).
+/// Runs `sh -c CMD` (module loading, depmod: ten minutes at most; a
+/// depmod of 6.12's tree takes over a minute under TCG on a loaded host).
 fn sh(cmd: &str) -> Result<()> {
-    host::sh(cmd, Duration::from_secs(60))?;
+    host::sh(cmd, Duration::from_secs(600))?;
     Ok(())
 }
 

@@ -111,9 +111,20 @@ pub(super) fn guest_phases(
         let map = ModuleMap::read(Path::new("/sys/module"));
         let locs = cover::global_set(&map).map_err(global_error)?;
         write_locs(&out_dir.join(format!("locs-{phase}.txt")), &locs)?;
+        // How far a phase that an oops ended got (at most 20 short).
+        let sent =
+            std::fs::read_to_string(out_dir.join(format!("sent-{phase}.txt")))
+                .ok()
+                .and_then(|t| {
+                    let (i, n) = t.trim().split_once(' ')?;
+                    (i != n).then(|| {
+                format!("; stopped after ~{i} of its {n} requests (an oops?)")
+            })
+                })
+                .unwrap_or_default();
         let _ = writeln!(
             log,
-            "{phase}: {status}, {} locations, {:.1} s",
+            "{phase}: {status}, {} locations, {:.1} s{sent}",
             locs.len(),
             t.elapsed().as_secs_f64()
         );
@@ -142,13 +153,25 @@ pub(super) fn netns_phase(
         args.conformance.clone().unwrap_or_else(super::default_conformance);
     let mut reqs = seeds::conformance_dir(&conf, d.netns_tag)?;
     if phase == "fuzzing" {
-        reqs.extend(seeds::built_seeds(p, d.netns_tag));
+        // The kept inputs first: they never crashed (a request that
+        // kills the fuzzer is never kept), while a built seed may oops
+        // the module (4.1.9), which ends the phase.
         if let Some(c) = &plan.corpus {
             reqs.extend(seeds::dir_seeds(c, "corpus", 0, usize::MAX));
         }
+        reqs.extend(seeds::built_seeds(p, d.netns_tag));
     }
+    let sent = match &plan.task {
+        Task::Cover { out_dir, .. } => {
+            Some(out_dir.join(format!("sent-{phase}.txt")))
+        }
+        _ => None,
+    };
     let base = discover::base_requests(p);
     for (i, s) in reqs.iter().enumerate() {
+        if let Some(f) = sent.as_ref().filter(|_| i % 20 == 0) {
+            let _ = std::fs::write(f, format!("{i} {}\n", reqs.len()));
+        }
         if i % 200 == 0 {
             for r in &base {
                 let mut r = r.clone();
@@ -160,6 +183,9 @@ pub(super) fn netns_phase(
         map_type(&mut r, FAMILY_PLACEHOLDER, d.family_id);
         replace_all(&mut r, &TAG_PLACEHOLDER, &d.netns_tag.to_le_bytes());
         k.exchange(&r, false);
+    }
+    if let Some(f) = &sent {
+        let _ = std::fs::write(f, format!("{0} {0}\n", reqs.len()));
     }
     eprintln!("coverage phase {phase}: {} requests", reqs.len());
     Ok(Verdict::Pass)

@@ -168,8 +168,12 @@ pub fn stage_modules(
 /// A fresh private folder (`mkdtemp`, mode 0700) under the temporary
 /// folder, for `what`: nothing another user prepared is reused.
 pub fn private_dir(what: &str) -> Result<PathBuf> {
-    let template =
-        std::env::temp_dir().join(format!("jool-fuzz-{what}-XXXXXX"));
+    private_dir_in(&std::env::temp_dir(), what)
+}
+
+/// [`private_dir`] under `base`.
+pub fn private_dir_in(base: &Path, what: &str) -> Result<PathBuf> {
+    let template = base.join(format!("jool-fuzz-{what}-XXXXXX"));
     nix::unistd::mkdtemp(&template).map_err(|e| {
         Error::io(format!("mkdtemp {}", template.display()), e.into())
     })
