@@ -18,6 +18,45 @@ fn test_every_suite_passes_on_the_sim() {
     assert!(ran >= 30, "only {ran} cases ran");
 }
 
+/// `jool-harness run --release R --strict` for every release of
+/// `versions list` from 4.0.8 on: no failure and at least 30 cases. (4.0.0
+/// to 4.0.7 speak the legacy protocol, whose instance commands jool-stats
+/// does not send: no suite targets them, and `--strict` fails them with
+/// that reason; docs/suites.md.)
+#[test]
+fn test_every_release_from_4_0_8_runs_30_cases_on_the_sim() {
+    use jool_sim::versions::{cmp_releases, Profile};
+    let suites =
+        suite::load_suites(&suite::default_suites_dir(), &[]).unwrap();
+    let mut checked = 0;
+    for r in Profile::names() {
+        let report =
+            suite::run_sim(&suites, r, &[ClientKind::JoolStats]).unwrap();
+        let ran = report
+            .cases
+            .iter()
+            .filter(|c| c.outcome == Outcome::Passed)
+            .count();
+        if cmp_releases(r, "4.0.8").is_lt() {
+            assert_eq!(ran, 0, "{r}: a suite targets it now: update docs");
+            continue;
+        }
+        let mut text = Vec::new();
+        report.write_failures(&mut text).unwrap();
+        assert!(report.success(), "{r}: {}", String::from_utf8_lossy(&text));
+        assert!(ran >= 30, "{r}: only {ran} cases ran");
+        checked += 1;
+    }
+    assert!(checked >= 22, "only {checked} releases");
+}
+
+#[test]
+fn test_release_glob_does_not_select_its_own_prefix() {
+    use jool_harness::suite::spec::release_matches;
+    let t = ["4.1.1*".to_owned()];
+    assert!(release_matches(&t, "4.1.12") && !release_matches(&t, "4.1.1"));
+}
+
 // The real C client on the sim (LD_PRELOAD shim, real namespaces, root)
 // runs from .ci/run: `jool-harness run --client both`. Here only its
 // skip reason, when it cannot run, is checked.

@@ -157,7 +157,7 @@ pub fn capture_vm(c: &Capture, config: &vm::Config) -> Result<()> {
         args.extend(["--suite".into(), g.clone()]);
     }
     let fixtures = dir.parent().map(Path::to_owned);
-    let guest = vm::Guest { args, fixtures, extra_bin: vec![] };
+    let guest = vm::Guest { args, fixtures, ..vm::Guest::default() };
     let guest = vm::boot_guest(&c.release, config, &guest)?;
     let got = guest.out().join("capture");
     if guest.failure().is_some() || !got.join("COMMANDS.tsv").is_file() {

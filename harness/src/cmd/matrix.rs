@@ -8,7 +8,11 @@ use anyhow::Context;
 use jool_sim::kernel::Build;
 
 use super::VmArgs;
-use crate::{compat, matrix::probe, vm};
+use crate::{
+    compat,
+    matrix::{builds, probe},
+    vm,
+};
 
 /// `jool-harness matrix`.
 #[derive(Debug, clap::Args)]
@@ -26,6 +30,10 @@ enum MatrixCmd {
     Probe(ProbeArgs),
     /// Check committed probe runs against the simulator, offline.
     Check(CheckArgs),
+    /// Write the build table (`builds.json`, `README.md`) of cells made by
+    /// `scripts/vm-image`, boot-checking each built cell once (its
+    /// `check.json`): `scripts/vm-matrix` runs this after its builds.
+    Builds(BuildsArgs),
     /// One run of the probe in this process (used by `probe` for the runs
     /// under setpriv/unshare).
     #[command(hide = true)]
@@ -84,6 +92,26 @@ pub struct CheckArgs {
     build: BuildArgs,
 }
 
+/// `jool-harness matrix builds`.
+#[derive(Debug, clap::Args)]
+pub struct BuildsArgs {
+    /// The cell folders (`scripts/vm-image` prints each one's path).
+    #[arg(required = true, value_name = "CELL")]
+    cells: Vec<PathBuf>,
+    /// Where to write builds.json and README.md.
+    #[arg(long, value_name = "DIR", default_value = "fixtures/matrix")]
+    out: PathBuf,
+    /// Boot every built cell again, even where check.json exists.
+    #[arg(long)]
+    recheck: bool,
+    /// Boot no cell: the table says `built` where no check.json exists.
+    #[arg(long, conflicts_with = "recheck")]
+    no_boot: bool,
+    /// VM options (`--image` is ignored: each cell is its own image).
+    #[command(flatten)]
+    vm: VmArgs,
+}
+
 /// What differs between kernel builds (`jool_sim::kernel::Build`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct BuildArgs {
@@ -112,6 +140,21 @@ impl BuildArgs {
 pub fn run(args: MatrixArgs) -> anyhow::Result<ExitCode> {
     match args.cmd {
         MatrixCmd::Probe(a) => probe_cmd(&a),
+        MatrixCmd::Builds(a) => {
+            let opts = builds::Options {
+                boot: !a.no_boot,
+                recheck: a.recheck,
+                config: a.vm.config(),
+            };
+            let rows = builds::collect(&a.cells, &opts)?;
+            builds::write(&a.out, &rows)?;
+            eprintln!(
+                "matrix builds: {} cells: wrote {}/builds.json and README.md",
+                rows.len(),
+                a.out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         MatrixCmd::Check(a) => {
             check(&a.dir, a.build.build(), a.release.as_deref())
         }

@@ -106,6 +106,13 @@ pub struct VmArgs {
     /// guest has one vCPU; one per two CPUs with KVM).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// The jool-harness and jool-stats to copy into the guest (default:
+    /// this executable and the jool-stats beside it). Guests whose C
+    /// library is older than this build's (bullseye's 2.31) need a static
+    /// build: `scripts/guest-bin` makes one in target/guest-bin.
+    /// Default: $JOOL_HARNESS_GUEST_BIN.
+    #[arg(long, value_name = "DIR")]
+    pub guest_bin: Option<PathBuf>,
 }
 
 /// How QEMU runs the guest.
@@ -131,6 +138,9 @@ impl VmArgs {
                 AccelArg::Tcg => vm::Accel::Tcg,
             },
             events: vm::Events::default(),
+            guest_bin: self.guest_bin.clone().or_else(|| {
+                std::env::var_os("JOOL_HARNESS_GUEST_BIN").map(PathBuf::from)
+            }),
         }
     }
 }
@@ -156,7 +166,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .clone()
             .unwrap_or_else(suite::default_suites_dir),
         globs: args.suites.clone(),
-        release: args.release.clone(),
+        // `--release`, else (vm) the release of the `--image` cell.
+        release: args.release.clone().or_else(|| match args.backend {
+            BackendArg::Vm => {
+                args.vm.image.as_deref().and_then(vm::cell::image_release)
+            }
+            _ => None,
+        }),
         snapshots: if args.bless {
             Snapshots::Bless
         } else {
@@ -190,6 +206,23 @@ fn finish(
         let text = serde_json::to_string_pretty(report)?;
         std::fs::write(p, text + "\n")
             .with_context(|| format!("Failed to write {}", p.display()))?;
+    }
+    let counts = report.counts();
+    if args.strict && counts.passed + counts.failed == 0 {
+        let why = report
+            .cases
+            .iter()
+            .find_map(|c| match &c.outcome {
+                suite::report::Outcome::Skipped(why) => Some(why.as_str()),
+                _ => None,
+            })
+            .unwrap_or("no suite matched");
+        eprintln!(
+            "run: --strict: no case ran ({} skipped; e.g. {why}): a release \
+             no suite targets is a failure (docs/suites.md)",
+            report.cases.len()
+        );
+        return Ok(ExitCode::from(1));
     }
     Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

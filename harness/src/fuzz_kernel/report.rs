@@ -309,6 +309,7 @@ fn cover_guest(
         ]
         .map(|(n, d)| (n.to_owned(), d))
         .to_vec(),
+        ..vm::Guest::default()
     };
     Ok(vm::boot_guest(&t.release, &config, &guest)?)
 }

@@ -201,7 +201,7 @@ pub fn boot(
     let guest = vm::Guest {
         args: words.to_vec(),
         fixtures: Some(shared.to_owned()),
-        extra_bin: Vec::new(),
+        ..vm::Guest::default()
     };
     Ok(vm::boot_guest(&t.release, &config, &guest)?)
 }

@@ -565,6 +565,7 @@ fn capture(module: &str, args: &RealOptions) -> Result<Capture> {
         .to_vec(),
         fixtures: None,
         extra_bin: vec![("clients".into(), share.path().to_owned())],
+        script: None,
     };
     let guest = vm::boot_guest(module, &args.vm, &guest)?;
     let file = guest.out().join("cross.json");

@@ -1,6 +1,8 @@
 //! Real modules in guests, checked against the simulator: `versions real`
 //! ([`cross`]: the real C clients of several releases against each real
-//! module, with traffic, and the offline check of those captures).
+//! module, with traffic, and the offline check of those captures), the
+//! conformance probe of a release ([`probe`]) and the table of which
+//! release builds and loads on which Debian kernel ([`builds`]).
 //!
 //! Sits above `suite` and `vm`: it boots guests and reuses the suites'
 //! traffic recipes.
@@ -9,6 +11,7 @@ use std::{fmt, path::PathBuf};
 
 use jool_sim::versions::Profile;
 
+pub mod builds;
 pub mod cross;
 pub mod probe;
 

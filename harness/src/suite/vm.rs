@@ -132,7 +132,7 @@ fn unit_report(
     let mut config = opts.vm.clone();
     config.events = vm::Events::stderr(tag);
     let guest =
-        vm::Guest { args, fixtures: Some(fixtures), extra_bin: vec![] };
+        vm::Guest { args, fixtures: Some(fixtures), ..vm::Guest::default() };
     let guest = vm::boot_guest(run.release(), &config, &guest)?;
     let results = guest.out().join("results.json");
     let outcome = match (guest.failure(), std::fs::read_to_string(&results)) {

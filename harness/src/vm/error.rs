@@ -9,8 +9,8 @@ use std::{fmt, path::PathBuf};
 pub enum Error {
     /// `scripts/vm-image` failed or printed no folder.
     ImageScript {
-        /// The release asked for.
-        release: String,
+        /// Its arguments (`--release R ...`).
+        args: String,
         /// Its exit status, or what was wrong with its output.
         status: String,
     },
@@ -20,6 +20,27 @@ pub enum Error {
         dir: PathBuf,
         /// The missing file.
         missing: &'static str,
+    },
+    /// The cell's manifest says Jool did not build there.
+    NotBuilt {
+        /// The cell folder.
+        dir: PathBuf,
+        /// Its release.
+        release: String,
+        /// `module does not build` or `clients do not build`.
+        result: String,
+        /// The first compiler error.
+        first_error: String,
+    },
+    /// The guest's C library is older than the one the executables
+    /// copied into it need.
+    OldGlibc {
+        /// The image folder.
+        dir: PathBuf,
+        /// The guest's glibc version.
+        guest: String,
+        /// The newest `GLIBC_` symbol version the executable needs.
+        needs: String,
     },
     /// `qemu-system-x86_64` could not be started.
     Qemu(std::io::Error),
@@ -43,9 +64,19 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::ImageScript { release, status } => write!(
+            Self::OldGlibc { dir, guest, needs } => write!(
                 f,
-                "scripts/vm-image --release {release} failed ({status})"
+                "{}: the guest's C library is glibc {guest}, this build needs {needs}: \
+                 give the guest a static build (scripts/guest-bin, then --guest-bin target/guest-bin)",
+                dir.display()
+            ),
+            Self::ImageScript { args, status } => {
+                write!(f, "scripts/vm-image {args} failed ({status})")
+            }
+            Self::NotBuilt { dir, release, result, first_error } => write!(
+                f,
+                "{}: Jool {release} cannot boot there: {result}: {first_error}",
+                dir.display()
             ),
             Self::NotAnImage { dir, missing } => write!(
                 f,

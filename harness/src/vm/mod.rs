@@ -22,6 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod cell;
 mod error;
 
 pub use error::Error;
@@ -41,6 +42,10 @@ pub struct Config {
     pub accel: Accel,
     /// Where progress goes.
     pub events: Events,
+    /// A folder with the `jool-harness` and `jool-stats` to copy into the
+    /// guest instead of this executable and the jool-stats beside it (a
+    /// static build, for guests with an older C library).
+    pub guest_bin: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -50,6 +55,7 @@ impl Default for Config {
             timeout: Duration::from_secs(300),
             accel: Accel::Auto,
             events: Events::default(),
+            guest_bin: None,
         }
     }
 }
@@ -160,6 +166,9 @@ pub struct Guest {
     /// More folders for the `bin` share (read-only in the guest; copy
     /// executables to a tmpfs before running them many times).
     pub extra_bin: Vec<(String, PathBuf)>,
+    /// A shell script for PID 1 to run instead of `jool-harness ARGS...`
+    /// (e.g. [`cell::boot_check`]'s; it writes under `/h/out`).
+    pub script: Option<String>,
 }
 
 /// Whether this host can run a stock kernel under KVM.
@@ -172,33 +181,17 @@ pub fn kvm_usable() -> bool {
     hw && Path::new("/dev/kvm").exists()
 }
 
-/// The image folder of `release`: `--image`, or `scripts/vm-image`'s
-/// (built if absent; its progress goes to stderr).
+/// The image folder of `release`: `--image`, or `scripts/vm-image
+/// --release R`'s (built if absent; its progress goes to stderr).
 pub fn image_for(release: &str, config: &Config) -> Result<PathBuf> {
     if let Some(dir) = &config.image {
         return Ok(dir.clone());
     }
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/vm-image");
-    let out = Command::new("bash")
-        .arg(&script)
-        .args(["--release", release])
-        .current_dir(script.parent().unwrap_or(Path::new(".")))
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| Error::io(format!("run {}", script.display()), e))?;
-    if !out.status.success() {
-        return Err(Error::ImageScript {
-            release: release.to_owned(),
-            status: out.status.to_string(),
-        });
+    let (dir, built) = cell::vm_image(&["--release", release])?;
+    if !built {
+        cell::check_bootable(&dir)?;
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let dir = text.lines().last().ok_or(Error::ImageScript {
-        release: release.to_owned(),
-        status: "printed no image folder".into(),
-    })?;
-    Ok(PathBuf::from(dir.trim()))
+    Ok(dir)
 }
 
 /// Checks that `image` holds what a boot needs.
@@ -394,12 +387,18 @@ fn stream_new(path: &Path, from: usize, events: &Events) -> usize {
 }
 
 fn suite_times(log: &str) -> Option<(f64, f64)> {
+    uptimes(log, "suite-start ", "suite-end ")
+}
+
+/// The guest uptimes on the first lines of `log` starting with `start`
+/// and `end`.
+fn uptimes(log: &str, start: &str, end: &str) -> Option<(f64, f64)> {
     let find = |tag: &str| {
         log.lines().find_map(|l| {
             l.strip_prefix(tag).and_then(|v| v.trim().parse::<f64>().ok())
         })
     };
-    Some((find("suite-start ")?, find("suite-end ")?))
+    Some((find(start)?, find(end)?))
 }
 
 /// A finished guest boot: its files (until dropped) and timings.
@@ -505,11 +504,17 @@ pub fn boot_guest(
 ) -> Result<GuestRun> {
     let t0 = Instant::now();
     let image = image_for(release, config)?;
-    check_image(&image)?;
+    cell::check_bootable(&image)?;
     let image_secs = t0.elapsed().as_secs_f64();
-    let exe = std::env::current_exe()
-        .map_err(|e| Error::io("find this executable", e))?;
-    let jool_stats = jool_stats_binary()?;
+    let (exe, jool_stats) = match &config.guest_bin {
+        Some(dir) => (dir.join("jool-harness"), dir.join("jool-stats")),
+        None => (
+            std::env::current_exe()
+                .map_err(|e| Error::io("find this executable", e))?,
+            jool_stats_binary()?,
+        ),
+    };
+    cell::check_glibc(&image, &exe)?;
     let fixtures = guest.fixtures.clone().unwrap_or_else(default_fixtures);
     let fixtures = fixtures.canonicalize().map_err(|e| {
         Error::io(format!("find the fixtures {}", fixtures.display()), e)
@@ -536,7 +541,8 @@ pub fn boot_guest(
         let what = format!("{what} {}", script.display());
         move |e| Error::io(what, e)
     };
-    std::fs::write(&script, run_script(&guest.args)).map_err(io("write"))?;
+    let text = guest.script.clone().unwrap_or_else(|| run_script(&guest.args));
+    std::fs::write(&script, text).map_err(io("write"))?;
     std::fs::set_permissions(
         &script,
         std::os::unix::fs::PermissionsExt::from_mode(0o755),

@@ -203,6 +203,7 @@ fn guest_capture(
         args: words,
         fixtures: None,
         extra_bin: vec![("clicap".into(), share.path().to_owned())],
+        script: None,
     };
     let g = vm::boot_guest(release, &vm.config(), &guest)?;
     let file = g.out().join("capture.json");
