@@ -406,7 +406,10 @@ fn reproduce(args: &Settings, info: &str, bin: &Path) -> Result<Verdict> {
     }
 }
 
-/// The stock images in the cache: (release, folder), by release.
+/// The images in the cache whose module is a release's stock one (the
+/// images of before cells: `jool_src=none...`; cells: `result=built`),
+/// one per release (the first by folder name): (release, folder), by
+/// release.
 fn cached_images() -> Vec<(String, PathBuf)> {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
@@ -421,8 +424,10 @@ fn cached_images() -> Vec<(String, PathBuf)> {
         .flatten()
         .filter_map(|e| {
             let m = std::fs::read_to_string(e.path().join("manifest")).ok()?;
-            let src = info_value(&m, "jool_src").unwrap_or_default();
-            (src.starts_with("none")).then_some(())?;
+            let stock = info_value(&m, "jool_src")
+                .is_some_and(|s| s.starts_with("none"))
+                || info_value(&m, "result").as_deref() == Some("built");
+            stock.then_some(())?;
             Some((info_value(&m, "release")?, e.path()))
         })
         .collect();
