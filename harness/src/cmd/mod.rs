@@ -6,7 +6,7 @@
 //! - [`run`]: `jool-harness run` (suites on the sim, this kernel, guests);
 //! - [`versions`]: `jool-harness versions ...`;
 //! - [`capture`]: `jool-harness capture`;
-//! - `fuzz-kernel`: [`crate::fuzz_kernel`].
+//! - [`fuzz_kernel`]: `jool-harness fuzz-kernel` ([`crate::fuzz_kernel`]).
 
 use std::process::ExitCode;
 
@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 pub mod capture;
 pub mod cli_capture;
+pub mod fuzz_kernel;
 pub mod matrix;
 pub mod run;
 pub mod versions;
@@ -39,8 +40,9 @@ enum Cmd {
     /// Fuzz the real kernel module (inside the VM) against the simulator.
     FuzzKernel {
         #[command(flatten)]
-        args: crate::fuzz_kernel::FuzzKernelArgs,
-        /// VM options.
+        args: Box<fuzz_kernel::Args>,
+        /// VM options (`--jobs`: guests at once, default one per host
+        /// CPU under TCG).
         #[command(flatten)]
         vm: VmArgs,
     },
@@ -65,13 +67,7 @@ pub fn main() -> ExitCode {
         Cmd::Run(a) => run::run(a),
         Cmd::Versions(a) => versions::run(a),
         Cmd::Capture(a) => capture::run(a),
-        Cmd::FuzzKernel { args, vm } => {
-            let guests = crate::fuzz_kernel::Guests {
-                config: vm.config(),
-                console: vm.console,
-            };
-            crate::fuzz_kernel::run(args, &guests)
-        }
+        Cmd::FuzzKernel { args, vm } => fuzz_kernel::run(*args, &vm),
         Cmd::Matrix(a) => matrix::run(a),
         Cmd::CaptureCli(a) => cli_capture::run(a),
         Cmd::CaptureCliGuest(a) => cli_capture::guest(a),

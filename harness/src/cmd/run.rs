@@ -101,8 +101,9 @@ pub struct VmArgs {
     #[arg(long, value_name = "FILE")]
     pub console: Option<PathBuf>,
     /// Guests booted at once by `run --backend vm`, each running a share
-    /// of the (client, suite) pairs (default: one per host CPU under TCG,
-    /// where a guest has one vCPU; one per two CPUs with KVM).
+    /// of the (client, suite) pairs, and by `fuzz-kernel`, each fuzzing
+    /// with its own seed (default: one per host CPU under TCG, where a
+    /// guest has one vCPU; one per two CPUs with KVM).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
     /// The jool-harness and jool-stats to copy into the guest (default:

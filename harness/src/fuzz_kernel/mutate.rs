@@ -1,85 +1,29 @@
-//! The requests `fuzz-kernel` sends: a deterministic PRNG, the seeds
-//! (built like the clients build them, plus the conformance corpus), and
-//! structure-aware mutations of netlink, genl, Jool header and attribute
-//! fields, truncation and concatenation.
+//! Structure-aware mutations of netlink, genl, Jool header and
+//! attribute fields, truncation and concatenation; each request built
+//! from a seed (or a kept corpus input) by 1-4 of them.
 //!
 //! Every request uses [`FAMILY_PLACEHOLDER`] as Jool's family id; the
 //! engine maps it to the id the kernel under test assigned before sending
 //! the same bytes to both sides.
 
 use jool_sim::{
-    fuzzing::{get_family, jool_request, op, POOL6},
     versions::Profile,
     wire::{
         genl,
         jool::{Header, Layout, INAME_LEN, MAGIC},
-        nla::{Writer, F_NESTED, F_NET_BYTEORDER},
+        nla::{NlasIterator, Writer, F_NESTED, F_NET_BYTEORDER},
         nlmsg::{self, Packet},
     },
 };
 
-/// The family id requests carry for Jool (the id of the conformance
-/// corpus, captured on Debian bookworm's 6.1).
-pub const FAMILY_PLACEHOLDER: u16 = 0x20;
-
-/// Largest request the mutator builds.
-pub const MAX_REQUEST: usize = 8192;
+use super::{
+    request::{layout, message_offsets, FAMILY_PLACEHOLDER, POOL6},
+    rng::Rng,
+    seeds::{Seed, MAX_REQUEST},
+};
 
 /// Deepest attribute nesting the mutator descends into.
 const MAX_DEPTH: usize = 3;
-
-/// splitmix64: small, fast, and the same sequence on every machine.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator started from `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (0 when `n` is 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next_u64() % n as u64) as usize
-        }
-    }
-
-    /// True with probability `num / den`.
-    pub fn chance(&mut self, num: u64, den: u64) -> bool {
-        self.next_u64() % den.max(1) < num
-    }
-
-    /// One element of a non-empty slice.
-    pub fn pick<'a, T>(&mut self, s: &'a [T]) -> &'a T {
-        &s[self.below(s.len())]
-    }
-
-    fn u8(&mut self) -> u8 {
-        self.next_u64() as u8
-    }
-}
-
-/// One seed request.
-#[derive(Clone, Debug)]
-pub struct Seed {
-    /// Where it came from (`built:stats-siit-default`,
-    /// `conformance:root.json:stats_siit`).
-    pub name: String,
-    /// The datagram, with [`FAMILY_PLACEHOLDER`] as Jool's family id.
-    pub bytes: Vec<u8>,
-}
 
 /// Values the mutator likes to put in fields.
 #[derive(Clone, Debug)]
@@ -109,211 +53,7 @@ impl Dict {
             netns_tag,
             offset_u8: p.offset_u8_attr(),
             op_count: p.op_count(),
-            layout: Layout::from_len(p.header_len()).unwrap_or(Layout::V2),
-        }
-    }
-}
-
-fn iname(name: &[u8]) -> [u8; INAME_LEN] {
-    let mut out = [0; INAME_LEN];
-    let n = name.len().min(INAME_LEN);
-    out[..n].copy_from_slice(&name[..n]);
-    out
-}
-
-/// `INSTANCE_ADD`'s attributes, as the clients send them.
-pub use jool_sim::fuzzing::add_operand;
-
-/// An `INSTANCE_FOREACH` offset entry {NS, XF, INAME}.
-fn foreach_offset(p: &Profile, tag: u32, xf: u8, name: &[u8]) -> Vec<u8> {
-    let mut e = Writer::new();
-    e.u32(1, tag).u8(2, xf).string(3, name);
-    let mut w = Writer::new();
-    w.attr((p.offset_u8_attr() - 1) | F_NESTED, e.as_slice());
-    w.into_vec()
-}
-
-/// A Jool request of release `p` with the placeholder family.
-pub fn request(
-    p: &Profile,
-    cmd: u8,
-    xt: u8,
-    name: &[u8],
-    attrs: &[u8],
-) -> Vec<u8> {
-    jool_request(p, FAMILY_PLACEHOLDER, 1, cmd, xt, iname(name), attrs)
-}
-
-/// The requests a client of `p` sends, on both translators and a few
-/// instance names: every op (the simulated ones with their attributes),
-/// nlctrl lookups, pagination offsets.
-pub fn built_seeds(p: &Profile, netns_tag: u32) -> Vec<Seed> {
-    let mut out = Vec::new();
-    let mut push = |name: String, bytes: Vec<u8>| {
-        out.push(Seed { name: format!("built:{name}"), bytes });
-    };
-    push("getfamily-jool".into(), get_family("Jool", 1));
-    let mut byid = Writer::new();
-    byid.u16(genl::CTRL_ATTR_FAMILY_ID, FAMILY_PLACEHOLDER);
-    push(
-        "getfamily-by-id".into(),
-        jool_sim::fuzzing::message(
-            nlmsg::GENL_ID_CTRL,
-            1,
-            genl::CTRL_CMD_GETFAMILY,
-            byid.as_slice(),
-        ),
-    );
-    for (xt, xname) in [(1u8, "siit"), (2, "nat64")] {
-        for name in [&b"default"[..], b"alt", b""] {
-            let n = String::from_utf8_lossy(name).into_owned();
-            for cmd in 0..p.op_count() {
-                push(
-                    format!("op{cmd}-{xname}-{n}"),
-                    request(p, cmd, xt, name, &[]),
-                );
-            }
-            push(
-                format!("add-{xname}-{n}-pool6"),
-                request(
-                    p,
-                    op::INSTANCE_ADD,
-                    xt,
-                    name,
-                    &add_operand(p, 4, Some(POOL6)),
-                ),
-            );
-            push(
-                format!("add-{xname}-{n}-iptables"),
-                request(
-                    p,
-                    op::INSTANCE_ADD,
-                    xt,
-                    name,
-                    &add_operand(p, 8, None),
-                ),
-            );
-        }
-        for offset in [1u8, 30, 68, 69, 80, 255] {
-            let mut w = Writer::new();
-            w.u8(p.offset_u8_attr(), offset);
-            push(
-                format!("stats-{xname}-offset{offset}"),
-                request(p, op::STATS_FOREACH, xt, b"default", w.as_slice()),
-            );
-            push(
-                format!("globals-{xname}-offset{offset}"),
-                request(p, 8, xt, b"default", w.as_slice()),
-            );
-        }
-        push(
-            format!("foreach-{xname}-offset-default"),
-            request(
-                p,
-                op::INSTANCE_FOREACH,
-                xt,
-                b"",
-                &foreach_offset(p, netns_tag, 4, b"default"),
-            ),
-        );
-    }
-    out
-}
-
-/// Parses `root.json`-like conformance files (format
-/// `jool-netlink-conformance/1`): every request, family id and namespace
-/// tag of the capture mapped to the placeholder and `netns_tag`.
-pub fn conformance_seeds(
-    file: &str,
-    text: &str,
-    netns_tag: u32,
-) -> Result<Vec<Seed>, String> {
-    let doc: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("{file}: {e}"))?;
-    let fam = doc["jool_family_id"].as_u64().map(|f| f as u16);
-    let reqs = doc["requests"]
-        .as_array()
-        .ok_or_else(|| format!("{file}: no requests"))?;
-    let mut out = Vec::new();
-    for r in reqs {
-        let (Some(name), Some(hex)) =
-            (r["name"].as_str(), r["request_hex"].as_str())
-        else {
-            continue;
-        };
-        let Some(mut bytes) = unhex(hex) else { continue };
-        if let Some(f) = fam {
-            map_type(&mut bytes, f, FAMILY_PLACEHOLDER);
-        }
-        // The capture's JNLAIE_NS (its boot's `struct net` pointer).
-        replace_all(&mut bytes, &[0xc0, 0xdc, 0x09, 0xb3], &netns_tag);
-        out.push(Seed { name: format!("conformance:{file}:{name}"), bytes });
-    }
-    Ok(out)
-}
-
-fn replace_all(bytes: &mut [u8], from: &[u8; 4], to: &u32) {
-    let to = to.to_le_bytes();
-    let mut i = 0;
-    while i + 4 <= bytes.len() {
-        if &bytes[i..i + 4] == from {
-            bytes[i..i + 4].copy_from_slice(&to);
-            i += 4;
-        } else {
-            i += 1;
-        }
-    }
-}
-
-/// Hex to bytes (None if malformed).
-pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
-/// Bytes to lowercase hex.
-pub fn hex(b: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        let _ = write!(s, "{x:02x}");
-    }
-    s
-}
-
-/// The offsets of the messages of a datagram, as the netlink core walks
-/// them (`nlmsg_len` aligned to 4; stops where no header fits or the
-/// length is impossible).
-pub fn message_offsets(d: &[u8]) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut off = 0;
-    while d.len() >= off + nlmsg::HEADER_LEN {
-        let p = Packet::new_unchecked(&d[off..]);
-        let len = p.len() as usize;
-        if len < nlmsg::HEADER_LEN || off + len > d.len() {
-            break;
-        }
-        out.push((off, len));
-        off += (len + 3) & !3;
-    }
-    out
-}
-
-/// Sets `nlmsg_type` to `to` in every message whose type is `from`.
-pub fn map_type(d: &mut [u8], from: u16, to: u16) {
-    if from == to {
-        return;
-    }
-    for (off, _) in message_offsets(d) {
-        let mut p = Packet::new_unchecked(&mut d[off..]);
-        if p.kind() == from {
-            p.set_kind(to);
+            layout: layout(p),
         }
     }
 }
@@ -330,22 +70,18 @@ struct Attr {
 /// Parses an attribute stream leniently: the attributes that parse, then
 /// the bytes that do not.
 fn parse_attrs(b: &[u8]) -> (Vec<Attr>, Vec<u8>) {
+    let mut it = NlasIterator::new(b);
     let mut out = Vec::new();
-    let mut off = 0;
-    while b.len() >= off + 4 {
-        let len = usize::from(u16::from_le_bytes([b[off], b[off + 1]]));
-        let kind = u16::from_le_bytes([b[off + 2], b[off + 3]]);
-        if len < 4 || off + len > b.len() {
-            break;
-        }
+    let mut end = 0;
+    while let Some(Ok(a)) = it.next() {
         out.push(Attr {
-            kind,
-            value: b[off + 4..off + len].to_vec(),
+            kind: a.raw_kind(),
+            value: a.value().to_vec(),
             bad_len: None,
         });
-        off += (len + 3) & !3;
+        end = it.offset();
     }
-    (out, b[off.min(b.len())..].to_vec())
+    (out, b[end.min(b.len())..].to_vec())
 }
 
 fn emit_attrs(attrs: &[Attr], rest: &[u8]) -> Vec<u8> {
@@ -547,16 +283,21 @@ fn mutate_message(rng: &mut Rng, dict: &Dict, m: &mut Vec<u8>) -> bool {
             }
         }
         5 => {
-            // genl cmd / version / reserved
             if m.len() < genl_end {
                 m.resize(genl_end, 0);
             }
-            let at = nlmsg::HEADER_LEN + rng.below(4);
-            m[at] = match (at - nlmsg::HEADER_LEN, rng.below(3)) {
-                (0, 0) => rng.below(usize::from(dict.op_count) + 2) as u8,
-                (1, 0) => rng.below(4) as u8,
-                _ => rng.u8(),
-            };
+            let mut g =
+                genl::Packet::new_unchecked(&mut m[nlmsg::HEADER_LEN..]);
+            match (rng.below(4), rng.below(3)) {
+                (0, 0) => {
+                    g.set_cmd(rng.below(usize::from(dict.op_count) + 2) as u8)
+                }
+                (0, _) => g.set_cmd(rng.u8()),
+                (1, 0) => g.set_version(rng.below(4) as u8),
+                (1, _) => g.set_version(rng.u8()),
+                (2, _) => g.set_reserved(u16::from(rng.u8())),
+                _ => g.set_reserved(u16::from(rng.u8()) << 8),
+            }
         }
         6..=9 if jool && m.len() >= hdr_end => {
             let mut h =
@@ -622,13 +363,37 @@ fn fix_len(m: &mut [u8]) {
     Packet::new_unchecked(m).set_len(len);
 }
 
-/// A mutated request from `seeds`: 1–4 structured mutations of one
+/// What mutations start from: the seeds, and the inputs kept because
+/// they reached new edges (picked two times in three once there are any).
+#[derive(Clone, Copy, Debug)]
+pub struct Pool<'a> {
+    /// The seeds.
+    pub seeds: &'a [Seed],
+    /// The kept inputs.
+    pub kept: &'a [Seed],
+}
+
+impl<'a> Pool<'a> {
+    /// One input to mutate.
+    ///
+    /// # Panics
+    /// If both slices are empty.
+    pub fn pick(&self, rng: &mut Rng) -> &'a Seed {
+        if !self.kept.is_empty() && rng.chance(2, 3) {
+            rng.pick(self.kept)
+        } else {
+            rng.pick(self.seeds)
+        }
+    }
+}
+
+/// A mutated request from `pool`: 1–4 structured mutations of one
 /// message (its length fixed unless a mutation broke it on purpose),
-/// sometimes several messages in one datagram, a truncated datagram or a
-/// random length.
-pub fn mutate(rng: &mut Rng, seeds: &[Seed], dict: &Dict) -> Vec<u8> {
+/// sometimes several messages in one datagram, a truncated datagram or
+/// random bytes at the end.
+pub fn mutate(rng: &mut Rng, pool: &Pool<'_>, dict: &Dict) -> Vec<u8> {
     let one = |rng: &mut Rng| {
-        let seed = rng.pick(seeds);
+        let seed = pool.pick(rng);
         let first = message_offsets(&seed.bytes)
             .first()
             .map(|&(o, l)| seed.bytes[o..o + l].to_vec());
@@ -648,7 +413,7 @@ pub fn mutate(rng: &mut Rng, seeds: &[Seed], dict: &Dict) -> Vec<u8> {
     };
     if rng.chance(1, 10) {
         // The unmutated seed datagram, as is (may hold several messages).
-        let mut d = rng.pick(seeds).bytes.clone();
+        let mut d = pool.pick(rng).bytes.clone();
         d.truncate(MAX_REQUEST);
         return d;
     }
@@ -677,27 +442,22 @@ pub fn mutate(rng: &mut Rng, seeds: &[Seed], dict: &Dict) -> Vec<u8> {
 #[cfg(test)]
 mod test {
     use super::*;
+    use crate::fuzz_kernel::{request::request, seeds::built_seeds};
 
     fn p() -> &'static Profile {
         Profile::get("4.1.9").unwrap()
     }
 
     #[test]
-    fn test_rng_is_deterministic() {
-        let (mut a, mut b) = (Rng::new(7), Rng::new(7));
-        assert!((0..100).all(|_| a.next_u64() == b.next_u64()));
-        assert_ne!(Rng::new(7).next_u64(), Rng::new(8).next_u64());
-    }
-
-    #[test]
     fn test_mutations_are_bounded_and_deterministic() {
         let seeds = built_seeds(p(), 0x1234);
         let dict = Dict::new(p(), 0x1234);
+        let pool = Pool { seeds: &seeds, kept: &[] };
         let (mut a, mut b) = (Rng::new(1), Rng::new(1));
         let mut changed = 0;
         for _ in 0..5000 {
-            let x = mutate(&mut a, &seeds, &dict);
-            assert_eq!(x, mutate(&mut b, &seeds, &dict));
+            let x = mutate(&mut a, &pool, &dict);
+            assert_eq!(x, mutate(&mut b, &pool, &dict));
             assert!(x.len() <= MAX_REQUEST);
             changed += usize::from(!seeds.iter().any(|s| s.bytes == x));
         }
@@ -706,28 +466,15 @@ mod test {
 
     #[test]
     fn test_attrs_roundtrip() {
-        let b = add_operand(p(), 4, Some(POOL6));
+        let b = super::super::request::add_operand(p(), 4, Some(POOL6));
         let (attrs, rest) = parse_attrs(&b);
+        assert_eq!(attrs.len(), 1);
         assert_eq!(emit_attrs(&attrs, &rest), b);
-    }
-
-    #[test]
-    fn test_map_type() {
-        let mut d = get_family("Jool", 1);
-        d.extend(request(p(), 7, 1, b"default", &[]));
-        map_type(&mut d, FAMILY_PLACEHOLDER, 0x23);
-        let kinds: Vec<u16> = message_offsets(&d)
-            .iter()
-            .map(|&(o, _)| Packet::new_unchecked(&d[o..]).kind())
-            .collect();
-        assert_eq!(kinds, [nlmsg::GENL_ID_CTRL, 0x23]);
-    }
-
-    #[test]
-    fn test_unhex() {
-        assert_eq!(unhex("00ff10"), Some(vec![0, 0xff, 0x10]));
-        assert_eq!(unhex("0"), None);
-        assert_eq!(unhex("zz"), None);
-        assert_eq!(hex(&[0xab, 1]), "ab01");
+        // Bytes after the last attribute that fits are kept as they are.
+        let mut junk = request(p(), 7, 1, b"default", &[])[48..].to_vec();
+        junk.extend_from_slice(&b);
+        junk.extend_from_slice(&[9, 0, 1]);
+        let (attrs, rest) = parse_attrs(&junk);
+        assert_eq!(emit_attrs(&attrs, &rest), junk);
     }
 }

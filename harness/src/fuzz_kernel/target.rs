@@ -8,6 +8,7 @@ use std::{
     io::{self, ErrorKind, Read, Seek, SeekFrom},
 };
 
+use super::cover::{Kcov, Loc, DEVICE};
 use jool_sim::{
     kernel::{Caller, Kernel, INIT_NETNS},
     versions::Profile,
@@ -57,6 +58,12 @@ pub trait KernelUnderTest {
     fn crash_lines(&mut self) -> Vec<String> {
         Vec::new()
     }
+
+    /// Appends to `out` the module locations the kernel's code reached
+    /// since the last call; false when it is not instrumented.
+    fn take_trace(&mut self, _out: &mut Vec<Loc>) -> bool {
+        false
+    }
 }
 
 /// The simulator, as root in its initial namespace.
@@ -102,14 +109,24 @@ fn errno(e: &io::Error) -> i32 {
     e.raw_os_error().unwrap_or(-1)
 }
 
-/// The real kernel: one fresh non-blocking `NETLINK_GENERIC` socket per
-/// request, closed after the replies are read. Generic netlink runs the
-/// family's handler inside `sendmsg()`, so every reply is queued when it
-/// returns: the replies are read until `EAGAIN`, never waited for.
+/// The real kernel through a `NETLINK_GENERIC` socket. Generic netlink
+/// runs the family's handler inside `sendmsg()`, so every reply is
+/// queued when it returns: the replies are read until `EAGAIN`, never
+/// waited for (a dump goes on at each `recv()` and ends there too).
+///
+/// The socket is kept from one request to the next (under TCG, creating
+/// and closing one costs about as much as Jool's handler), and dropped
+/// after anything unusual: a failed send, a receive error, or a request
+/// that left more than [`MAX_REPLIES`] replies (a dump may still run).
+/// `fresh_sockets` makes it one socket per request, as the clients do.
 pub struct RealKernel {
     release: String,
     kmsg: Option<Kmsg>,
+    kcov: Option<Kcov>,
     buf: Vec<u8>,
+    /// The socket and whether it has `NETLINK_EXT_ACK`.
+    sock: Option<(NlSocket, bool)>,
+    fresh_sockets: bool,
 }
 
 impl std::fmt::Debug for RealKernel {
@@ -120,10 +137,48 @@ impl std::fmt::Debug for RealKernel {
 
 impl RealKernel {
     /// The kernel of this machine running Jool `release`; `kmsg`: watch
-    /// the kernel log from now on.
-    pub fn new(release: &str, kmsg: Option<Kmsg>) -> Self {
-        Self { release: release.to_owned(), kmsg, buf: vec![0; RECV_BUF] }
+    /// the kernel log from now on; `kcov`: this task's coverage trace.
+    pub fn new(release: &str, kmsg: Option<Kmsg>, kcov: Option<Kcov>) -> Self {
+        Self {
+            release: release.to_owned(),
+            kmsg,
+            kcov,
+            buf: vec![0; RECV_BUF],
+            sock: None,
+            fresh_sockets: false,
+        }
     }
+
+    /// One socket per request (true) or one kept across requests.
+    pub fn fresh_sockets(mut self, fresh: bool) -> Self {
+        self.fresh_sockets = fresh;
+        self
+    }
+}
+
+/// The socket in `slot` to send from (created if missing), with
+/// `NETLINK_EXT_ACK` as asked.
+fn socket(
+    slot: &mut Option<(NlSocket, bool)>,
+    ext_ack: bool,
+) -> io::Result<&NlSocket> {
+    if let Some((s, on)) = slot.as_mut().filter(|(_, on)| *on != ext_ack) {
+        s.enable_ext_ack(ext_ack)?;
+        *on = ext_ack;
+    }
+    if slot.is_none() {
+        let s = NlSocket::new(NlFamily::Generic)?;
+        // MSG_DONTWAIT on every recv instead of O_NONBLOCK: two syscalls
+        // (fcntl get and set) less, ~10% under TCG.
+        if ext_ack {
+            s.enable_ext_ack(true)?;
+        }
+        *slot = Some((s, ext_ack));
+    }
+    // Just set above when it was missing.
+    slot.as_ref()
+        .map(|(s, _)| s)
+        .ok_or_else(|| io::Error::from(ErrorKind::NotConnected))
 }
 
 impl KernelUnderTest for RealKernel {
@@ -132,23 +187,22 @@ impl KernelUnderTest for RealKernel {
     }
 
     fn exchange(&mut self, datagram: &[u8], ext_ack: bool) -> Exchange {
-        let sock = match NlSocket::new(NlFamily::Generic) {
+        let failed = |e: io::Error| Exchange {
+            sent: Err(errno(&e)),
+            ..Default::default()
+        };
+        let sock = match socket(&mut self.sock, ext_ack) {
             Ok(s) => s,
             Err(e) => {
-                return Exchange { sent: Err(errno(&e)), ..Default::default() }
+                self.sock = None;
+                return failed(e);
             }
         };
-        // MSG_DONTWAIT on every recv instead of O_NONBLOCK: two syscalls
-        // (fcntl get and set) less per request, which under TCG is ~10%.
-        let setup = if ext_ack { sock.enable_ext_ack(true) } else { Ok(()) };
-        if let Err(e) = setup {
-            return Exchange { sent: Err(errno(&e)), ..Default::default() };
-        }
-        if let Err(e) = sock.send(datagram, Msg::DONTWAIT) {
-            return Exchange { sent: Err(errno(&e)), ..Default::default() };
-        }
         let mut ex = Exchange::default();
-        while ex.replies.len() < MAX_REPLIES {
+        if let Err(e) = sock.send(datagram, Msg::DONTWAIT) {
+            ex = failed(e);
+        }
+        while ex.sent.is_ok() && ex.replies.len() < MAX_REPLIES {
             match sock.recv(&mut self.buf[..], Msg::TRUNC | Msg::DONTWAIT) {
                 Ok((n, _)) => {
                     ex.replies.push(self.buf[..n.min(RECV_BUF)].to_vec())
@@ -161,11 +215,27 @@ impl KernelUnderTest for RealKernel {
                 }
             }
         }
+        let unusual = ex.sent.is_err()
+            || ex.recv_error.is_some()
+            || ex.replies.len() >= MAX_REPLIES;
+        if unusual || self.fresh_sockets {
+            self.sock = None;
+        }
         ex
     }
 
     fn crash_lines(&mut self) -> Vec<String> {
         self.kmsg.as_mut().map(Kmsg::crash_lines).unwrap_or_default()
+    }
+
+    fn take_trace(&mut self, out: &mut Vec<Loc>) -> bool {
+        let Some(k) = &mut self.kcov else { return false };
+        if let Err(e) = k.take(out) {
+            eprintln!("fuzz-kernel: reading {DEVICE}: {e}; coverage off");
+            self.kcov = None;
+            return false;
+        }
+        true
     }
 }
 
@@ -227,18 +297,23 @@ impl Kmsg {
         out
     }
 
-    /// The crash-like records logged since the last call (at most 64
-    /// read per call, the rest next time).
+    /// The records logged since the last call from the first crash-like
+    /// one on (the whole report: the frames of a stack match no pattern
+    /// by themselves); none if no record looks like a crash. At most 64
+    /// records are read before a crash is seen (the rest next time), 512
+    /// after.
     pub fn crash_lines(&mut self) -> Vec<String> {
         let mut out = Vec::new();
-        for _ in 0..64 {
+        let mut read = 0;
+        while read < if out.is_empty() { 64 } else { 512 } {
+            read += 1;
             match self.file.read(&mut self.buf) {
                 Ok(0) => break,
                 Ok(n) => {
                     let rec = String::from_utf8_lossy(&self.buf[..n]);
                     // "prio,seq,usec,flags;message\n continuation..."
                     let msg = rec.split_once(';').map_or(&*rec, |(_, m)| m);
-                    if is_crash_line(msg) {
+                    if !out.is_empty() || is_crash_line(msg) {
                         out.push(msg.trim_end().to_owned());
                     }
                 }

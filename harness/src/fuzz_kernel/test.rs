@@ -2,33 +2,28 @@
 //! between identical kernels, and must find the difference when one is
 //! changed.
 
+use jool_sim::wire::{hex, nlmsg};
+
 use super::*;
 
 fn p(release: &str) -> &'static Profile {
     Profile::get(release).unwrap()
 }
 
-fn seeds_of(tag: u32) -> anyhow::Result<Vec<mutate::Seed>> {
-    let mut s = mutate::built_seeds(p("4.1.9"), tag);
-    let text =
-        std::fs::read_to_string(default_conformance().join("root.json"))?;
-    s.extend(
-        mutate::conformance_seeds("root.json", &text, tag)
-            .map_err(anyhow::Error::msg)?,
-    );
+fn seeds_of(tag: u32) -> Result<Vec<seeds::Seed>> {
+    let mut s = seeds::built_seeds(p("4.1.9"), tag);
+    let text = fs::read_to_string(&default_conformance().join("root.json"))?;
+    s.extend(seeds::conformance_seeds("root.json", &text, tag)?);
     Ok(s)
 }
 
 fn opts(seed: u64, execs: u64) -> Options {
     Options {
         seed,
-        duration: None,
         max_execs: Some(execs),
         resync_every: 100,
-        progress: None,
-        out: None,
-        journal: None,
-        avoid_cmds: Vec::new(),
+        feedback: true,
+        ..Options::default()
     }
 }
 
@@ -41,6 +36,7 @@ fn test_identical_sims_agree() {
             p("4.1.9"),
             p("4.1.9"),
             &seeds_of,
+            Vec::new(),
             opts(seed, 400),
         )
         .unwrap();
@@ -54,9 +50,15 @@ fn test_identical_sims_agree() {
 #[test]
 fn test_other_release_diverges() {
     let mut real = SimKernel::new(p("4.1.9"));
-    let s =
-        campaign(&mut real, p("4.1.9"), p("4.1.12"), &seeds_of, opts(5, 300))
-            .unwrap();
+    let s = campaign(
+        &mut real,
+        p("4.1.9"),
+        p("4.1.12"),
+        &seeds_of,
+        Vec::new(),
+        opts(5, 300),
+    )
+    .unwrap();
     assert!(!s.success(), "{}", s.render());
     assert!(s.unknown().count() > 0, "{}", s.render());
 }
@@ -66,16 +68,22 @@ fn test_loop_finds_a_difference_the_checks_do_not_show() {
     // Only nlctrl's answer about Jool differs (its multicast group id):
     // the base state checks agree, the mutated requests must find it.
     let mut real = SimKernel::new(p("4.1.9"));
-    let mut d = engine::discover_family(&mut real).unwrap();
+    let mut d = discover::discover_family(&mut real).unwrap();
     d.netns_tag =
-        engine::discover_netns_tag(&mut real, p("4.1.9"), d.family_id)
+        discover::discover_netns_tag(&mut real, p("4.1.9"), d.family_id)
             .unwrap();
-    let mut sim = engine::sim_like(p("4.1.9"), &d);
+    let mut sim = discover::sim_like(p("4.1.9"), &d);
     sim.kernel.set_mcast_group_id(0x42);
     let seeds = seeds_of(d.netns_tag).unwrap();
-    let s =
-        Engine::new(&mut real, &mut sim, p("4.1.9"), d, seeds, opts(3, 400))
-            .run();
+    let s = Engine::new(
+        &mut real,
+        &mut sim,
+        p("4.1.9"),
+        d,
+        (seeds, Vec::new()),
+        opts(3, 400),
+    )
+    .run();
     assert_eq!(s.execs, 400, "{}", s.render());
     assert!(!s.success(), "{}", s.render());
     assert!(
@@ -93,7 +101,8 @@ fn test_other_budget_diverges_and_is_saved() {
     let mut real = SimKernel::new(p("4.1.9"));
     real.kernel.set_msg_budget(512);
     let o = Options { out: Some(dir.clone()), ..opts(9, 300) };
-    let s = campaign(&mut real, p("4.1.9"), p("4.1.9"), &seeds_of, o);
+    let s =
+        campaign(&mut real, p("4.1.9"), p("4.1.9"), &seeds_of, Vec::new(), o);
     let s = s.unwrap();
     // The base state's check already differs (stats pages): the loop
     // says so and stops.
@@ -113,14 +122,14 @@ fn test_known_divergence_is_not_a_failure() {
     // unknown class; ops the sim does not emulate would be known.
     let mut real = SimKernel::new(p("4.1.9"));
     let mut sim = SimKernel::new(p("4.1.9"));
-    let d = engine::discover_family(&mut real).unwrap();
+    let d = discover::discover_family(&mut real).unwrap();
     assert_eq!(d.family_id, 0x20);
     assert!(d.foreign.is_empty());
-    let r = mutate::request(p("4.1.9"), 20, 1, b"default", &[]);
+    let r = request::request(p("4.1.9"), 20, 1, b"default", &[]);
     let (a, b) = (real.exchange(&r, false), sim.exchange(&r, false));
     let case = known::Case { request: &r, real: &a, sim: &b };
     // Both sims answer the same: no divergence to explain.
-    assert!(engine::same(&a, &b));
+    assert!(answer::same(&a, &b));
     assert_eq!(
         known::explain(&case, 0x20).map(|k| k.id),
         Some("sim-op-not-emulated")
@@ -131,11 +140,11 @@ fn test_known_divergence_is_not_a_failure() {
 fn test_answer_kinds() {
     let mut k = SimKernel::new(p("4.1.9"));
     let ex = k.exchange(&[], false);
-    assert_eq!(engine::answer_kind(&ex, 0x20), "send-errno61");
-    let r = mutate::request(p("4.1.9"), 7, 1, b"default", &[]);
+    assert_eq!(answer::answer_kind(&ex, 0x20), "send-errno61");
+    let r = request::request(p("4.1.9"), 7, 1, b"default", &[]);
     let ex = k.exchange(&r, false);
-    assert_eq!(engine::answer_kind(&ex, 0x20), "jool-err3");
-    assert_eq!(engine::request_kind(&r, 0x20), "jool/cmd7");
+    assert_eq!(answer::answer_kind(&ex, 0x20), "jool-err3");
+    assert_eq!(answer::request_kind(&r, 0x20), "jool/cmd7");
 }
 
 // ---- Regressions: fixtures/fuzz-regressions/fuzz_kernel ----
@@ -151,7 +160,7 @@ fn regression(file: &str) -> Vec<u8> {
 /// `default`, netfilter, pool6 64:ff9b::/96).
 fn base_sim() -> SimKernel {
     let mut k = SimKernel::new(p("4.1.9"));
-    for r in engine::base_requests(p("4.1.9")) {
+    for r in discover::base_requests(p("4.1.9")) {
         k.exchange(&r, false);
     }
     k
@@ -168,14 +177,14 @@ fn r_fuzz_kernel_genl_flags_reserved() {
         String::from_utf8(regression("genl-flags-reserved.real.hex")).unwrap();
     let real: Vec<Vec<u8>> = text
         .lines()
-        .map(|l| engine::mask(&mutate::unhex(l).unwrap()))
+        .map(|l| nlmsg::masked(&hex::decode(l).unwrap()))
         .collect();
     let ex = base_sim().exchange(&req, true);
     let sim: Vec<Vec<u8>> =
-        ex.replies.iter().map(|r| engine::mask(r)).collect();
+        ex.replies.iter().map(|r| nlmsg::masked(r)).collect();
     assert_eq!(
-        sim.iter().map(|r| mutate::hex(r)).collect::<Vec<_>>(),
-        real.iter().map(|r| mutate::hex(r)).collect::<Vec<_>>()
+        sim.iter().map(|r| hex::encode(r)).collect::<Vec<_>>(),
+        real.iter().map(|r| hex::encode(r)).collect::<Vec<_>>()
     );
     // The reserved genl bytes get the same check: flags REQUEST only,
     // reserved field 1.
@@ -183,13 +192,13 @@ fn r_fuzz_kernel_genl_flags_reserved() {
     bad[6..8].copy_from_slice(&nlmsg_flags_request());
     bad[18] = 1;
     let ex = base_sim().exchange(&bad, true);
-    assert_eq!(engine::answer_kind(&ex, 0x20), "nlerr22");
+    assert_eq!(answer::answer_kind(&ex, 0x20), "nlerr22");
     assert!(String::from_utf8_lossy(&ex.replies[0])
         .contains("genlmsghdr.reserved field is not 0"));
 }
 
 fn nlmsg_flags_request() -> [u8; 2] {
-    jool_sim::wire::nlmsg::F_REQUEST.to_le_bytes()
+    nlmsg::F_REQUEST.to_le_bytes()
 }
 
 /// Kernel bug (Jool 4.1.9 on Debian's 6.1): ADDRESS_QUERY46 (cmd 6) for
@@ -207,7 +216,7 @@ fn r_fuzz_kernel_address_query46_nat64_oops() {
     .unwrap()
     .contains("handle_address_query46"));
     let ex = base_sim().exchange(&req, false);
-    assert_eq!(engine::answer_kind(&ex, 0x20), "jool-err38");
+    assert_eq!(answer::answer_kind(&ex, 0x20), "jool-err38");
 }
 
 /// Kernel bug (Jool 4.1.9 on Debian's 6.1): POOL4_ADD (cmd 19) to SIIT
@@ -220,7 +229,7 @@ fn r_fuzz_kernel_pool4_add_siit_oops() {
         .unwrap()
         .contains("handle_pool4_add"));
     let ex = base_sim().exchange(&req, false);
-    assert_eq!(engine::answer_kind(&ex, 0x20), "jool-err38");
+    assert_eq!(answer::answer_kind(&ex, 0x20), "jool-err38");
 }
 
 /// Replays `fuzz_kernel/NAME.bin` against the base simulator and checks
@@ -233,11 +242,11 @@ fn assert_replays(name: &str, mut k: SimKernel, ext_ack: bool) {
             .unwrap()
             .lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| mutate::hex(&engine::mask(&mutate::unhex(l).unwrap())))
+            .map(|l| hex::encode(&nlmsg::masked(&hex::decode(l).unwrap())))
             .collect();
     let ex = k.exchange(&req, ext_ack);
     let sim: Vec<String> =
-        ex.replies.iter().map(|r| mutate::hex(&engine::mask(r))).collect();
+        ex.replies.iter().map(|r| hex::encode(&nlmsg::masked(r))).collect();
     assert_eq!(sim, real, "{name}");
 }
 
@@ -324,7 +333,7 @@ fn assert_replays_as_trixie(name: &str, ext_ack: bool) {
         xtables: false,
         ctrl_dump_strict: true,
     });
-    for mut r in engine::base_requests(p("4.1.13")) {
+    for mut r in discover::base_requests(p("4.1.13")) {
         r[4..6].copy_from_slice(&0x23u16.to_le_bytes());
         k.exchange(&r, false);
     }
@@ -398,7 +407,7 @@ fn r_fuzz_kernel_global_foreach_offset_zero() {
 /// An answer of the reply datagrams `hex`.
 fn replies(hex: &[&str]) -> Exchange {
     Exchange {
-        replies: hex.iter().map(|x| mutate::unhex(x).unwrap()).collect(),
+        replies: hex.iter().map(|x| hex::decode(x).unwrap()).collect(),
         ..Exchange::default()
     }
 }
@@ -419,7 +428,7 @@ fn explained(
 /// divergence, unlike a foreach whose answers differ otherwise.
 #[test]
 fn test_foreach_from_offset_is_a_known_divergence() {
-    let h = |s: &str| mutate::unhex(s).unwrap();
+    let h = |s: &str| hex::decode(s).unwrap();
     let req = h("50000000200001000100000000000000000100006a6f6f6c040109000100000000000000000000000000000000000000200008800800010000007f0305000200040000000c00030064656661756c7400");
     let real = replies(&["4c0000002000000001000000af000000000200006a6f6f6c0401090001000000000000000000000000000000000000001c0001800800010000007f0305000200080000000500030000000000"]);
     let sim = replies(&["30000000200000000100000001000040000200006a6f6f6c040109000100000000000000000000000000000000000000"]);
@@ -427,9 +436,14 @@ fn test_foreach_from_offset_is_a_known_divergence() {
         explained(&req, &real, &sim),
         Some("instance-foreach-offset-order")
     );
-    // Nor is a Jool error report in place of the simulator's listing.
+    // Nor is a Jool error report in place of the simulator's listing
+    // (ERROR flag, JNLAERR_CODE 22).
     let mut error = sim.clone();
     error.replies[0][29] |= 1;
+    error.replies[0].extend_from_slice(&[6, 0, 1, 0, 22, 0, 0, 0]);
+    let n = error.replies[0].len() as u32;
+    error.replies[0][..4].copy_from_slice(&n.to_le_bytes());
+    assert_eq!(answer::answer_kind(&error, 0x20), "jool-err22");
     assert_eq!(explained(&req, &real, &error), None);
     // Without the offset (a plain foreach), the same answers are not.
     let mut plain = req[..48].to_vec();
@@ -442,7 +456,7 @@ fn test_foreach_from_offset_is_a_known_divergence() {
 /// the same ack. Known, as long as the other datagrams match exactly.
 #[test]
 fn test_foreach_with_ack_reordered_is_a_known_divergence() {
-    let h = |s: &str| mutate::unhex(s).unwrap();
+    let h = |s: &str| hex::decode(s).unwrap();
     let req = h("30000000200005000300000000000000000100006a6f6f6c0401090001003c0f64656661756c74000000000000000000");
     let real = replies(&["700000002000000003000000af000000000200006a6f6f6c0401090001003c0f64656661756c74000000000000000000240001800800010000a37f0305000200040000000d000300636f6e6674657374000000001c0001800800010000a37f0305000200080000000500030000000000", "240000000200000103000000af0000000000000030000000200005000300000000000000"]);
     let sim = replies(&["70000000200000000300000001000040000200006a6f6f6c0401090001003c0f64656661756c740000000000000000001c0001800800010000a37f0305000200080000000500030000000000240001800800010000a37f0305000200040000000d000300636f6e667465737400000000", "240000000200000103000000010000400000000030000000200005000300000000000000"]);
@@ -464,7 +478,7 @@ fn test_foreach_with_ack_reordered_is_a_known_divergence() {
 /// in the simulator. Known; a difference in the errors is not.
 #[test]
 fn test_foreach_from_offset_in_a_batch_is_a_known_divergence() {
-    let h = |s: &str| mutate::unhex(s).unwrap();
+    let h = |s: &str| hex::decode(s).unwrap();
     let req = h("150000002810010001000000000000000e010000920000005c0000000fea01000100000000000000670100006a6f6f6c040109000100000064656661756c740000000000000000002c000a80050001000000000020000280140001000064ff9b000000000000000000000000050002006000000050000000200001000100000000000000000100006a6f6f6c040109000200000064656661756c7400000000000000000020000880080001008057900305000200040000000c00030064656661756c7400");
     let real = replies(&["2c0000000200000001000000b0000000feffffff150000002810010001000000000000000e01000092000000", "700000000200000001000000b0000000feffffff5c0000000fea01000100000000000000670100006a6f6f6c040109000100000064656661756c740000000000000000002c000a80050001000000000020000280140001000064ff9b0000000000000000000000000500020060000000", "4c0000002000000001000000b0000000000200006a6f6f6c040109000200000064656661756c740000000000000000001c000180080001008057900305000200040000000500030000000000"]);
     let sim = replies(&["2c000000020000000100000001000040feffffff150000002810010001000000000000000e01000092000000", "70000000020000000100000001000040feffffff5c0000000fea01000100000000000000670100006a6f6f6c040109000100000064656661756c740000000000000000002c000a80050001000000000020000280140001000064ff9b0000000000000000000000000500020060000000", "30000000200000000100000001000040000200006a6f6f6c040109000200000064656661756c74000000000000000000"]);
@@ -483,7 +497,7 @@ fn test_foreach_from_offset_in_a_batch_is_a_known_divergence() {
 /// STATS_FOREACH (request #103710). The other datagrams must match.
 #[test]
 fn test_known_divergences_next_to_other_datagrams() {
-    let h = |s: &str| mutate::unhex(s).unwrap();
+    let h = |s: &str| hex::decode(s).unwrap();
     let cases = [
         (
             "5000000020000d000100000000000000000100006a6f6f6c0401090001000000616c7400000000000000000000000000200008800800010000e97fc305000200040000000c00030064656661756c7400",
@@ -507,4 +521,54 @@ fn test_known_divergences_next_to_other_datagrams() {
         other.replies[i][16] ^= 1;
         assert_eq!(explained(&req, &real, &other), None, "{id}");
     }
+}
+
+/// Found by fuzz-kernel on 4.1.9 (`--seed 3`, request #3391): an
+/// INSTANCE_FOREACH whose Jool header flags hold ERROR (0x41) is
+/// answered with a listing whose header echoes those flags. With an
+/// instance named "" the real module lists it after `conftest`, the
+/// simulator before: the known reordering, which the matcher missed
+/// because it took the ERROR flag for an error report (and the first
+/// entry, attribute 1, for JNLAERR_CODE: "jool-err8").
+#[test]
+fn r_fuzz_kernel_instance_foreach_error_flag_reordered() {
+    let h = |name: &str| {
+        let t = String::from_utf8(regression(name)).unwrap();
+        replies(&t.lines().collect::<Vec<_>>())
+    };
+    let req = regression("instance-foreach-error-flag-reordered.bin");
+    let real = h("instance-foreach-error-flag-reordered.real.hex");
+    let sim = h("instance-foreach-error-flag-reordered.sim.hex");
+    assert_eq!(answer::answer_kind(&real, 0x20), "jool-ok");
+    assert_eq!(explained(&req, &real, &sim), Some("instance-foreach-order"));
+    // Another entry (not a reordering) is still a divergence.
+    let mut other = sim;
+    let n = other.replies[0].len();
+    other.replies[0][n - 8] ^= 1;
+    assert_eq!(explained(&req, &real, &other), None);
+}
+
+/// Simulator bug found by fuzz-kernel on 4.1.9 (`--seed 3`, request
+/// #104323): an INSTANCE_FOREACH offset whose JNLAIE_INAME is longer
+/// than 15 bytes (with a NUL in the first 16) fails NLA_STRING's length
+/// check: ERANGE, which jnla_parse_nested passes on ("The 'instance'
+/// attribute is malformed: ..."); the simulator answered EINVAL.
+#[test]
+fn r_fuzz_kernel_instance_offset_name_too_long_erange() {
+    assert_replays_as_real("instance-offset-name-too-long-erange", true);
+}
+
+/// An operation the simulator does not emulate (POOL4_ADD) is not a
+/// reason to resynchronise; GLOBAL_UPDATE and FILE_HANDLE are, and so is
+/// anything under another numbering.
+#[test]
+fn test_not_emulated_changes_state_only_for_globals_and_atomic_config() {
+    let req = |cmd| request::request(p("4.1.9"), cmd, 1, b"default", &[]);
+    assert!(!known::not_emulated_changes_state(&req(19), 0x20, 30));
+    assert!(known::not_emulated_changes_state(&req(9), 0x20, 30));
+    assert!(known::not_emulated_changes_state(&req(26), 0x20, 30));
+    assert!(known::not_emulated_changes_state(&req(19), 0x20, 34));
+    let mut batch = req(19);
+    batch.extend(req(9));
+    assert!(known::not_emulated_changes_state(&batch, 0x20, 30));
 }

@@ -461,9 +461,11 @@ fn parse_instance_offset(v: &[u8]) -> Result<(u32, String), Failure> {
         [Policy::Unspec, Policy::U32, Policy::U8, Policy::NulString(15)];
     let attrs =
         netlink::parse_attrs(v, 0, &ENTRY, Validate::Strict).map_err(|r| {
+            // jnla_parse_nested passes nla_parse_nested's errno on
+            // (ERANGE for a name longer than 15 bytes).
             let why = r.extack.msg.unwrap_or_default();
             Failure::new(
-                EINVAL,
+                r.errno,
                 format!("The 'instance' attribute is malformed: {why}"),
             )
         })?;
