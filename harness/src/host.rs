@@ -114,6 +114,37 @@ pub fn is_root() -> bool {
 /// The running module's release (`/sys/module/jool_common/version`, or
 /// `modinfo`), e.g. `4.1.9`.
 pub fn installed_release() -> Option<String> {
+    let v = installed_version()?;
+    // "4.1.9" or "4.1.9.0": keep three parts.
+    let parts: Vec<&str> = v.trim().split('.').collect();
+    Some(parts[..parts.len().min(3)].join("."))
+}
+
+/// Whether the loaded module is `release`: its version (`4.1.255.5`) is
+/// the release's wire version (4.2.0-rc3 says 4.1.255.5; main, today,
+/// 4.1.15.0), or its first three parts are the release's name.
+pub fn module_is(release: &str) -> bool {
+    installed_version().is_some_and(|v| version_is(release, &v))
+}
+
+fn version_is(release: &str, version: &str) -> bool {
+    let parts: Vec<u32> =
+        version.trim().split('.').filter_map(|p| p.parse().ok()).collect();
+    let wire = match parts[..] {
+        [a, b, c, d] => Some(a << 24 | b << 16 | c << 8 | d),
+        [a, b, c] => Some(a << 24 | b << 16 | c << 8),
+        _ => None,
+    };
+    let by_wire = jool_sim::versions::Profile::get(release)
+        .zip(wire)
+        .is_some_and(|(p, w)| p.wire_version == w);
+    let three: Vec<&str> = version.trim().split('.').take(3).collect();
+    by_wire || three.join(".") == release
+}
+
+/// The loaded (or installed) `jool_common`'s version string, as its
+/// module says it (`4.1.9.0`).
+pub fn installed_version() -> Option<String> {
     let v = std::fs::read_to_string("/sys/module/jool_common/version")
         .ok()
         .or_else(|| {
@@ -125,9 +156,7 @@ pub fn installed_release() -> Option<String> {
                 .success()
                 .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
         })?;
-    // "4.1.9" or "4.1.9.0": keep three parts.
-    let parts: Vec<&str> = v.trim().split('.').collect();
-    Some(parts[..parts.len().min(3)].join("."))
+    Some(v.trim().to_owned())
 }
 
 /// Runs `argv` with a hard timeout (`LC_ALL=C`, stdin from /dev/null);
@@ -234,6 +263,22 @@ pub fn sh(script: &str, timeout: Duration) -> Result<Output, Error> {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    #[test]
+    fn test_version_is() {
+        assert!(version_is("4.2.0-rc3", "4.1.255.5"));
+        assert!(!version_is("4.2.0-rc2", "4.1.255.5"));
+        assert!(
+            version_is("main", "4.1.15.0") && version_is("4.1.15", "4.1.15.0")
+        );
+        assert!(
+            version_is("4.1.9", "4.1.9.0") && version_is("4.1.9", "4.1.9")
+        );
+        assert!(
+            !version_is("4.1.9", "4.1.10.0")
+                && !version_is("4.1.1", "4.1.10.0")
+        );
+    }
 
     #[test]
     fn test_run_captures_output_and_status() {

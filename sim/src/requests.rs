@@ -68,13 +68,14 @@ pub enum Frame {
 }
 
 impl Frame {
-    /// The byte a client of `p` sends: `XF_*` (4, 8), or `FW_*` (1, 2)
-    /// before 4.0.6.
+    /// The byte a client of `p` sends: `XF_*` (4, 8; 8, 16 in 4.2.0-rc),
+    /// or `FW_*` (1, 2) before 4.0.6.
     pub fn byte(self, p: &Profile) -> u8 {
         let old = p.is_legacy() && cmp_releases(&p.release, "4.0.6").is_lt();
+        let mapt = u8::from(p.numbering == crate::versions::Numbering::MapT);
         match (self, old) {
-            (Self::Netfilter, false) => 4,
-            (Self::Iptables, false) => 8,
+            (Self::Netfilter, false) => 4 << mapt,
+            (Self::Iptables, false) => 8 << mapt,
             (Self::Netfilter, true) => 1,
             (Self::Iptables, true) => 2,
             (Self::Invalid(b), _) => b,

@@ -418,8 +418,8 @@ impl<T: Transport> Client<T> {
         framework: Framework,
         pool6: Option<([u8; 16], u8)>,
     ) -> Result<(), Error> {
-        let mut operand =
-            vec![Attr::u8(InstanceAddAttr::Xf.into(), framework.xf())];
+        let xf = framework.xf_in(self.profile.numbering);
+        let mut operand = vec![Attr::u8(InstanceAddAttr::Xf.into(), xf)];
         if let Some((addr, len)) = pool6 {
             let p = request::attrs_bytes(&[
                 Attr::bytes(PrefixAttr::Addr.into(), addr.to_vec()),

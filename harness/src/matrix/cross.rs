@@ -629,7 +629,7 @@ pub fn guest(args: &GuestOptions) -> Result<()> {
     sh_ok("modprobe jool_siit && modprobe jool")?;
     let module = host::installed_release()
         .context("cannot read the loaded Jool's version")?;
-    if let Some(r) = args.release.as_ref().filter(|r| **r != module) {
+    if let Some(r) = args.release.as_ref().filter(|r| !host::module_is(r)) {
         bail!("--release {r} asked, but this kernel runs Jool {module}");
     }
     // Executables on 9p are read again at every exec: copy them.

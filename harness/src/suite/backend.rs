@@ -20,7 +20,6 @@ use super::{
     Eq,
     PartialOrd,
     Ord,
-    clap::ValueEnum,
     serde::Serialize,
 )]
 #[serde(rename_all = "kebab-case")]

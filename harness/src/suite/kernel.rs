@@ -110,7 +110,7 @@ impl KernelBackend {
         })?;
         let installed = installed_release()
             .ok_or("cannot read the loaded Jool's version")?;
-        if let Some(r) = release.filter(|r| *r != installed) {
+        if let Some(r) = release.filter(|r| !host::module_is(r)) {
             return Err(format!(
                 "--release {r} asked, but this kernel runs Jool {installed}"
             ));
@@ -126,7 +126,7 @@ impl KernelBackend {
         std::fs::create_dir_all(&shim_dir).map_err(|e| e.to_string())?;
         sh_ok(&format!("chmod 755 '{0}' && ln -sf '{1}' '{0}/jool' && ln -sf '{1}' '{0}/jool_siit'", shim_dir.display(), jool_stats.display()))?;
         Ok(Self {
-            release: installed,
+            release: release.map_or(installed, str::to_owned),
             shim_dir,
             client: ClientKind::Real,
             created_netns: Vec::new(),

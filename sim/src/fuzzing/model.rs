@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, fmt};
 use crate::requests::Frame;
 use crate::{
     kernel::{iname_valid, Framework, Kernel, NetnsId, Xlator},
-    versions::{cmp_releases, Profile},
+    versions::{cmp_releases, Numbering, Profile},
     wire::jool::INAME_LEN,
 };
 
@@ -126,9 +126,12 @@ impl Model {
             Frame::Iptables => Framework::Iptables,
             // joolnl: the kernel takes `byte | header type`: bits 0-1 join
             // the type (which must stay SIIT or NAT64), bits 2-3 are the
-            // framework.
+            // framework (4.2.0-rc: bits 0-2 and 3-4).
             Frame::Invalid(b) if !self.legacy() => {
-                match (Framework::from_xf(b & 0x0c), (b | x.xt()) & 0x03) {
+                let n = self.profile.numbering;
+                let xt_mask = if n == Numbering::MapT { 0x07 } else { 0x03 };
+                match (Framework::from_flags_in(b, n), (b | x.xt()) & xt_mask)
+                {
                     (Some(f), 1 | 2) => f,
                     _ => return false,
                 }

@@ -301,7 +301,10 @@ impl Session {
         for ((tag, xf, name), (ns, fw, want_name)) in got.iter().zip(want) {
             assert_eq!(
                 (*xf, name.as_slice()),
-                (fw.xf(), want_name.as_bytes()),
+                (
+                    fw.xf_in(c.kernel().profile().numbering),
+                    want_name.as_bytes()
+                ),
                 "instance display"
             );
             assert_eq!(

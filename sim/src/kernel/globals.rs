@@ -24,8 +24,11 @@ pub(super) fn entries(
     xlator: Xlator,
     pool6: Option<Prefix6>,
 ) -> Option<Vec<(u16, Vec<u8>)>> {
+    // 4.2.0-rc1 to rc3 (MAP-T numbering) answer a SIIT instance's globals
+    // exactly as 4.1.2+ does (the real rc modules' replies, in
+    // fixtures/matrix/probe/4.2.0-rc*).
     if profile.is_legacy()
-        || profile.numbering != Numbering::Jool41
+        || !matches!(profile.numbering, Numbering::Jool41 | Numbering::MapT)
         || xlator != Xlator::Siit
     {
         return None;
@@ -34,6 +37,20 @@ pub(super) fn entries(
         let mut w = Writer::new();
         f(&mut w);
         w.into_vec()
+    };
+    // JNLAG_LOWEST_IPV6_MTU arrived in 4.1.0 after JNLAG_TOS (7), and
+    // moved to 3 in 4.1.2, before the booleans (src/common/config.h of
+    // v4.0.9, v4.1.0, v4.1.2; seen in the real 4.0.9, 4.1.0 and 4.1.4
+    // modules' replies, fixtures/matrix/cells/). Before 4.1.0 every later
+    // global is numbered one lower.
+    let lt =
+        |r: &str| crate::versions::cmp_releases(&profile.release, r).is_lt();
+    let (lowest, shift): (Option<u16>, u16) = if lt("4.1.0") {
+        (None, 1)
+    } else if lt("4.1.2") {
+        (Some(7), 0)
+    } else {
+        (Some(3), 0)
     };
     let mut out = Vec::new();
     out.push((
@@ -55,14 +72,20 @@ pub(super) fn entries(
             w.end_nest(p);
         }),
     ));
-    out.push((
-        3,
-        one(&|w| {
-            w.u32(3, 1280); // lowest-ipv6-mtu
-        }),
-    ));
-    for kind in 4..=7 {
-        // reset-traffic-class, reset-tos, tos, and the next boolean: 0.
+    let lowest_entry = |id: u16| {
+        (
+            id,
+            one(&|w| {
+                w.u32(id, 1280); // lowest-ipv6-mtu
+            }),
+        )
+    };
+    let first_bool = if lowest == Some(3) { 4 } else { 3 };
+    if lowest == Some(3) {
+        out.push(lowest_entry(3));
+    }
+    for kind in first_bool..first_bool + 4 {
+        // trace/debug, reset-traffic-class, reset-tos, tos: 0.
         out.push((
             kind,
             one(&|w| {
@@ -70,17 +93,21 @@ pub(super) fn entries(
             }),
         ));
     }
+    if lowest == Some(7) {
+        out.push(lowest_entry(7));
+    }
+    let plateaus = 8 - shift;
     out.push((
-        8,
+        plateaus,
         one(&|w| {
-            let p = w.begin_nest(8 | F_NESTED); // mtu-plateaus
+            let p = w.begin_nest(plateaus | F_NESTED); // mtu-plateaus
             for v in PLATEAUS {
                 w.u16(1, v);
             }
             w.end_nest(p);
         }),
     ));
-    for (kind, v) in [(9, 0), (10, 2), (11, 1)] {
+    for (kind, v) in [(9 - shift, 0), (10 - shift, 2), (11 - shift, 1)] {
         out.push((
             kind,
             one(&|w| {
@@ -88,7 +115,7 @@ pub(super) fn entries(
             }),
         ));
     }
-    for kind in [12, 13] {
+    for kind in [12 - shift, 13 - shift] {
         out.push((
             kind,
             one(&|w| {

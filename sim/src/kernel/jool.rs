@@ -160,6 +160,12 @@ fn dispatch(
         Some(Op::InstanceRm) => instance_rm(k, caller, req),
         Some(Op::InstanceFlush) => instance_flush(k, caller, req),
         Some(Op::GlobalForeach) => global_foreach(k, caller, req),
+        Some(Op::FileHandle)
+            if k.profile().numbering == Numbering::MapT
+                && req.root_attr(k, Attr::AtomicInit).is_none() =>
+        {
+            file_handle_without_init(k, caller, req)
+        }
         _ => {
             req.start(k, caller, true)?;
             Err(Failure::new(
@@ -168,6 +174,22 @@ fn dispatch(
             ))
         }
     }
+}
+
+/// `handle_atomconfig_request` (4.2.0-rc) of a request without
+/// `JNLAR_ATOMIC_INIT`: `__jnl_start` (any translator, CAP_NET_ADMIN),
+/// `iname_validate`, then `get_candidate`, which finds no transaction of
+/// this process (the simulator keeps none): ESRCH "Instance not found."
+/// (v4.2.0-rc3 src/mod/common/atomic_config.c; seen in the real rc
+/// modules' answers to the probe's `cmd_30`).
+fn file_handle_without_init(
+    k: &mut Kernel,
+    caller: &Caller,
+    req: &Request<'_>,
+) -> Result<Vec<u8>, Failure> {
+    req.start(k, caller, true)?;
+    req.raw_iname()?;
+    Err(Failure::new(ESRCH, "Instance not found."))
 }
 
 impl Request<'_> {
@@ -264,7 +286,6 @@ fn stateness(k: &Kernel, xt: u8) -> Result<Xlator, Failure> {
             "NAT64 Jool has not been modprobed. (Try `modprobe jool`)",
         )),
         None if xt == hdr::XT_MAPT
-            && k.profile().header_len() == 28
             && k.profile().numbering == Numbering::MapT =>
         {
             Err(Failure::new(
@@ -272,10 +293,16 @@ fn stateness(k: &Kernel, xt: u8) -> Result<Xlator, Failure> {
                 "MAPT Jool has not been modprobed. (Try `modprobe jool_mapt`)",
             ))
         }
-        None => Err(Failure::new(
-            EINVAL,
-            "The instance type must be either SIIT or NAT64.",
-        )),
+        None => Err(Failure::new(EINVAL, xt_validate_errmsg(k))),
+    }
+}
+
+/// `XT_VALIDATE_ERRMSG`: 4.2.0-rc names MAP-T too.
+fn xt_validate_errmsg(k: &Kernel) -> &'static str {
+    if k.profile().numbering == Numbering::MapT {
+        "The instance type must be either SIIT, NAT64 or MAP-T."
+    } else {
+        "The instance type must be either SIIT or NAT64."
     }
 }
 
@@ -391,7 +418,10 @@ fn instance_foreach(
             let mut e = Writer::new();
             let at = e.begin_nest(u16::from(ListAttr::Entry) | F_NESTED);
             e.u32(InstanceEntryAttr::Ns.into(), k.netns_tag(ns))
-                .u8(InstanceEntryAttr::Xf.into(), inst.framework.xf())
+                .u8(
+                    InstanceEntryAttr::Xf.into(),
+                    inst.framework.xf_in(k.profile().numbering),
+                )
                 .string(
                     InstanceEntryAttr::Iname.into(),
                     &text_bytes(&inst.name),
@@ -498,21 +528,25 @@ fn instance_add(
     // xlator_add gets `xf | hdr->xt`: the operand's low bits join the
     // header's type (basic_validations: xt_validate), its bits 2-3 are the
     // framework (xf_validate).
-    if !matches!((xf | xlator.xt()) & 0x03, 1 | 2) {
-        return Err(Failure::new(
-            EINVAL,
-            "The instance type must be either SIIT or NAT64.",
-        ));
+    let numbering = k.profile().numbering;
+    let xt_mask = if numbering == Numbering::MapT { 0x07 } else { 0x03 };
+    if !matches!((xf | xlator.xt()) & xt_mask, 1 | 2) {
+        return Err(Failure::new(EINVAL, xt_validate_errmsg(k)));
     }
     // xf_validate: without xtables support (NETFILTER_XTABLES unset in
     // the kernel, Debian trixie's 6.12 build of 4.1.13), only Netfilter.
     let xtables = k.build().xtables;
-    let framework = Framework::from_xf(xf & 0x0c)
+    let framework = Framework::from_flags_in(xf, numbering)
         .filter(|f| xtables || *f == Framework::Netfilter)
         .ok_or_else(|| {
             Failure::new(
                 EINVAL,
-                if xtables {
+                if numbering == Numbering::MapT
+                    && crate::versions::cmp_releases(&k.profile().release, "4.2.0-rc2").is_lt()
+                {
+                    // v4.2.0-rc1 src/common/types.h XF_VALIDATE_ERRMSG.
+                    "The instance framework must be either Netfilter or iptables."
+                } else if xtables {
                     "Netfilter and iptables are the only available instance frameworks."
                 } else {
                     "Netfilter is the only available instance framework."

@@ -70,6 +70,31 @@ impl Framework {
         }
     }
 
+    /// The `XF_*` value on the wire under `numbering`: 4.2.0-rc's MAP-T
+    /// bit (`XT_MAPT` = 4) moved the frameworks up one bit
+    /// (`XF_NETFILTER` = 8, `XF_IPTABLES` = 16; v4.2.0-rc1
+    /// src/common/types.h, seen in the real 4.2.0-rc modules' listings).
+    pub fn xf_in(self, numbering: crate::versions::Numbering) -> u8 {
+        match numbering {
+            crate::versions::Numbering::MapT => self.xf() << 1,
+            _ => self.xf(),
+        }
+    }
+
+    /// The framework bits of `flags` under `numbering` (`XF_MASK`), and
+    /// the framework they name, if one.
+    pub fn from_flags_in(
+        flags: u8,
+        numbering: crate::versions::Numbering,
+    ) -> Option<Self> {
+        match numbering {
+            crate::versions::Numbering::MapT => {
+                Self::from_xf((flags & 0x18) >> 1)
+            }
+            _ => Self::from_xf(flags & 0x0c),
+        }
+    }
+
     /// The framework of an `XF_*` value.
     pub fn from_xf(xf: u8) -> Option<Self> {
         match xf {

@@ -272,7 +272,7 @@ pub fn guest(args: GuestArgs) -> anyhow::Result<ExitCode> {
     sh_ok("modprobe jool_siit && modprobe jool")?;
     let module = machine::installed_release()
         .context("cannot read the loaded Jool's version")?;
-    if let Some(r) = args.release.as_ref().filter(|r| **r != module) {
+    if let Some(r) = args.release.as_ref().filter(|r| !machine::module_is(r)) {
         bail!("--release {r} asked, but this kernel runs Jool {module}");
     }
     let setup = [

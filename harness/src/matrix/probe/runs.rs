@@ -289,6 +289,44 @@ mod test {
                 assert_eq!(m, vec![], "{release} {name}");
             }
         }
+        // The cells of the release x suite matrix: RELEASE@SUITE, built
+        // from the release's tag for that suite's kernel.
+        let known = std::fs::read_to_string(dir.join("divergences.txt"))
+            .unwrap_or_default();
+        let known: std::collections::BTreeSet<&str> = known
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .collect();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut cells = 0;
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some((release, suite)) = name.split_once('@') else {
+                continue;
+            };
+            let build = match suite {
+                "trixie" | "sid" => trixie,
+                _ => Build::default(),
+            };
+            let runs = simulate(&e.path(), build, Some(release)).unwrap();
+            assert_eq!(runs.len(), RUNS.len(), "{name}");
+            for (run, n, m) in runs {
+                assert!(n >= 3, "{name} {run}");
+                seen.extend(
+                    m.iter().map(|d| format!("{name} {run} {}", d.name)),
+                );
+            }
+            cells += 1;
+        }
+        assert!(cells >= 10, "only {cells} cells probed");
+        let seen: std::collections::BTreeSet<&str> =
+            seen.iter().map(String::as_str).collect();
+        let new: Vec<_> = seen.difference(&known).collect();
+        let fixed: Vec<_> = known.difference(&seen).collect();
+        assert!(
+            new.is_empty() && fixed.is_empty(),
+            "probe/divergences.txt is out of date:\nnew differences {new:#?}\nno longer differ {fixed:#?}"
+        );
     }
 
     /// The same runs on the simulator of another kernel build differ:
