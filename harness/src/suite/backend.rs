@@ -13,14 +13,7 @@ use super::{
 
 /// Which client runs the `run` steps.
 #[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum ClientKind {
