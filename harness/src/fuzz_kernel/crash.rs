@@ -176,7 +176,7 @@ pub fn signature(lines: &[String]) -> String {
                 .and_then(|r| r.split_once(']'))
                 .map_or(l, |(_, r)| r.trim());
             let l = l.split(", address:").next().unwrap_or(l);
-            l.split(" at ").next().unwrap_or(l).to_owned()
+            without_task(l.split(" at ").next().unwrap_or(l))
         })
         .unwrap_or_default();
     let frames: Vec<String> = lines
@@ -187,6 +187,20 @@ pub fn signature(lines: &[String]) -> String {
         .map(|(f, _)| f.func)
         .collect();
     format!("{title} | {}", frames.join(" < "))
+}
+
+/// `title` without a WARNING's `CPU: N PID: N` (which task hit it).
+fn without_task(title: &str) -> String {
+    let mut words = title.split_whitespace();
+    let mut kept = Vec::new();
+    while let Some(w) = words.next() {
+        if w == "CPU:" || w == "PID:" {
+            words.next();
+        } else {
+            kept.push(w);
+        }
+    }
+    kept.join(" ")
 }
 
 /// Turns every guest's crash into a crash folder under
@@ -480,6 +494,23 @@ mod test {
         let mut b = a.clone();
         b[0] = "[   99.0] BUG: kernel NULL pointer dereference, address: 0000000000000038".into();
         assert_eq!(signature(&a), signature(&b));
+    }
+
+    /// Two guests hit the same WARN_ON (4.1.15, a BIB_FOREACH with an
+    /// unknown protocol): one signature, whatever task and build.
+    #[test]
+    fn test_signature_ignores_the_warnings_task() {
+        let warn = |pid: u32, key: &str| -> Vec<String> {
+            vec![
+                format!("WARNING: CPU: 0 PID: {pid} at /build/modules-{key}/jool/src/mod/common/db/bib/db.c:300 bib_foreach+0x17d/0x190 [jool_common]"),
+                "RIP: 0010:bib_foreach+0x17d/0x190 [jool_common]".into(),
+                "Call Trace:".into(),
+                " handle_bib_foreach+0x1ea/0x2e0 [jool_common]".into(),
+            ]
+        };
+        let a = signature(&warn(203, "4c1f209ed2d7"));
+        assert_eq!(a, signature(&warn(208, "eaf0c99a3653")));
+        assert_eq!(a, "WARNING: | bib_foreach < handle_bib_foreach");
     }
 
     #[test]

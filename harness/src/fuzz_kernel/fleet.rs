@@ -360,10 +360,19 @@ fn report_guests(
             s.stopped
         );
         let l = lanes.entry(r.index).or_insert((0, 0.0));
+        // The lane's first crash, on its clock (its guests one after the
+        // other: --keep-going).
+        let in_lane = s.first_crash_seconds.map(|t| l.1 + t);
+        total.first_crash_seconds = match (total.first_crash_seconds, in_lane)
+        {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         l.0 += s.execs;
         l.1 += s.seconds;
         total.execs += s.execs;
-        total.seconds = total.seconds.max(s.seconds);
+        // Guest time, summed like the time split.
+        total.seconds += s.seconds;
         total.real_seconds += s.real_seconds;
         total.sim_seconds += s.sim_seconds;
         total.journal_seconds += s.journal_seconds;
@@ -385,11 +394,6 @@ fn report_guests(
             total.seeds.clone_from(&s.seeds);
             total.seed = s.seed;
         }
-        total.first_crash_seconds =
-            match (total.first_crash_seconds, s.first_crash_seconds) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
     }
     // The union of the guests' lists, or at least the largest count.
     cover.edges = cover.edges.max(edges.len());

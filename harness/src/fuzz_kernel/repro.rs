@@ -53,22 +53,27 @@ pub fn c_source(p: &Profile, info: &str, seq: &[Entry]) -> String {
     for l in info.lines() {
         let _ = writeln!(s, " *   {l}");
     }
-    let _ = write!(
-        s,
-        " *\n * Build: gcc -O1 -static -o repro repro.c\n\
-         * Run as root on a (throwaway!) machine with Jool's modules loaded\n\
-         * (modprobe jool_siit; modprobe jool). It enters a new network\n\
-         * namespace, resolves the \"Jool\" generic netlink family, flushes the\n\
-         * namespace's instances and adds SIIT and NAT64 \"default\" (netfilter,\n\
-         * pool6 64:ff9b::/96), then sends the {n} request(s) below, each from a\n\
-         * fresh NETLINK_GENERIC socket. A kernel oops kills it inside\n\
-         * sendto(); it prints \"done\" if nothing happened.\n\
-         *\n * Requests carry family id 0x{fam:02x} and namespace tag \"{tag}\" as\n\
-         * placeholders, replaced at run time by the real ones.\n */\n",
+    let text = format!(
+        "Build: gcc -O1 -static -o repro repro.c\n\
+         Run as root on a (throwaway!) machine with Jool's modules loaded\n\
+         (modprobe jool_siit; modprobe jool). It enters a new network\n\
+         namespace, resolves the \"Jool\" generic netlink family, flushes the\n\
+         namespace's instances and adds SIIT and NAT64 \"default\" (netfilter,\n\
+         pool6 64:ff9b::/96), then sends the {n} request(s) below, each from a\n\
+         fresh NETLINK_GENERIC socket. A kernel oops kills it inside\n\
+         sendto(); it prints \"done\" if nothing happened.\n\
+         \n\
+         Requests carry family id 0x{fam:02x} and namespace tag \"{tag}\" as\n\
+         placeholders, replaced at run time by the real ones.",
         n = seq.len(),
         fam = FAMILY_PLACEHOLDER,
         tag = String::from_utf8_lossy(&TAG_PLACEHOLDER),
     );
+    s.push_str(" *\n");
+    for l in text.lines() {
+        let _ = writeln!(s, " *{}{l}", if l.is_empty() { "" } else { " " });
+    }
+    s.push_str(" */\n");
     s.push_str(C_HEAD);
     let _ = writeln!(s, "#define PLACEHOLDER 0x{FAMILY_PLACEHOLDER:x}\n#define JOOL_HDR_LEN {}\n", p.header_len());
     c_array(&mut s, "getfamily", &get_family("Jool", 1));
@@ -499,6 +504,11 @@ mod test {
         assert!(c.contains("{ seq0, sizeof(seq0), 1 },"));
         assert!(c.contains("#define JOOL_HDR_LEN 28"));
         assert!(c.contains(" *   release=4.1.9"));
+        // Every line of the header comment is one of its " *" lines.
+        let header: Vec<&str> =
+            c.lines().skip(1).take_while(|l| *l != " */").collect();
+        assert!(header.iter().all(|l| l.starts_with(" *")), "{header:?}");
+        assert!(header.iter().any(|l| l.starts_with(" * Build: gcc")));
         // POOL4_ADD (19) to SIIT "default": the 48 bytes of the request.
         assert!(c.contains("0x30, 0x00, 0x00, 0x00, 0x20, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00,\n\t0x00, 0x00, 0x00, 0x00, 0x13,"));
     }

@@ -171,7 +171,7 @@ impl Summary {
         );
         let cover_secs = self.cover.as_ref().map_or(0.0, |c| c.seconds);
         let guests = if self.guests > 1 {
-            format!(" in {} guests (time split summed over them)", self.guests)
+            format!(" of guest time in {} guests (summed)", self.guests)
         } else {
             String::new()
         };

@@ -232,6 +232,33 @@ fn r_fuzz_kernel_pool4_add_siit_oops() {
     assert_eq!(answer::answer_kind(&ex, 0x20), "jool-err38");
 }
 
+/// Kernel bug (Jool 4.1.15, Debian sid's module on trixie's 6.12; the
+/// same code from 4.0.8 to main): POOL4_FOREACH, SESSION_FOREACH and
+/// BIB_FOREACH take JNLAR_PROTO's byte unchecked, and the protocol
+/// switches end in `WARN(true, "Unsupported transport protocol")`
+/// (`pool4/db.c` `get_tree`, `bib/db.c` `get_table`): a kernel warning
+/// with a stack trace (a panic under `panic_on_warn`) from a request. The
+/// simulator does not emulate them (ENOSYS, a known divergence).
+#[test]
+fn r_fuzz_kernel_foreach_proto_warn_4_1_15() {
+    let p15 = p("4.1.15");
+    for (name, handler) in [
+        ("pool4-foreach-proto-warn-4.1.15", "pool4db_foreach_sample"),
+        ("session-foreach-proto-warn-4.1.15", "bib_foreach_session"),
+        ("bib-foreach-proto-warn-4.1.15", "bib_foreach+"),
+    ] {
+        let log = regression(&format!("{name}.real.txt"));
+        let log = String::from_utf8(log).unwrap();
+        assert!(log.contains(handler) && log.contains("WARNING"), "{name}");
+        let mut k = SimKernel::new(p15);
+        for r in discover::base_requests(p15) {
+            k.exchange(&r, false);
+        }
+        let ex = k.exchange(&regression(&format!("{name}.bin")), false);
+        assert_eq!(answer::answer_kind(&ex, 0x20), "jool-err38", "{name}");
+    }
+}
+
 /// Replays `fuzz_kernel/NAME.bin` against the base simulator and checks
 /// the replies equal `NAME.real.hex` (the real module's, one datagram
 /// per line), masking only seq and port id.

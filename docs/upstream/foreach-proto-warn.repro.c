@@ -1,0 +1,247 @@
+/*
+ * Standalone reproducer written by jool-harness fuzz-kernel.
+ *
+ *   release=4.1.15
+ *   kernel=6.12.118+deb13-amd64
+ *   jool=4.1.15 (image:/usr/src/jool-4.1.15)
+ *   image=/root/.cache/jool-harness/images/4.1.15-1bdb0000148a
+ *   kasan=no
+ *   modules=/root/.cache/jool-harness/fuzz-kernel/modules-4c1f209ed2d7
+ *   cover=trace-pc
+ *   seed=1712749645
+ *   guest=2.0
+ *   exec=48371
+ *   signature=WARNING: CPU: 0 PID: 208 | bib_foreach < handle_bib_foreach
+ *   seen_by=the kernel log (the process lived)
+ *   seconds_to_crash=70.9
+ *   family_id_in_guest=0x23
+ *
+ * Build: gcc -O1 -static -o repro repro.c
+ * Run as root on a (throwaway!) machine with Jool's modules loaded
+ * (modprobe jool_siit; modprobe jool). It enters a new network
+ * namespace, resolves the "Jool" generic netlink family, flushes the
+ * namespace's instances and adds SIIT and NAT64 "default" (netfilter,
+ * pool6 64:ff9b::/96), then sends the 1 request(s) below, each from a
+ * fresh NETLINK_GENERIC socket. A kernel oops kills it inside
+ * sendto(); it prints "done" if nothing happened.
+ *
+ * Requests carry family id 0x20 and namespace tag "nsT!" as
+ * placeholders, replaced at run time by the real ones.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <linux/netlink.h>
+
+#ifndef NETLINK_EXT_ACK
+#define NETLINK_EXT_ACK 11
+#endif
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+struct req {
+	const unsigned char *bytes;
+	size_t len;
+	int ext_ack;
+};
+
+#define PLACEHOLDER 0x20
+#define JOOL_HDR_LEN 28
+
+static const unsigned char getfamily[] = {
+	0x20, 0x00, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x03, 0x01, 0x00, 0x00, 0x09, 0x00, 0x02, 0x00,
+	0x4a, 0x6f, 0x6f, 0x6c, 0x00, 0x00, 0x00, 0x00,
+};
+static const unsigned char foreach_siit[] = {
+	0x30, 0x00, 0x00, 0x00, 0x20, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x6a, 0x6f, 0x6f, 0x6c,
+	0x04, 0x01, 0x0f, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+};
+static const unsigned char base0[] = {
+	0x30, 0x00, 0x00, 0x00, 0x20, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x04, 0x01, 0x00, 0x00, 0x6a, 0x6f, 0x6f, 0x6c,
+	0x04, 0x01, 0x0f, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+};
+static const unsigned char base1[] = {
+	0x30, 0x00, 0x00, 0x00, 0x20, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x04, 0x01, 0x00, 0x00, 0x6a, 0x6f, 0x6f, 0x6c,
+	0x04, 0x01, 0x0f, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+};
+static const unsigned char base2[] = {
+	0x5c, 0x00, 0x00, 0x00, 0x20, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x01, 0x01, 0x00, 0x00, 0x6a, 0x6f, 0x6f, 0x6c,
+	0x04, 0x01, 0x0f, 0x00, 0x01, 0x00, 0x00, 0x00, 0x64, 0x65, 0x66, 0x61,
+	0x75, 0x6c, 0x74, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x2c, 0x00, 0x0a, 0x80, 0x05, 0x00, 0x01, 0x00, 0x04, 0x00, 0x00, 0x00,
+	0x20, 0x00, 0x02, 0x80, 0x14, 0x00, 0x01, 0x00, 0x00, 0x64, 0xff, 0x9b,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x05, 0x00, 0x02, 0x00, 0x60, 0x00, 0x00, 0x00,
+};
+static const unsigned char base3[] = {
+	0x5c, 0x00, 0x00, 0x00, 0x20, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x01, 0x01, 0x00, 0x00, 0x6a, 0x6f, 0x6f, 0x6c,
+	0x04, 0x01, 0x0f, 0x00, 0x02, 0x00, 0x00, 0x00, 0x64, 0x65, 0x66, 0x61,
+	0x75, 0x6c, 0x74, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x2c, 0x00, 0x0a, 0x80, 0x05, 0x00, 0x01, 0x00, 0x04, 0x00, 0x00, 0x00,
+	0x20, 0x00, 0x02, 0x80, 0x14, 0x00, 0x01, 0x00, 0x00, 0x64, 0xff, 0x9b,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x05, 0x00, 0x02, 0x00, 0x60, 0x00, 0x00, 0x00,
+};
+static const unsigned char seq0[] = {
+	0x38, 0x00, 0x00, 0x00, 0x20, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x16, 0x01, 0x00, 0x00, 0x6a, 0x6f, 0x6f, 0x6c,
+	0x04, 0x01, 0x0f, 0x00, 0x02, 0x00, 0x00, 0x00, 0x64, 0x65, 0x66, 0x61,
+	0x75, 0x6c, 0x74, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x05, 0x00, 0x0b, 0x00, 0xa5, 0x00, 0x00, 0x00,
+};
+
+static const struct req base[] = {
+	{ base0, sizeof(base0), 0 },
+	{ base1, sizeof(base1), 0 },
+	{ base2, sizeof(base2), 0 },
+	{ base3, sizeof(base3), 0 },
+};
+
+static const struct req seq[] = {
+	{ seq0, sizeof(seq0), 0 },
+};
+
+static unsigned char reply[65536];
+static unsigned char out[65536];
+
+/* Sends one datagram from a fresh socket and reads every reply; the
+ * first reply stays in `reply`. Returns its length, or -1. */
+static ssize_t exchange(const unsigned char *d, size_t len, int ext_ack)
+{
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	ssize_t first = -1, n;
+	int fd, one = 1, k;
+
+	fd = socket(AF_NETLINK, SOCK_RAW, NETLINK_GENERIC);
+	if (fd < 0) {
+		perror("socket(AF_NETLINK, NETLINK_GENERIC)");
+		exit(2);
+	}
+	if (ext_ack)
+		setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+	if (sendto(fd, d, len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) >= 0) {
+		for (k = 0; k < 512; k++) {
+			n = recv(fd, k ? out : reply, sizeof(reply), MSG_DONTWAIT);
+			if (n <= 0)
+				break;
+			if (k == 0)
+				first = n;
+		}
+	}
+	close(fd);
+	return first;
+}
+
+static uint16_t get16(const unsigned char *p) { return p[0] | p[1] << 8; }
+static uint32_t get32(const unsigned char *p) { return get16(p) | (uint32_t)get16(p + 2) << 16; }
+
+/* The value of the first attribute of type `type` in [b, b + len). */
+static const unsigned char *attr(const unsigned char *b, size_t len, int type, size_t *vlen)
+{
+	size_t off = 0;
+
+	while (off + 4 <= len) {
+		size_t alen = get16(b + off);
+		if (alen < 4 || off + alen > len)
+			return NULL;
+		if ((get16(b + off + 2) & 0x3fff) == type) {
+			*vlen = alen - 4;
+			return b + off + 4;
+		}
+		off += (alen + 3) & ~3u;
+	}
+	return NULL;
+}
+
+/* A copy of `r` with the placeholders replaced: Jool's family id in
+ * every message of type PLACEHOLDER, the namespace tag for "nsT!". */
+static size_t patch(const struct req *r, uint16_t family, uint32_t tag)
+{
+	size_t off = 0, i;
+
+	memcpy(out, r->bytes, r->len);
+	while (off + 16 <= r->len) {
+		size_t mlen = get32(out + off);
+		if (mlen < 16 || off + mlen > r->len)
+			break;
+		if (get16(out + off + 4) == PLACEHOLDER) {
+			out[off + 4] = family & 0xff;
+			out[off + 5] = family >> 8;
+		}
+		off += (mlen + 3) & ~(size_t)3;
+	}
+	for (i = 0; i + 4 <= r->len; i++) {
+		if (memcmp(out + i, "nsT!", 4) == 0) {
+			memcpy(out + i, &tag, 4);
+			i += 3;
+		}
+	}
+	return r->len;
+}
+
+static void send_req(const struct req *r, uint16_t family, uint32_t tag)
+{
+	static unsigned char copy[65536];
+	size_t len = patch(r, family, tag);
+
+	memcpy(copy, out, len);
+	exchange(copy, len, r->ext_ack);
+}
+
+int main(void)
+{
+	const struct req gf = { getfamily, sizeof(getfamily), 0 };
+	const struct req fe = { foreach_siit, sizeof(foreach_siit), 0 };
+	const unsigned char *v, *e;
+	size_t vlen, elen, i, n = sizeof(seq) / sizeof(seq[0]);
+	uint16_t family;
+	uint32_t tag = 0;
+	ssize_t got;
+
+	if (unshare(CLONE_NEWNET)) {
+		perror("unshare(CLONE_NEWNET) (run as root)");
+		return 2;
+	}
+	got = exchange(gf.bytes, gf.len, 0);
+	v = got > 20 ? attr(reply + 20, got - 20, 1, &vlen) : NULL;
+	if (get16(reply + 4) != 0x10 || !v || vlen < 2) {
+		fprintf(stderr, "the \"Jool\" generic netlink family is not registered (modprobe jool_siit; modprobe jool)\n");
+		return 2;
+	}
+	family = get16(v);
+	for (i = 0; i < sizeof(base) / sizeof(base[0]); i++)
+		send_req(&base[i], family, 0);
+	patch(&fe, family, 0);
+	memcpy(reply, out, fe.len);
+	got = exchange(reply, fe.len, 0);
+	if (got > 20 + JOOL_HDR_LEN) {
+		e = attr(reply + 20 + JOOL_HDR_LEN, got - 20 - JOOL_HDR_LEN, 1, &elen);
+		v = e ? attr(e, elen, 1, &vlen) : NULL;
+		if (v && vlen >= 4)
+			tag = get32(v);
+	}
+	printf("Jool family 0x%x, namespace tag %08x; sending %zu request(s)\n", family, tag, n);
+	for (i = 0; i < n; i++) {
+		printf("request %zu/%zu\n", i + 1, n);
+		fflush(stdout);
+		send_req(&seq[i], family, tag);
+	}
+	printf("done: the kernel did not kill this process (check dmesg)\n");
+	return 0;
+}
