@@ -45,8 +45,11 @@ fn stdout_of(kind: StdoutKind) -> anyhow::Result<Stdio> {
     Ok(match kind {
         StdoutKind::Pipe => Stdio::piped(),
         StdoutKind::ClosedPipe => {
+            // O_CLOEXEC: a child another thread starts meanwhile must not
+            // inherit the read end (it would keep the pipe open).
             let (read, write) =
-                nix::unistd::pipe().context("Failed to make a pipe")?;
+                nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                    .context("Failed to make a pipe")?;
             drop(read);
             Stdio::from(write)
         }

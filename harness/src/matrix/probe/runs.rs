@@ -311,7 +311,8 @@ mod test {
             let runs = simulate(&e.path(), build, Some(release)).unwrap();
             assert_eq!(runs.len(), RUNS.len(), "{name}");
             for (run, n, m) in runs {
-                assert!(n >= 3, "{name} {run}");
+                // (The legacy set, 4.0.0-4.0.7, asks 2 things before modprobe.)
+                assert!(n >= 2, "{name} {run}");
                 seen.extend(
                     m.iter().map(|d| format!("{name} {run} {}", d.name)),
                 );
