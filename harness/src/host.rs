@@ -142,20 +142,23 @@ fn version_is(release: &str, version: &str) -> bool {
     by_wire || three.join(".") == release
 }
 
-/// The loaded (or installed) `jool_common`'s version string, as its
-/// module says it (`4.1.9.0`).
+/// The loaded (or installed) Jool's version string, as its module says
+/// it (`4.1.9.0`): `jool_common`'s, or (4.0.0 - 4.0.5) `jool_siit`'s or
+/// `jool`'s.
 pub fn installed_version() -> Option<String> {
-    let v = std::fs::read_to_string("/sys/module/jool_common/version")
-        .ok()
-        .or_else(|| {
-            let o = Command::new("modinfo")
-                .args(["-F", "version", "jool_common"])
-                .output()
-                .ok()?;
-            o.status
-                .success()
-                .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
-        })?;
+    // 4.0.0 - 4.0.5 have no jool_common: each module carries the version.
+    let v = ["jool_common", "jool_siit", "jool"].iter().find_map(|m| {
+        std::fs::read_to_string(format!("/sys/module/{m}/version"))
+            .ok()
+            .or_else(|| {
+                let o = Command::new("modinfo")
+                    .args(["-F", "version", m])
+                    .output()
+                    .ok()?;
+                (o.status.success() && !o.stdout.trim_ascii().is_empty())
+                    .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+            })
+    })?;
     Some(v.trim().to_owned())
 }
 
