@@ -251,7 +251,16 @@ pub fn replay(
     kernel: &mut Kernel,
     caller: Caller,
 ) -> Vec<Mismatch> {
-    let masked = |d: &[u8]| hex::encode(&nlmsg::masked(d));
+    // Legacy (4.0.0-4.0.7) replies also carry a byte of kernel stack:
+    // see `legacy::mask_response_padding`.
+    let legacy = kernel.profile().is_legacy();
+    let masked = |d: &[u8]| {
+        let mut v = nlmsg::masked(d);
+        if legacy {
+            jool_sim::wire::legacy::mask_response_padding(&mut v);
+        }
+        hex::encode(&v)
+    };
     let mut out = Vec::new();
     for r in &doc.requests {
         let Ok(request) = hex::decode(&r.request_hex) else {
