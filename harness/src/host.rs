@@ -162,6 +162,27 @@ pub fn installed_version() -> Option<String> {
     Some(v.trim().to_owned())
 }
 
+/// Runs the repository's `scripts/NAME ARGS...` with bash (its progress
+/// on stderr) and returns its exit status and the folder it printed on
+/// its last line of stdout, if any (`scripts/vm-image`,
+/// `scripts/fuzz-kernel-build`).
+pub fn script_folder(
+    name: &str,
+    args: &[&str],
+) -> std::io::Result<(std::process::ExitStatus, Option<PathBuf>)> {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts").join(name);
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(args)
+        .current_dir(script.parent().unwrap_or(Path::new(".")))
+        .stderr(Stdio::inherit())
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let dir = text.lines().last().map(|l| PathBuf::from(l.trim()));
+    Ok((out.status, dir))
+}
+
 /// Runs `argv` with a hard timeout (`LC_ALL=C`, stdin from /dev/null);
 /// returns its output.
 pub fn run(argv: &[String], timeout: Duration) -> Result<Output, Error> {

@@ -5,7 +5,7 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Command,
 };
 
 use super::{
@@ -73,26 +73,14 @@ impl Target {
 /// Runs `scripts/fuzz-kernel-build ARGS` (its progress on stderr) and
 /// returns the folder it printed last.
 pub fn build_script(args: &[&str]) -> Result<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scripts/fuzz-kernel-build");
     let failed =
         |status: String| Error::Build { args: args.join(" "), status };
-    let out = Command::new("bash")
-        .arg(&script)
-        .args(args)
-        .current_dir(script.parent().unwrap_or(Path::new(".")))
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(Error::at("run", &script))?;
-    if !out.status.success() {
-        return Err(failed(out.status.to_string()));
+    let (status, dir) = crate::host::script_folder("fuzz-kernel-build", args)
+        .map_err(Error::at("run", Path::new("scripts/fuzz-kernel-build")))?;
+    if !status.success() {
+        return Err(failed(status.to_string()));
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let dir = text
-        .lines()
-        .last()
-        .ok_or_else(|| failed("it printed no folder".into()))?;
-    Ok(PathBuf::from(dir.trim()))
+    dir.ok_or_else(|| failed("it printed no folder".into()))
 }
 
 /// Resolves `--release`, `--kasan`, `--modules` and `--jool-ref`.

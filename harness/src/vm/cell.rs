@@ -9,10 +9,7 @@
 //! [`boot_check`] boots a built cell and loads it: both modules, both
 //! clients' `--version`, an instance of each and `stats display`.
 
-use std::{
-    path::{Path, PathBuf},
-    process::{Command, Stdio},
-};
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -73,28 +70,17 @@ impl Manifest {
 /// it printed last, and whether Jool built there (exit 0) or the cell only
 /// records that it does not (exit 3).
 pub fn vm_image(args: &[&str]) -> Result<(PathBuf, bool)> {
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/vm-image");
-    let out = Command::new("bash")
-        .arg(&script)
-        .args(args)
-        .current_dir(script.parent().unwrap_or(Path::new(".")))
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| Error::io(format!("run {}", script.display()), e))?;
+    let (status, dir) = crate::host::script_folder("vm-image", args)
+        .map_err(|e| Error::io("run scripts/vm-image", e))?;
     let failed =
         |status: String| Error::ImageScript { args: args.join(" "), status };
-    let built = match out.status.code() {
+    let built = match status.code() {
         Some(0) => true,
         Some(3) => false,
-        _ => return Err(failed(out.status.to_string())),
+        _ => return Err(failed(status.to_string())),
     };
-    let text = String::from_utf8_lossy(&out.stdout);
-    let dir = text
-        .lines()
-        .last()
-        .ok_or_else(|| failed("printed no image folder".into()))?;
-    Ok((PathBuf::from(dir.trim()), built))
+    let dir = dir.ok_or_else(|| failed("printed no image folder".into()))?;
+    Ok((dir, built))
 }
 
 /// The Jool release of an image folder, from its manifest.
