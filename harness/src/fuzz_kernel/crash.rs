@@ -23,7 +23,7 @@ use super::{
     discover::Discovery,
     error::{fs, Error, Result},
     fleet::GuestResult,
-    guest::{GuestPlan, Task},
+    guest::Task,
     journal::{self, Entry, Journal},
     repro,
     request::{map_type, replace_all, FAMILY_PLACEHOLDER, TAG_PLACEHOLDER},
@@ -369,21 +369,11 @@ fn replay_guest(
     shared: &Path,
 ) -> Result<crate::vm::GuestRun> {
     write_journal(&shared.join("sequence.journal"), seq)?;
-    let mut plan = GuestPlan {
-        profile: t.profile.clone(),
-        task: Task::Replay {
-            sequence: format!("{SHARED}/sequence.journal").into(),
-            result: "/h/out/result.txt".into(),
-        },
-        ..GuestPlan::default()
+    let task = Task::Replay {
+        sequence: format!("{SHARED}/sequence.journal").into(),
+        result: "/h/out/result.txt".into(),
     };
-    if let Some(m) = &t.modules {
-        setup::stage_modules(m, t.kasan.as_deref(), &shared.join("modules"))?;
-        plan.modules = Some(format!("{SHARED}/modules").into());
-    }
-    fs::write_json(&shared.join("plan.json"), &plan)?;
-    let words = setup::guest_words(&format!("{SHARED}/plan.json"), &[]);
-    setup::boot(args, t, shared, &words, (60, "[replay] "))
+    setup::boot_task(args, t, shared, task, (60, "[replay] "))
 }
 
 /// The shortest sequence found that still crashes: the last request

@@ -49,16 +49,20 @@ pub struct Journal {
     restarts: u64,
 }
 
+/// Opens `path` for reading and writing, created or emptied.
+fn open_fresh(path: &Path) -> io::Result<File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(path)
+}
+
 impl Journal {
     /// Creates (or empties) the journal at `path`.
     pub fn create(path: &Path) -> io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .read(true)
-            .write(true)
-            .open(path)?;
-        Ok(Self { file, pos: 0, restarts: 0 })
+        Ok(Self { file: open_fresh(path)?, pos: 0, restarts: 0 })
     }
 
     /// Marks that the base state was just restored and `next` (the rest
@@ -109,13 +113,7 @@ pub struct Marker {
 impl Marker {
     /// Creates the marker file at `path`.
     pub fn create(path: &Path) -> io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .read(true)
-            .write(true)
-            .open(path)?;
-        Ok(Self { file })
+        Ok(Self { file: open_fresh(path)? })
     }
 
     /// Records that request `exec` is being sent.

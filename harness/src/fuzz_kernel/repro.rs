@@ -23,7 +23,7 @@ use super::{
     crash::console_crash,
     discover::base_requests,
     error::{fs, Error, Result},
-    guest::{GuestPlan, Task},
+    guest::Task,
     journal::Entry,
     request::{get_family, request, FAMILY_PLACEHOLDER, TAG_PLACEHOLDER},
     setup::{self, Target, SHARED},
@@ -349,21 +349,11 @@ fn repro_guest(
     shared: &Path,
 ) -> Result<crate::vm::GuestRun> {
     fs::copy(bin, &shared.join("repro"))?;
-    let mut plan = GuestPlan {
-        profile: t.profile.clone(),
-        task: Task::Exec {
-            program: format!("{SHARED}/repro").into(),
-            result: "/h/out/result.txt".into(),
-        },
-        ..GuestPlan::default()
+    let task = Task::Exec {
+        program: format!("{SHARED}/repro").into(),
+        result: "/h/out/result.txt".into(),
     };
-    if let Some(m) = &t.modules {
-        setup::stage_modules(m, t.kasan.as_deref(), &shared.join("modules"))?;
-        plan.modules = Some(format!("{SHARED}/modules").into());
-    }
-    fs::write_json(&shared.join("plan.json"), &plan)?;
-    let words = setup::guest_words(&format!("{SHARED}/plan.json"), &[]);
-    setup::boot(args, t, shared, &words, (150, ""))
+    setup::boot_task(args, t, shared, task, (150, ""))
 }
 
 /// Runs `--reproduce DIR` (and `--bisect`).

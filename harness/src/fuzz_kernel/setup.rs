@@ -172,6 +172,30 @@ pub const SHARED: &str = "/h/fixtures";
 
 /// Boots one guest of `t` with `shared` as its `/h/fixtures`, running
 /// `jool-harness WORDS...`; its hard limit is `--timeout` plus
+/// Boots a guest that runs one `task` from a plan in `shared` (the
+/// target's modules staged beside it, when it has its own), with
+/// `extra_secs` more than the boot timeout and `tag` before its lines.
+pub fn boot_task(
+    args: &Settings,
+    t: &Target,
+    shared: &Path,
+    task: super::guest::Task,
+    limits: (u64, &str),
+) -> Result<GuestRun> {
+    let mut plan = super::guest::GuestPlan {
+        profile: t.profile.clone(),
+        task,
+        ..super::guest::GuestPlan::default()
+    };
+    if let Some(m) = &t.modules {
+        stage_modules(m, t.kasan.as_deref(), &shared.join("modules"))?;
+        plan.modules = Some(format!("{SHARED}/modules").into());
+    }
+    fs::write_json(&shared.join("plan.json"), &plan)?;
+    let words = guest_words(&format!("{SHARED}/plan.json"), &[]);
+    boot(args, t, shared, &words, limits)
+}
+
 /// `extra_secs`, its log lines prefixed by `tag`.
 pub fn boot(
     args: &Settings,
