@@ -551,6 +551,21 @@ impl Profile {
             .expect("every numbering has JNLAR_OFFSET_U8")
     }
 
+    /// `JNLAG_LOWEST_IPV6_MTU`'s number, `None` before 4.1.0 (where every
+    /// later global is numbered one lower). It arrived in 4.1.0 after
+    /// `JNLAG_TOS` (7) and moved to 3 in 4.1.2, before the booleans
+    /// (src/common/config.h of v4.0.9, v4.1.0, v4.1.2; seen in the real
+    /// 4.0.9, 4.1.0 and 4.1.4 modules' replies, fixtures/matrix/cells/).
+    pub fn lowest_ipv6_mtu_global(&self) -> Option<u16> {
+        if cmp_releases(&self.release, "4.1.0").is_lt() {
+            None
+        } else if cmp_releases(&self.release, "4.1.2").is_lt() {
+            Some(7)
+        } else {
+            Some(3)
+        }
+    }
+
     /// Text of the capability error the kernel logs.
     pub fn cap_error_text(&self) -> &'static str {
         if !self.is_legacy() {

@@ -128,6 +128,19 @@ fn r_differential_empty_page_echoed_m() {
     });
 }
 
+/// 4.0.8 and 4.1.1 were grouped although their GLOBAL_FOREACH replies
+/// number the globals differently (no `lowest-ipv6-mtu` before 4.1.0):
+/// the grouping did not follow the simulator's globals fix (oracle bug).
+#[test]
+fn r_differential_globals_numbering() {
+    strict(|| {
+        fuzz_differential(regression!(
+            "differential",
+            "globals-numbering-4.0.8-4.1.1"
+        ))
+    });
+}
+
 /// Simulator bug: INSTANCE_FOREACH is not paginated, its reply exceeds the
 /// message budget (sim/src/kernel/jool.rs `instance_foreach`).
 #[test]

@@ -38,20 +38,8 @@ pub(super) fn entries(
         f(&mut w);
         w.into_vec()
     };
-    // JNLAG_LOWEST_IPV6_MTU arrived in 4.1.0 after JNLAG_TOS (7), and
-    // moved to 3 in 4.1.2, before the booleans (src/common/config.h of
-    // v4.0.9, v4.1.0, v4.1.2; seen in the real 4.0.9, 4.1.0 and 4.1.4
-    // modules' replies, fixtures/matrix/cells/). Before 4.1.0 every later
-    // global is numbered one lower.
-    let lt =
-        |r: &str| crate::versions::cmp_releases(&profile.release, r).is_lt();
-    let (lowest, shift): (Option<u16>, u16) = if lt("4.1.0") {
-        (None, 1)
-    } else if lt("4.1.2") {
-        (Some(7), 0)
-    } else {
-        (Some(3), 0)
-    };
+    let lowest = profile.lowest_ipv6_mtu_global();
+    let shift = u16::from(lowest.is_none());
     let mut out = Vec::new();
     out.push((
         1,
@@ -62,9 +50,9 @@ pub(super) fn entries(
     out.push((
         2,
         one(&|w| {
-            let p = w.begin_nest(2 | F_NESTED); // pool6
-                                                // jnla_put_prefix6: address and length, or (unset) only
-                                                // JNLAP_LEN = 0, "to force the nested attribute to exist".
+            // pool6. jnla_put_prefix6: address and length, or (unset)
+            // only JNLAP_LEN = 0, "to force the nested attribute to exist".
+            let p = w.begin_nest(2 | F_NESTED);
             match pool6 {
                 Some((addr, len)) => w.attr(1, &addr).u8(2, len),
                 None => w.u8(2, 0),
