@@ -333,7 +333,8 @@ impl<T: Transport> Client<T> {
         } else {
             2
         };
-        let payload = self.legacy_request(mode, iname)?;
+        let payload =
+            self.legacy_request(mode, legacy::OP_FOREACH, iname, &[])?;
         let n = self.profile.stats.len();
         if payload.len() != n * 8 {
             let (expected, got) = (n * 8, payload.len());
@@ -349,12 +350,15 @@ impl<T: Transport> Client<T> {
         Ok(self.profile.wire_version)
     }
 
-    /// Sends a legacy request of `mode`/FOREACH; returns the payload after
-    /// the response header.
+    /// Sends a legacy request of `mode`/`op` (`ATTR_INAME` `iname` unless
+    /// it is the default, `body` after the request header); returns the
+    /// payload after the response header.
     fn legacy_request(
         &mut self,
         mode: u8,
+        op: u8,
         iname: Option<&str>,
+        body: &[u8],
     ) -> Result<Vec<u8>, Error> {
         let family = self.connect()?;
         let b4 = match self.profile.protocol {
@@ -367,12 +371,10 @@ impl<T: Transport> Client<T> {
             Protocol::Legacy(LegacyLayout::NoType) => [b'u', 0, 0, 0],
             _ => [self.xlator.xt(), b'u', 0, 0],
         };
-        let data = legacy::request_bytes(
-            b4,
-            self.profile.wire_version,
-            mode,
-            legacy::OP_FOREACH,
-        );
+        let mut data =
+            legacy::request_bytes(b4, self.profile.wire_version, mode, op)
+                .to_vec();
+        data.extend_from_slice(body);
         let iname = iname.filter(|n| *n != "default");
         let seq = self.next_seq();
         let req = request::legacy(
@@ -418,6 +420,23 @@ impl<T: Transport> Client<T> {
         framework: Framework,
         pool6: Option<([u8; 16], u8)>,
     ) -> Result<(), Error> {
+        if self.profile.is_legacy() {
+            // `instance_add()` of v4.0.x src/usr/nl/instance.c: no
+            // ATTR_INAME (the name travels in the body), FW_NETFILTER 1 /
+            // FW_IPTABLES 2 until XF_* (4 / 8) replaced them in 4.0.6.
+            let old_fw = cmp_releases(&self.profile.release, "4.0.6").is_lt();
+            let fw = match (framework, old_fw) {
+                (Framework::Netfilter, true) => 1,
+                (Framework::Iptables, true) => 2,
+                (f, false) => f.xf(),
+            };
+            let name = iname.unwrap_or("default").as_bytes();
+            let body = legacy::instance_add_body(fw, name, pool6);
+            let add = legacy::ConfigOp::Add.into();
+            return self
+                .legacy_request(legacy::MODE_INSTANCE, add, None, &body)
+                .map(drop);
+        }
         let xf = framework.xf_in(self.profile.numbering);
         let mut operand = vec![Attr::u8(InstanceAddAttr::Xf.into(), xf)];
         if let Some((addr, len)) = pool6 {
@@ -443,6 +462,15 @@ impl<T: Transport> Client<T> {
         &mut self,
         iname: Option<&str>,
     ) -> Result<(), Error> {
+        if self.profile.is_legacy() {
+            // `instance_rm()` of v4.0.x: the name in the body only.
+            let name = iname.unwrap_or("default").as_bytes();
+            let body = legacy::instance_name_body(name);
+            let rm = legacy::ConfigOp::Remove.into();
+            return self
+                .legacy_request(legacy::MODE_INSTANCE, rm, None, &body)
+                .map(drop);
+        }
         self.request(Op::InstanceRm, iname, &[]).map(drop)
     }
 }

@@ -172,6 +172,48 @@ fn test_instance_add_and_remove() {
     assert_eq!(c.stats(Some("t1")).unwrap_err().exit_code(), 3);
 }
 
+/// 4.0.x: `instance add`/`remove` go as `MODE_INSTANCE` requests with
+/// `union request_instance` (FW_* before 4.0.6, XF_* after), and the
+/// kernel's answers come back as the release's client prints them.
+#[test]
+fn test_legacy_instance_add_and_remove() {
+    for r in ["4.0.0", "4.0.5", "4.0.6", "4.0.7"] {
+        let k = Kernel::new(Profile::get(r).unwrap());
+        let mut c = client(k, r, Caller::root(INIT_NETNS));
+        c.instance_add(
+            Some("t1"),
+            Framework::Iptables,
+            parse_prefix6("64:ff9b::/96"),
+        )
+        .unwrap_or_else(|e| panic!("{r}: {e}"));
+        let again = c
+            .instance_add(Some("t1"), Framework::Netfilter, None)
+            .unwrap_err();
+        assert_eq!(again.exit_code(), 17, "{r}");
+        let n = Profile::get(r).unwrap().stats.len();
+        assert_eq!(c.stats(Some("t1")).unwrap().len(), n, "{r}");
+        c.instance_remove(Some("t1")).unwrap();
+        assert_eq!(c.stats(Some("t1")).unwrap_err().exit_code(), 3, "{r}");
+        assert_eq!(c.instance_remove(Some("t1")).unwrap_err().exit_code(), 3);
+    }
+}
+
+#[test]
+fn test_legacy_instance_body_is_the_c_union() {
+    // v4.0.7 src/common/config.h: xf, iname[16], then config_prefix6
+    // (set, pad, in6_addr at 24, len at 40); sizeof the union is 48.
+    let addr = parse_prefix6("64:ff9b::/96").unwrap();
+    let b = legacy::instance_add_body(8, b"alpha", Some(addr));
+    assert_eq!(b.len(), 48);
+    assert_eq!(&b[..7], b"\x08alpha\0");
+    assert_eq!(
+        (b[20], &b[24..28], b[40]),
+        (1, &[0, 0x64, 0xff, 0x9b][..], 96)
+    );
+    let b = legacy::instance_name_body(b"a-name-too-long-for-it");
+    assert_eq!((&b[..15], b[15]), (&b"a-name-too-long"[..], 0));
+}
+
 #[test]
 fn test_every_release_reads_its_own_kernel() {
     for p in Profile::all() {

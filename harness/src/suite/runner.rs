@@ -141,7 +141,8 @@ fn run_case(
         return result;
     }
     for (i, step) in case.steps.iter().enumerate() {
-        let s = run_step(suite, step, i + 1, snapshots, backend);
+        let step = step.for_release(backend.release());
+        let s = run_step(suite, &step, i + 1, snapshots, backend);
         let failed = !s.failures.is_empty();
         result.steps.push(s);
         if failed {

@@ -2,6 +2,7 @@
 //! and the checks made when loading it. See `docs/suites.md`.
 
 use std::{
+    borrow::Cow,
     collections::BTreeMap,
     fmt,
     path::{Path, PathBuf},
@@ -163,6 +164,33 @@ pub struct Step {
     /// least), by stat name.
     #[serde(default)]
     pub deltas: BTreeMap<String, String>,
+    /// Expectations for some releases only (`[[case.step.when]]`): the
+    /// first whose `releases` select the kernel's release replaces what
+    /// it sets ([`Step::for_release`]).
+    #[serde(default)]
+    pub when: Vec<When>,
+}
+
+/// A step's expectations on the releases `releases` selects, where a
+/// release's client or kernel says something else (4.0.x's error texts,
+/// a stat table without `JSTAT_RECEIVED6`). Each field set replaces the
+/// step's own; `deltas`, when given, replaces all of them.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct When {
+    /// Release selectors, as a case's `releases`.
+    pub releases: Vec<String>,
+    /// Expected exit status.
+    pub status: Option<i32>,
+    /// Expected stdout, exactly.
+    pub stdout: Option<String>,
+    /// Strings stdout must contain.
+    pub stdout_contains: Option<Vec<String>>,
+    /// Expected stderr, exactly.
+    pub stderr: Option<String>,
+    /// Traffic steps: the counter deltas.
+    #[serde(default)]
+    pub deltas: BTreeMap<String, String>,
 }
 
 /// What a step does.
@@ -189,6 +217,34 @@ impl Step {
             // Suite::load rejects every other combination.
             _ => unreachable!("unvalidated step"),
         }
+    }
+
+    /// The step as it applies to `release`: the first of its `when`
+    /// blocks that selects `release` laid over it, or the step itself.
+    pub fn for_release(&self, release: &str) -> Cow<'_, Self> {
+        let Some(w) =
+            self.when.iter().find(|w| release_matches(&w.releases, release))
+        else {
+            return Cow::Borrowed(self);
+        };
+        let mut s = self.clone();
+        s.when.clear();
+        if let Some(v) = w.status {
+            s.status = Some(v);
+        }
+        if let Some(v) = &w.stdout {
+            s.stdout = Some(v.clone());
+        }
+        if let Some(v) = &w.stdout_contains {
+            s.stdout_contains = v.clone();
+        }
+        if let Some(v) = &w.stderr {
+            s.stderr = Some(v.clone());
+        }
+        if !w.deltas.is_empty() {
+            s.deltas = w.deltas.clone();
+        }
+        Cow::Owned(s)
     }
 
     /// The namespace name (`init` when not given).
@@ -373,6 +429,28 @@ fn validate_step(s: &Step) -> Result<(), String> {
         super::recipes::traffic(t)
             .ok_or_else(|| format!("unknown traffic recipe '{t}'"))?;
     }
+    for (i, w) in s.when.iter().enumerate() {
+        let at = || format!("when {}", i + 1);
+        if w.releases.is_empty() {
+            return Err(format!("{}: releases is empty", at()));
+        }
+        if let Some(e) =
+            w.releases.iter().find_map(|t| release_target_error(t))
+        {
+            return Err(format!("{}: releases: {e}", at()));
+        }
+        if s.traffic.is_none() && !w.deltas.is_empty() {
+            return Err(format!("{}: deltas belong to traffic steps", at()));
+        }
+        for (name, d) in &w.deltas {
+            Delta::parse(d).ok_or_else(|| {
+                format!(
+                    "{}: delta of {name}: '{d}' is not N, ==N or >=N",
+                    at()
+                )
+            })?;
+        }
+    }
     if s.traffic.is_none() && !s.deltas.is_empty() {
         return Err("deltas belong to traffic steps".into());
     }
@@ -513,6 +591,50 @@ mod test {
         assert!(release_target_error(">=4.1.55").is_some());
         assert!(release_target_error("4.*.1").is_some());
         assert!(release_target_error("4.1.99").is_some());
+    }
+
+    #[test]
+    fn test_when_blocks_override_by_release() {
+        let text = r#"
+[suite]
+name = "w"
+[[case]]
+name = "c"
+[[case.step]]
+run = "jool_siit stats display"
+status = 3
+stdout = "x"
+stderr = "new\n"
+[[case.step.when]]
+releases = ["<4.0.2"]
+stderr = "old\n"
+status = 244
+[[case.step.when]]
+releases = ["<4.0.6"]
+stderr = "middle\n"
+"#;
+        let s: Suite = toml::from_str(text).unwrap();
+        s.validate().unwrap();
+        let step = &s.cases[0].steps[0];
+        let at = |r| step.for_release(r).into_owned();
+        let (a, b, c) = (at("4.0.1"), at("4.0.5"), at("4.1.9"));
+        assert_eq!(
+            (a.status, a.stderr.as_deref()),
+            (Some(244), Some("old\n"))
+        );
+        assert_eq!(
+            (b.status, b.stderr.as_deref()),
+            (Some(3), Some("middle\n"))
+        );
+        assert_eq!((c.status, c.stderr.as_deref()), (Some(3), Some("new\n")));
+        assert_eq!(a.stdout.as_deref(), Some("x"), "what a block omits stays");
+        let bad = text.replace("<4.0.2", "<4.0.99");
+        let s: Suite = toml::from_str(&bad).unwrap();
+        assert!(s.validate().unwrap_err().contains("when 1: releases"));
+        let bad =
+            text.replace("status = 244", "deltas = { JSTAT_SUCCESS = \"1\" }");
+        let s: Suite = toml::from_str(&bad).unwrap();
+        assert!(s.validate().unwrap_err().contains("deltas belong"));
     }
 
     #[test]

@@ -188,6 +188,46 @@ pub fn request_bytes(
     h
 }
 
+/// `MODE_INSTANCE`, the first configuration mode of every 4.0.x release.
+pub const MODE_INSTANCE: u8 = 0;
+
+/// `sizeof(union request_instance)`: what the 4.0.x client sends after
+/// the request header for every instance operation (its `foreach` arm,
+/// a flag and a pointer-aligned `instance_entry_usr`, is the largest).
+pub const INSTANCE_BODY_LEN: usize = 48;
+
+/// The body of a 4.0.x `instance add`: `union request_instance`'s `add`
+/// arm (v4.0.0 to v4.0.7 src/common/config.h): the framework byte (`FW_*`
+/// before 4.0.6, `XF_*` after), the NUL-padded name at 1, then
+/// `struct config_prefix6` at 20 (`set`, the address at 24, the length
+/// at 40). The C client leaves the bytes it does not set as its stack
+/// held them; these are zero.
+pub fn instance_add_body(
+    framework: u8,
+    iname: &[u8],
+    pool6: Option<([u8; 16], u8)>,
+) -> [u8; INSTANCE_BODY_LEN] {
+    let mut b = [0; INSTANCE_BODY_LEN];
+    b[0] = framework;
+    let n = iname.len().min(15);
+    b[1..1 + n].copy_from_slice(&iname[..n]);
+    if let Some((addr, len)) = pool6 {
+        b[20] = 1;
+        b[24..40].copy_from_slice(&addr);
+        b[40] = len;
+    }
+    b
+}
+
+/// The body of a 4.0.x `instance remove` (`rm` arm: the name at 0) or
+/// hello (`hello` arm, the same layout).
+pub fn instance_name_body(iname: &[u8]) -> [u8; INSTANCE_BODY_LEN] {
+    let mut b = [0; INSTANCE_BODY_LEN];
+    let n = iname.len().min(15);
+    b[..n].copy_from_slice(&iname[..n]);
+    b
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
