@@ -21,7 +21,10 @@ fn test_every_suite_passes_on_the_sim() {
 /// `jool-harness run --release R --strict` for every release of
 /// `versions list`: no failure and at least 30 cases (4.0.0 to 4.0.7 too:
 /// jool-stats sends their legacy instance requests, and the steps whose
-/// 4.0.x outputs differ carry `when` blocks; docs/suites.md).
+/// 4.0.x outputs differ carry `when` blocks; docs/suites.md). 4.0.8 is
+/// the exception: on Linux 5.2+ no instance can be added (Jool #326, as
+/// its real module and client do on bullseye), so only the cases that
+/// need none run, and the history case that shows the bug.
 #[test]
 fn test_every_release_runs_30_cases_on_the_sim() {
     use jool_sim::versions::Profile;
@@ -39,8 +42,17 @@ fn test_every_release_runs_30_cases_on_the_sim() {
         let mut text = Vec::new();
         report.write_failures(&mut text).unwrap();
         assert!(report.success(), "{r}: {}", String::from_utf8_lossy(&text));
-        assert!(ran >= 30, "{r}: only {ran} cases ran");
         checked += 1;
+        if r == "4.0.8" {
+            assert!(ran >= 8, "{r}: only {ran} cases ran");
+            assert!(report
+                .cases
+                .iter()
+                .any(|c| c.case == "jool-326-no-instance-on-4.0.8"
+                    && c.outcome == Outcome::Passed));
+            continue;
+        }
+        assert!(ran >= 30, "{r}: only {ran} cases ran");
     }
     assert!(checked >= 30, "only {checked} releases");
 }

@@ -566,6 +566,14 @@ impl Profile {
         }
     }
 
+    /// Whether the module types a prefix's address `NLA_UNSPEC` (4.0.8
+    /// only; fixed in 4.0.9 by commit fad9dc98), which strict validation
+    /// (Linux 5.2 and later) refuses: no pool6 with an address parses,
+    /// Jool #326.
+    pub fn prefix_address_unspec(&self) -> bool {
+        self.release == "4.0.8"
+    }
+
     /// Text of the capability error the kernel logs.
     pub fn cap_error_text(&self) -> &'static str {
         if !self.is_legacy() {

@@ -438,16 +438,24 @@ impl<T: Transport> Client<T> {
                 .map(drop);
         }
         let xf = framework.xf_in(self.profile.numbering);
+        // The 4.0.8 client nests without NLA_F_NESTED (libnl's
+        // `nla_nest_start`; 4.0.9 added `jnla_nest_start`, commit
+        // fad9dc98): on Linux 5.2+ genetlink refuses its operand, Jool #326.
+        let nest = if cmp_releases(&self.profile.release, "4.0.9").is_lt() {
+            Attr::bytes
+        } else {
+            Attr::nested
+        };
         let mut operand = vec![Attr::u8(InstanceAddAttr::Xf.into(), xf)];
         if let Some((addr, len)) = pool6 {
             let p = request::attrs_bytes(&[
                 Attr::bytes(PrefixAttr::Addr.into(), addr.to_vec()),
                 Attr::u8(PrefixAttr::Len.into(), len),
             ]);
-            operand.push(Attr::nested(InstanceAddAttr::Pool6.into(), p));
+            operand.push(nest(InstanceAddAttr::Pool6.into(), p));
         }
         let kind = self.root_attr(RootAttr::Operand);
-        let attrs = [Attr::nested(kind, request::attrs_bytes(&operand))];
+        let attrs = [nest(kind, request::attrs_bytes(&operand))];
         self.request(Op::InstanceAdd, iname, &attrs).map(drop)
     }
 

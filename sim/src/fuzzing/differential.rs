@@ -6,8 +6,9 @@
 //! rules and, for 4.0.x, the release gates of `kernel/legacy.rs` (hello
 //! from 4.0.4, `MODE_STATS` 2 from 4.0.5, `XF_*` and no trailing newline
 //! from 4.0.6), and the numbering of the globals (`JNLAG_LOWEST_IPV6_MTU`
-//! is absent before 4.1.0, 7 in 4.1.0–4.1.1, 3 from 4.1.2). Two releases of a group must give the same replies, except
-//! where their profiles differ:
+//! is absent before 4.1.0, 7 in 4.1.0–4.1.1, 3 from 4.1.2) and 4.0.8's
+//! refusal of any pool6 address (Jool #326). Two releases of a group
+//! must give the same replies, except where their profiles differ:
 //!
 //! - the version word: a message whose version one accepts and the other
 //!   rejects ends the comparison (their states may differ from then on),
@@ -66,7 +67,7 @@ fn group_key(p: &Profile) -> String {
             (p.compat, p.protocol, p.numbering, p.stats_requires_net_admin),
             (p.always_error_msg, p.zero_reply_flags, p.error_style),
             (before("4.0.4"), before("4.0.5"), before("4.0.6")),
-            p.lowest_ipv6_mtu_global(),
+            (p.lowest_ipv6_mtu_global(), p.prefix_address_unspec()),
         )
     )
 }

@@ -141,6 +141,8 @@ impl Model {
         let name = name_of(raw);
         let pool6_ok = match pool6 {
             None => x == Xlator::Siit,
+            // 4.0.8 (Jool #326): no pool6 with an address parses.
+            Some(_) if self.profile.prefix_address_unspec() => false,
             Some((_, len)) => self.legacy() || POOL6_LENS.contains(&len),
         };
         let taken = self.instances.contains_key(&(ns, x, name.clone()))

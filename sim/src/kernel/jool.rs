@@ -523,7 +523,7 @@ fn instance_add(
             "The request is missing an 'Operand' attribute.",
         ));
     };
-    let (xf, pool6) = parse_operand(operand)?;
+    let (xf, pool6) = parse_operand(k, operand)?;
     let name = req.raw_iname()?;
     // xlator_add gets `xf | hdr->xt`: the operand's low bits join the
     // header's type (basic_validations: xt_validate), its bits 2-3 are the
@@ -638,7 +638,10 @@ pub(crate) fn pi6c(a: &[u8; 16]) -> String {
 /// The operand of INSTANCE_ADD (strict, policy {XF: u8, POOL6: nested}):
 /// framework byte and optional pool6. A malformed operand goes back to
 /// genetlink as a plain error.
-fn parse_operand(v: &[u8]) -> Result<(u8, Option<Prefix6>), Failure> {
+fn parse_operand(
+    k: &Kernel,
+    v: &[u8],
+) -> Result<(u8, Option<Prefix6>), Failure> {
     const OPERAND: [Policy; 3] = [Policy::Unspec, Policy::U8, Policy::Nested];
     let attrs = netlink::parse_attrs(v, 0, &OPERAND, Validate::Strict)
         .map_err(|r| Failure::raw(r.errno))?;
@@ -652,10 +655,40 @@ fn parse_operand(v: &[u8]) -> Result<(u8, Option<Prefix6>), Failure> {
             )
         })?;
     let pool6 = match attrs.get(v, InstanceAddAttr::Pool6.into()) {
+        Some(p) if k.profile().prefix_address_unspec() => {
+            parse_prefix6_408(p)?
+        }
         Some(p) => parse_prefix6(p)?,
         None => None,
     };
     Ok((xf, pool6))
+}
+
+/// v4.0.8's `jnla_get_prefix6`, Jool #326 (fixed in 4.0.9 by commit
+/// fad9dc98, "Remove NLA_UNSPEC"): `joolnl_prefix6_policy` types the
+/// address NLA_UNSPEC, which strict validation (`nla_parse_nested`,
+/// Linux 5.2 and later: every kernel here) refuses as an "Unsupported
+/// attribute", so no pool6 with an address parses: "The 'pool6'
+/// attribute is malformed." (no extack text). Without an address the
+/// length is read unchecked (`nla_get_u8` of a missing attribute: a NULL
+/// dereference, not emulated), then the address is missing. Seen in the
+/// real 4.0.8 module's answers (fixtures/matrix/probe/4.0.8@bullseye).
+fn parse_prefix6_408(v: &[u8]) -> Result<Option<Prefix6>, Failure> {
+    const PREFIX6: [Policy; 3] = [Policy::Unspec, Policy::Unspec, Policy::U8];
+    let attrs = netlink::parse_attrs(v, 0, &PREFIX6, Validate::Strict)
+        .map_err(|r| {
+            Failure::new(r.errno, "The 'pool6' attribute is malformed.")
+        })?;
+    if attrs.get(v, 2).is_none() {
+        return Err(Failure::new(
+            ENOSYS,
+            "jool-sim does not emulate this: v4.0.8 dereferences the missing pool6 length.",
+        ));
+    }
+    Err(Failure::new(
+        EINVAL,
+        "Invalid request: 'IPv6 prefix address' attribute is missing.",
+    ))
 }
 
 /// `jnla_get_prefix6_optional`: {ADDR: binary(16), LEN: u8}.

@@ -6,7 +6,7 @@ use super::*;
 use crate::wire::{
     jool::{Layout, Repr as JoolHdr, FLAG_ERROR, FLAG_M},
     legacy,
-    nla::{NlasIterator, Writer},
+    nla::{self, NlasIterator, Writer},
 };
 
 const FAMILY: u16 = 0x20;
@@ -240,6 +240,46 @@ fn test_offset_u8_numbering_of_mapt_releases() {
         netlink_errno(&one(&mut k, &Caller::root(INIT_NETNS), &req)),
         EINVAL
     );
+}
+
+/// Jool #326: v4.0.8's pool6 address policy is NLA_UNSPEC, which strict
+/// validation refuses, so every `instance add --pool6` fails (the real
+/// 4.0.8 module: fixtures/matrix/probe/4.0.8@bullseye, instance_add_*);
+/// 4.0.9 accepts the same request.
+#[test]
+fn test_4_0_8_refuses_every_pool6_with_an_address() {
+    let add = |release: &str, addr: bool| {
+        let mut k = Kernel::new(Profile::get(release).unwrap());
+        let mut w = Writer::new();
+        let op = w.begin_nest(10 | nla::F_NESTED);
+        w.u8(1, 4);
+        let p6 = w.begin_nest(2 | nla::F_NESTED);
+        if addr {
+            w.attr(
+                1,
+                &[0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            );
+        }
+        w.u8(2, 96);
+        w.end_nest(p6);
+        w.end_nest(op);
+        let p = k.profile();
+        let layout = Layout::from_len(p.header_len()).unwrap();
+        let req =
+            request(1, layout, p.wire_version, 1, "default", &w.into_vec());
+        let reply = one(&mut k, &Caller::root(INIT_NETNS), &req);
+        (
+            jool_error(&reply, p.header_len()),
+            k.instance(INIT_NETNS, Xlator::Siit, "default").is_some(),
+        )
+    };
+    let malformed =
+        Some((22, Some("The 'pool6' attribute is malformed.".into())));
+    assert_eq!(add("4.0.8", true), (malformed, false));
+    let missing =
+        "Invalid request: 'IPv6 prefix address' attribute is missing.";
+    assert_eq!(add("4.0.8", false), (Some((22, Some(missing.into()))), false));
+    assert_eq!(add("4.0.9", true), (None, true));
 }
 
 #[test]

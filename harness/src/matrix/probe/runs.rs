@@ -16,7 +16,7 @@ use jool_sim::{
 };
 
 use super::{replay, run, Doc, Mismatch, Request};
-use crate::{host, matrix::Error};
+use crate::{client::Client, host, matrix::Error, transport::InProcess};
 
 /// The runs, in order: name, and how this program is started for it.
 pub const RUNS: [(&str, &[&str]); 6] = [
@@ -145,24 +145,21 @@ pub fn kernel_for(p: &'static Profile, build: Build, doc: &Doc) -> Kernel {
         "premodprobe" => k.set_modules(false, false),
         "siitonly" => k.set_modules(true, false),
         _ => {
+            // As `all_runs` did before the root run: `jool_siit`, then
+            // `jool instance add --netfilter --pool6 64:ff9b::/96`, with
+            // the release's client, whatever the kernel answers (4.0.8
+            // refuses every pool6 with an address, Jool #326).
             let mut pool6 = [0u8; 16];
             pool6[..4].copy_from_slice(&[0x00, 0x64, 0xff, 0x9b]);
             for x in [Xlator::Siit, Xlator::Nat64] {
-                if k.add_instance(
-                    INIT_NETNS,
-                    x,
-                    "default",
+                let t = InProcess::new(&mut k, Caller::root(INIT_NETNS));
+                let mut client = Client::new(t, p, x);
+                let added = client.instance_add(
+                    None,
                     Framework::Netfilter,
-                )
-                .is_ok()
-                {
-                    let _ = k.set_pool6(
-                        INIT_NETNS,
-                        x,
-                        "default",
-                        Some((pool6, 96)),
-                    );
-                }
+                    Some((pool6, 96)),
+                );
+                drop(added);
             }
         }
     }
