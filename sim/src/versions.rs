@@ -535,6 +535,15 @@ impl Profile {
         }
     }
 
+    /// Whether the family's genl ops carry an attribute policy (nlctrl
+    /// then reports `GENL_CMD_CAP_HASPOL`). 4.0.0 – 4.0.7 register their
+    /// one op with `.doit` only, no `.policy` and no family policy
+    /// (src/mod/common/nl/nl_handler.c); 4.0.8 and later give every op
+    /// `JOOL_POLICY`. No release sets `GENL_ADMIN_PERM`.
+    pub fn genl_ops_have_policy(&self) -> bool {
+        !self.is_legacy()
+    }
+
     /// Number of genl ops (commands 0 .. n-1) the family registers.
     pub fn op_count(&self) -> u8 {
         if self.is_legacy() {

@@ -32,7 +32,7 @@ use crate::{
 /// attributes (the payload after `response_hdr` for 4.0.x).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
-    /// Jool header flags.
+    /// Jool header flags (4.0.x: `FLAG_M` for `pending_data`).
     pub flags: u8,
     /// Attributes or payload.
     pub body: Vec<u8>,
@@ -265,6 +265,36 @@ impl<'k> SimClient<'k> {
         }
     }
 
+    /// 4.0.x `MODE_INSTANCE`/`OP_FOREACH`: pages of `instance_entry_usr`,
+    /// each further request naming the last entry received as its offset
+    /// (`offset_set`, then the entry at byte 8), until `pending_data` is
+    /// clear.
+    fn legacy_foreach(
+        &mut self,
+        x: Xlator,
+    ) -> Result<Vec<(u32, u8, Vec<u8>)>, i32> {
+        use crate::wire::legacy::INSTANCE_ENTRY_LEN as ENTRY;
+        let mut out = Vec::new();
+        let mut body = Vec::new();
+        for _ in 0..4096 {
+            let a = self.legacy(x, (0, legacy_op::FOREACH), None, &body)?;
+            assert_eq!(a.body.len() % ENTRY, 0, "instance listing length");
+            for e in a.body.chunks_exact(ENTRY) {
+                let tag = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
+                let name = &e[9..25];
+                let end = name.iter().position(|&b| b == 0);
+                let end = end.expect("an instance name without its NUL");
+                out.push((tag, e[8], name[..end].to_vec()));
+                body = [&[1, 0, 0, 0, 0, 0, 0, 0][..], e].concat();
+            }
+            if a.flags & FLAG_M == 0 {
+                return Ok(out);
+            }
+            assert!(!a.body.is_empty(), "pending_data on an empty page");
+        }
+        panic!("4.0.x instance listing does not end after 4096 pages")
+    }
+
     fn next_seq(&mut self) -> u32 {
         self.seq = self.seq.wrapping_add(1);
         self.seq
@@ -444,15 +474,15 @@ impl<'k> SimClient<'k> {
         }
     }
 
-    /// `INSTANCE_FOREACH` (4.0.8+): `(netns tag, framework, name)` of every
-    /// instance of `x`, in every namespace.
+    /// `INSTANCE_FOREACH`: `(netns tag, framework, name)` of every
+    /// instance of `x`, in every namespace (4.0.x: the low half of the
+    /// namespace pointer, and `fw` or `xf`).
     pub fn foreach(
         &mut self,
         x: Xlator,
     ) -> Result<Vec<(u32, u8, Vec<u8>)>, i32> {
         if self.k.profile().is_legacy() {
-            self.legacy(x, (0, legacy_op::FOREACH), None, &[])?;
-            panic!("4.0.x instance display answered");
+            return self.legacy_foreach(x);
         }
         // Pages: each further request carries JNLAR_OFFSET, a nested copy
         // of the last entry received, until a reply lacks M.
@@ -524,9 +554,10 @@ fn answer(reply: Reply<'_>) -> Result<Answer, i32> {
         Reply::Jool { header, attrs, .. } => {
             Ok(Answer { flags: header.flags, body: attrs.to_vec() })
         }
-        Reply::Legacy { code: 0, payload } => {
-            Ok(Answer { flags: 0, body: payload.to_vec() })
-        }
+        Reply::Legacy { code: 0, payload, pending } => Ok(Answer {
+            flags: if pending { FLAG_M } else { 0 },
+            body: payload.to_vec(),
+        }),
         Reply::Legacy { code, .. } => Err(i32::from(code)),
         other => panic!("{other:?} answering a Jool request"),
     }

@@ -234,15 +234,14 @@ impl Model {
         )
     }
 
-    /// `instance display` (4.0.8+; the simulator does not serve 4.0.x's
-    /// `OP_DISPLAY`): `None` if it must fail, else
+    /// `instance display`: `None` if it must fail, else
     /// `(netns, framework, name)` of every instance of `x`, in order.
     pub(super) fn foreach(
         &self,
         admin: bool,
         x: Xlator,
     ) -> Option<Vec<(NetnsId, Framework, String)>> {
-        (admin && self.loaded(x) && !self.legacy()).then(|| {
+        (admin && self.loaded(x)).then(|| {
             let of_x =
                 self.instances.iter().filter(|((_, kx, _), _)| *kx == x);
             of_x.map(|((ns, _, name), e)| (*ns, e.framework, name.clone()))

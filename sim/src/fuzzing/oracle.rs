@@ -72,6 +72,8 @@ pub enum Reply<'a> {
         code: u16,
         /// What follows the `response_hdr`.
         payload: &'a [u8],
+        /// `response_hdr.pending_data`: a listing left entries out.
+        pending: bool,
     },
 }
 
@@ -349,9 +351,11 @@ fn legacy_reply(payload: &[u8]) -> Reply<'_> {
     if r.error_code() != 0 {
         check_text(r.payload());
     }
+    assert!(r.pending_data() <= 1, "pending_data {}", r.pending_data());
     Reply::Legacy {
         code: r.error_code(),
         payload: &value[legacy::RESPONSE_LEN..],
+        pending: r.pending_data() == 1,
     }
 }
 

@@ -301,10 +301,7 @@ impl Session {
         for ((tag, xf, name), (ns, fw, want_name)) in got.iter().zip(want) {
             assert_eq!(
                 (*xf, name.as_slice()),
-                (
-                    fw.xf_in(c.kernel().profile().numbering),
-                    want_name.as_bytes()
-                ),
+                (fw.listed_by(c.kernel().profile()), want_name.as_bytes()),
                 "instance display"
             );
             assert_eq!(

@@ -16,8 +16,10 @@ use crate::wire::{
 
 /// Jool's multicast group.
 const MCAST_GROUP: &str = "joold";
-/// `GENL_CMD_CAP_DO | GENL_CMD_CAP_HASPOL`: what every Jool op reports.
-const OP_FLAGS: u32 = 0x2 | 0x8;
+/// `GENL_CMD_CAP_DO`: every Jool op has a `.doit` (and no `.dumpit`).
+const CAP_DO: u32 = 0x2;
+/// `GENL_CMD_CAP_HASPOL`: the op (or its family) has a policy.
+const CAP_HASPOL: u32 = 0x8;
 /// nlctrl's own family version.
 const CTRL_VERSION: u8 = 2;
 /// `ctrl_policy_family`: id (u16) and name (NUL string, 15 chars max).
@@ -189,16 +191,20 @@ fn family_msg(
         .u32(CTRL_ATTR_VERSION, u32::from(prof.genl_version()))
         .u32(CTRL_ATTR_HDRSIZE, prof.header_len() as u32)
         .u32(CTRL_ATTR_MAXATTR, u32::from(prof.maxattr()));
+    // ctrl_fill_info: the op's own flags (none in any release), CAP_DO
+    // for a doit, CAP_HASPOL for a policy (the op's or the family's).
+    let op_flags =
+        if prof.genl_ops_have_policy() { CAP_DO | CAP_HASPOL } else { CAP_DO };
     let ops = w.begin_nest(CTRL_ATTR_OPS);
     for cmd in 0..prof.op_count() {
         let op = w.begin_nest(u16::from(cmd) + 1);
-        w.u32(1, u32::from(cmd)).u32(2, OP_FLAGS);
+        w.u32(1, u32::from(cmd)).u32(2, op_flags);
         w.end_nest(op);
     }
     w.end_nest(ops);
     let groups = w.begin_nest(CTRL_ATTR_MCAST_GROUPS);
     let g = w.begin_nest(1);
-    w.u32(2, k.mcast_group_id).string(1, MCAST_GROUP.as_bytes());
+    w.u32(2, family.mcast_group).string(1, MCAST_GROUP.as_bytes());
     w.end_nest(g);
     w.end_nest(groups);
     netlink::finish(w)

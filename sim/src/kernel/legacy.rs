@@ -31,10 +31,17 @@ const MODE_INSTANCE: u8 = 0;
 /// A Jool-level failure: errno and text (sent in a response_hdr).
 struct Failure(i32, String);
 
+/// How many bytes past `request_hdr` a handler may read: more than
+/// `union request_instance` holds (40 bytes in every 4.0.x).
+const BODY_READ: usize = 64;
+
 /// What the handler decided.
 enum Outcome {
     /// A reply: response_hdr with this error code, then this payload.
     Reply(u16, Vec<u8>),
+    /// A listing's reply: error code 0, `pending_data` as given (more
+    /// entries than fit), then this payload.
+    Listing(bool, Vec<u8>),
     /// Returned to genetlink: a plain `NLMSG_ERROR`.
     Raw(i32),
 }
@@ -69,18 +76,51 @@ pub(super) fn rcv(
         return Err(Reject::plain(EINVAL));
     };
     let iname = attrs.get(msg, ATTR_INAME);
-    let xlator = family.xlator;
-    let (code, payload) = match handle(k, caller, xlator, data, iname) {
+    let body = skb_body(msg, attrs.value_offset(ATTR_DATA));
+    let req = Req { data, body: &body, iname };
+    let (code, pending, payload) = match handle(k, caller, family.xlator, req)
+    {
         Outcome::Raw(errno) => return Err(Reject::plain(errno)),
-        Outcome::Reply(code, payload) => (code, payload),
+        Outcome::Reply(code, payload) => (code, false, payload),
+        Outcome::Listing(pending, payload) => (0, pending, payload),
     };
     let mode = data.get(12).copied().unwrap_or(0);
     let mut w = netlink::begin(family.id, 0, p.seq(), caller.port_id, mode, 1);
     let mut value = response_hdr(k, data, code);
+    value[18] = u8::from(pending);
     value.extend_from_slice(&payload);
     w.attr(ATTR_DATA, &value);
     out.push(netlink::finish(w));
     Ok(())
+}
+
+/// What a handler reads of a request.
+#[derive(Clone, Copy)]
+struct Req<'a> {
+    /// `ATTR_DATA`'s value (`request_hdr` first).
+    data: &'a [u8],
+    /// The bytes after `request_hdr`, as the handlers read them
+    /// ([`skb_body`]).
+    body: &'a [u8],
+    /// `ATTR_INAME`'s value.
+    iname: Option<&'a [u8]>,
+}
+
+/// What `(union request_instance *)(hdr + 1)` points at: the handlers
+/// read the union whatever `ATTR_DATA`'s length (no check in 4.0.x), so
+/// past a short `ATTR_DATA` they read the message's next bytes (a later
+/// attribute, padding), then the skb's tailroom: zeros, Debian's
+/// kernels being built with `CONFIG_INIT_ON_ALLOC_DEFAULT_ON=y` (the
+/// real 4.0.4 – 4.0.7 answer a bodiless OP_TEST with "dead", the empty
+/// name's answer). Limit: in a datagram of several messages the real
+/// read runs on into the next message; here it reads zeros.
+fn skb_body(msg: &[u8], data_at: Option<usize>) -> Vec<u8> {
+    let from = data_at.map_or(msg.len(), |o| o + REQUEST_LEN);
+    let mut body = msg.get(from..).unwrap_or_default().to_vec();
+    if body.len() < BODY_READ {
+        body.resize(BODY_READ, 0);
+    }
+    body
 }
 
 /// The 20-byte `response_hdr`: the request header with castness forced to
@@ -103,12 +143,11 @@ fn handle(
     k: &mut Kernel,
     caller: &Caller,
     family_xlator: Option<Xlator>,
-    data: &[u8],
-    iname: Option<&[u8]>,
+    req: Req<'_>,
 ) -> Outcome {
-    match checks(k, caller, family_xlator, data) {
+    match checks(k, caller, family_xlator, req.data) {
         Ok(Ok(x)) => {
-            dispatch(k, caller, x, data, iname).unwrap_or_else(|f| fail(k, f))
+            dispatch(k, caller, x, req).unwrap_or_else(|f| fail(k, f))
         }
         Ok(Err(f)) => fail(k, f),
         Err(raw) => Outcome::Raw(raw),
@@ -118,7 +157,9 @@ fn handle(
 /// An error reply whose payload is the logged text plus its NUL (each
 /// text with a trailing newline in 4.0.0 – 4.0.5).
 fn fail(k: &mut Kernel, Failure(errno, msg): Failure) -> Outcome {
-    k.log_err(&msg);
+    if !msg.is_empty() {
+        k.log_err(&msg);
+    }
     let newline = cmp_releases(&k.profile().release, "4.0.6").is_lt();
     let mut payload = msg.into_bytes();
     if newline && !payload.is_empty() {
@@ -210,14 +251,13 @@ fn dispatch(
     k: &mut Kernel,
     caller: &Caller,
     xlator: Xlator,
-    data: &[u8],
-    iname: Option<&[u8]>,
+    req: Req<'_>,
 ) -> Result<Outcome, Failure> {
-    let (mode, op) = (data[12], data[13]);
+    let (mode, op) = (req.data[12], req.data[13]);
     if mode == MODE_INSTANCE {
-        return instance(k, caller, xlator, op, &data[REQUEST_LEN..]);
+        return instance(k, caller, xlator, op, req.body);
     }
-    let name = lookup(k, caller, xlator, iname)?;
+    let name = lookup(k, caller, xlator, req.iname)?;
     let stats_mode = if cmp_releases(&k.profile().release, "4.0.5").is_lt() {
         1
     } else {
@@ -287,6 +327,9 @@ fn instance(
     };
     let hello = cmp_releases(&k.profile().release, "4.0.4").is_ge();
     match ConfigOp::try_from(op) {
+        Ok(ConfigOp::Foreach) => super::legacy_list::foreach(k, xlator, body)
+            .map(|(pending, payload)| Outcome::Listing(pending, payload))
+            .ok_or_else(|| Failure(ESRCH, String::new())),
         Ok(ConfigOp::Add) => {
             let name = iname_at(1)?;
             let fw = body.first().copied().unwrap_or(0);
@@ -330,6 +373,7 @@ fn instance(
             Ok(Outcome::Reply(0, vec![]))
         }
         Ok(ConfigOp::Test) if hello => {
+            // xlator_find: iname_validate, then the lookup (ESRCH: dead).
             let name = iname_at(0)?;
             let alive = k.instance(caller.netns, xlator, &name).is_some();
             Ok(Outcome::Reply(0, vec![u8::from(!alive)]))

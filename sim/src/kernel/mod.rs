@@ -24,6 +24,7 @@ mod ctrl;
 mod globals;
 mod jool;
 mod legacy;
+mod legacy_list;
 pub(crate) mod netlink;
 mod state;
 
@@ -71,6 +72,8 @@ pub struct Family {
     pub id: u16,
     /// The translator a per-module family serves.
     pub xlator: Option<Xlator>,
+    /// The id of its `joold` multicast group.
+    pub mcast_group: u32,
 }
 
 /// The initial network namespace's id in-process.
@@ -164,7 +167,10 @@ impl Kernel {
     ///
     /// 4.0.0 – 4.0.5: "SIIT_Jool" (id = the configured family id) and
     /// "NAT64_Jool" (id + 1), one per loaded module, each serving its own
-    /// translator type. Later releases: one "Jool" family for both.
+    /// translator type and registering its own `joold` group (the
+    /// configured group id, and the next one: `genl_register_family`
+    /// gives each the next free id, `jool_siit` being loaded first).
+    /// Later releases: one "Jool" family for both.
     pub fn families(&self) -> Vec<Family> {
         use crate::versions::{LegacyLayout, Protocol};
         let split = matches!(
@@ -178,6 +184,7 @@ impl Kernel {
                     name: "SIIT_Jool",
                     id: self.family_id,
                     xlator: Some(Xlator::Siit),
+                    mcast_group: self.mcast_group_id,
                 });
             }
             if self.nat64_loaded {
@@ -186,6 +193,7 @@ impl Kernel {
                     name: "NAT64_Jool",
                     id,
                     xlator: Some(Xlator::Nat64),
+                    mcast_group: self.mcast_group_id + 1,
                 });
             }
         } else if self.module_loaded() {
@@ -193,6 +201,7 @@ impl Kernel {
                 name: "Jool",
                 id: self.family_id,
                 xlator: None,
+                mcast_group: self.mcast_group_id,
             });
         }
         out
@@ -215,7 +224,7 @@ impl Kernel {
 
     /// Changes the id of Jool's `joold` multicast group (9 on Debian
     /// bookworm's 6.1, 0x0f on trixie's 6.12: it depends on what registered
-    /// before Jool).
+    /// before Jool); "NAT64_Jool"'s is the next one ([`Self::families`]).
     pub fn set_mcast_group_id(&mut self, id: u32) {
         self.mcast_group_id = id;
     }
@@ -540,5 +549,7 @@ impl Kernel {
     }
 }
 
+#[cfg(test)]
+mod legacy_test;
 #[cfg(test)]
 mod test;

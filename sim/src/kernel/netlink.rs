@@ -177,6 +177,11 @@ impl Attrs {
         let a = NlaBuffer::new_unchecked(&msg[off..]);
         Some(&msg[off + NLA_HDRLEN..off + usize::from(a.length())])
     }
+
+    /// Where the value of attribute `kind` starts in the message.
+    pub(crate) fn value_offset(&self, kind: u16) -> Option<usize> {
+        Some((*self.slots.get(usize::from(kind))?)? + NLA_HDRLEN)
+    }
 }
 
 /// `__nla_validate_parse` over `msg[start..]` with `policy[1..=maxtype]`.

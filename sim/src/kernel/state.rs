@@ -81,6 +81,20 @@ impl Framework {
         }
     }
 
+    /// The byte an instance listing of `p` carries: `xf` under its
+    /// numbering, but `fw` (`FW_NETFILTER` 1, `FW_IPTABLES` 2) in 4.0.0 –
+    /// 4.0.5 (their `struct instance_entry_usr`).
+    pub fn listed_by(self, p: &crate::versions::Profile) -> u8 {
+        if crate::versions::cmp_releases(&p.release, "4.0.6").is_lt() {
+            match self {
+                Self::Netfilter => 1,
+                Self::Iptables => 2,
+            }
+        } else {
+            self.xf_in(p.numbering)
+        }
+    }
+
     /// The framework bits of `flags` under `numbering` (`XF_MASK`), and
     /// the framework they name, if one.
     pub fn from_flags_in(

@@ -110,7 +110,51 @@ impl<T: AsRef<[u8]>> RequestHdr<T> {
 /// stack held: 0xff in one real 4.0.7 reply, 0 in the simulator's. A
 /// comparison must not read it. Anything else is left as it is.
 pub fn mask_response_padding(datagram: &mut [u8]) {
+    for_each_response(datagram, |value| value[RESPONSE_LEN - 1] = 0);
+}
+
+/// `sizeof(struct instance_entry_usr)` (4.0.0 – 4.0.7, x86_64).
+pub const INSTANCE_ENTRY_LEN: usize = 32;
+
+/// Zeroes what a real kernel cannot answer alike twice in each entry of
+/// a successful `MODE_INSTANCE`/`OP_FOREACH` reply of `datagram` (a
+/// legacy reply whose `response_hdr` echoes mode 0, operation 0, error
+/// 0). `xlator_entry_to_userspace` (v4.0.0 – v4.0.7
+/// src/mod/common/nl/instance.c) fills a `struct instance_entry_usr` on
+/// its stack and copies all 32 bytes of it:
+/// - bytes 0 – 7, `ns`: the namespace's `struct net *`, a kernel address
+///   (KASLR);
+/// - bytes 9 – 24, `iname`: set with `strcpy`, so the bytes after the
+///   name's NUL are the stack's (the name and its NUL are compared);
+/// - bytes 25 – 31: padding (4.0.0 – 4.0.6) or `slop[7]` (4.0.7), never
+///   written: the stack's (nonzero in every real capture).
+///
+/// Byte 8 (`fw`/`xf`), the entry count, the header and `pending_data`
+/// are left as they are.
+pub fn mask_instance_entries(datagram: &mut [u8]) {
+    for_each_response(datagram, |value| {
+        let (hdr, entries) = value.split_at_mut(RESPONSE_LEN);
+        if hdr[12] != 0 || hdr[13] != OP_FOREACH || hdr[16..18] != [0, 0] {
+            return;
+        }
+        for e in entries.chunks_exact_mut(INSTANCE_ENTRY_LEN) {
+            e[..8].fill(0);
+            let name = &mut e[9..25];
+            if let Some(nul) = name.iter().position(|&b| b == 0) {
+                name[nul + 1..].fill(0);
+            }
+            e[25..].fill(0);
+        }
+    });
+}
+
+/// Calls `f` with the `ATTR_DATA` value (at least a `response_hdr`) of
+/// each legacy reply in `datagram`: a message of a genl family (not an
+/// error) whose first attribute is `ATTR_DATA`. Stops at a message
+/// whose length is impossible.
+fn for_each_response(datagram: &mut [u8], mut f: impl FnMut(&mut [u8])) {
     use super::nlmsg::{HEADER_LEN, NLMSG_ERROR};
+    let data = HEADER_LEN + 4 + 4; // genl header, then the attribute's
     let mut off = 0usize;
     while let Some(m) = datagram.get_mut(off..) {
         if m.len() < HEADER_LEN {
@@ -118,18 +162,13 @@ pub fn mask_response_padding(datagram: &mut [u8]) {
         }
         let len = read_u32(&m[..4]) as usize;
         let kind = read_u16(&m[4..6]);
-        let data = HEADER_LEN + 4 + 4; // genl header, then the attribute's
-        let pad = data + RESPONSE_LEN - 1;
-        if kind != NLMSG_ERROR
-            && kind >= 0x10
-            && len > pad
-            && m.len() > pad
-            && read_u16(&m[HEADER_LEN + 6..HEADER_LEN + 8]) & 0x3fff
-                == ATTR_DATA
-            && usize::from(read_u16(&m[HEADER_LEN + 4..HEADER_LEN + 6]))
-                >= 4 + RESPONSE_LEN
-        {
-            m[pad] = 0;
+        if kind != NLMSG_ERROR && kind >= 0x10 && m.len().min(len) >= data {
+            let nla_len = usize::from(read_u16(&m[HEADER_LEN + 4..]));
+            let nla_kind = read_u16(&m[HEADER_LEN + 6..]) & 0x3fff;
+            let end = (HEADER_LEN + 4 + nla_len).min(len).min(m.len());
+            if nla_kind == ATTR_DATA && end >= data + RESPONSE_LEN {
+                f(&mut m[data..end]);
+            }
         }
         if len < HEADER_LEN {
             break;
@@ -246,6 +285,32 @@ mod test {
     fn test_impossible_len() {
         assert!(RequestHdr::new_checked(&[0u8; 15][..]).is_err());
         assert!(ResponseHdr::new_checked(&[0u8; 19][..]).is_err());
+    }
+
+    /// The real 4.0.7 listing (probe, root run): the pointer, the name's
+    /// bytes after its NUL (stack bytes; zero in that capture, 0xaa here)
+    /// and `slop` are zeroed; `xf`, the name and the headers are not.
+    #[test]
+    fn test_mask_instance_entries() {
+        let real = "4c0000001d000000140000007800000000010000380002006a6f6f6c017500000400070000000000000000664068c193ffffffff0464656661756c74000000000000000000c2fe781843cc59";
+        let mut d = super::super::hex::decode(real).unwrap();
+        d[44 + 9 + 8..44 + 25].fill(0xaa);
+        let before = d.clone();
+        mask_instance_entries(&mut d);
+        let e = &d[44..76];
+        assert_eq!(e[..8], [0; 8], "ns");
+        assert_eq!(e[8], 4, "XF_NETFILTER");
+        assert_eq!(&e[9..25], b"default\0\0\0\0\0\0\0\0\0");
+        assert_eq!(e[25..], [0; 7], "slop");
+        assert_eq!(d[..44], before[..44], "headers, pad byte 0x66 too");
+        // A reply of another operation, or an error: as is.
+        for (at, v) in [(24 + 13, 6u8), (24 + 16, 3)] {
+            let mut other = before.clone();
+            other[at] = v;
+            let copy = other.clone();
+            mask_instance_entries(&mut other);
+            assert_eq!(other, copy);
+        }
     }
 
     #[test]

@@ -251,13 +251,15 @@ pub fn replay(
     kernel: &mut Kernel,
     caller: Caller,
 ) -> Vec<Mismatch> {
-    // Legacy (4.0.0-4.0.7) replies also carry a byte of kernel stack:
-    // see `legacy::mask_response_padding`.
+    // Legacy (4.0.0-4.0.7) replies also carry a byte of kernel stack,
+    // and their instance listings kernel pointers and stack bytes: see
+    // `legacy::mask_response_padding` and `mask_instance_entries`.
     let legacy = kernel.profile().is_legacy();
     let masked = |d: &[u8]| {
         let mut v = nlmsg::masked(d);
         if legacy {
             jool_sim::wire::legacy::mask_response_padding(&mut v);
+            jool_sim::wire::legacy::mask_instance_entries(&mut v);
         }
         hex::encode(&v)
     };

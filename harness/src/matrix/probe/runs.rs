@@ -167,11 +167,13 @@ pub fn kernel_for(p: &'static Profile, build: Build, doc: &Doc) -> Kernel {
 }
 
 /// The namespace tag (`JNLAIE_NS`, the low bits of a kernel pointer) in
-/// the first instance listing a run recorded.
-fn netns_tag(doc: &Doc, header_len: usize) -> Option<u32> {
+/// the first instance listing a run recorded (4.0.0 – 4.0.7: the low half
+/// of the first entry's `ns` pointer).
+fn netns_tag(doc: &Doc, p: &Profile) -> Option<u32> {
     use jool_sim::wire::{
         family::{InstanceEntryAttr, ListAttr},
         genl,
+        legacy::{ResponseHdr, ATTR_DATA},
         nla::NlasIterator,
         nlmsg::Messages,
     };
@@ -179,7 +181,16 @@ fn netns_tag(doc: &Doc, header_len: usize) -> Option<u32> {
         doc.requests.iter().filter(|r| r.name.starts_with("instance_foreach"));
     listing.flat_map(|r| r.replies()).find_map(|d| {
         let m = Messages::new(&d).next()?;
-        let attrs = m.payload().get(genl::HEADER_LEN + header_len..)?;
+        let attrs = m.payload().get(genl::HEADER_LEN + p.header_len()..)?;
+        if p.is_legacy() {
+            let data = NlasIterator::new(attrs).next()?.ok()?;
+            let r = ResponseHdr::new_checked(data.value()).ok()?;
+            if data.kind() != ATTR_DATA || r.error_code() != 0 {
+                return None;
+            }
+            let ns = r.payload().get(..4)?;
+            return Some(u32::from_le_bytes(ns.try_into().ok()?));
+        }
         let entry = NlasIterator::new(attrs)
             .map_while(Result::ok)
             .find(|a| a.kind() == u16::from(ListAttr::Entry))?;
@@ -237,18 +248,20 @@ pub fn simulate(
         };
         let caller = caller_for(&doc);
         // Assigned at registration, in the order families came: taken
-        // from the capture, as the family id is.
+        // from the capture, as the family id is (the first family's: in
+        // 4.0.0 – 4.0.5 "NAT64_Jool" has its own, the next one).
         let group =
             doc.requests.iter().flat_map(|r| r.replies()).find_map(|d| {
                 let f = jool_sim::wire::ctrl::Family::find(&d)?;
-                f.mcast_group("joold")
+                let first = doc.jool_family_id.is_none_or(|id| id == f.id);
+                first.then(|| f.mcast_group("joold")).flatten()
             });
         if let Some(g) = group {
             k.set_mcast_group_id(g);
         }
         // An empty namespace lists the other namespaces' instances,
         // whose tags the earlier runs gave.
-        let tag = (name != "emptyns").then(|| netns_tag(&doc, p.header_len()));
+        let tag = (name != "emptyns").then(|| netns_tag(&doc, p));
         if let Some(tag) = tag.flatten() {
             // A kernel pointer's bits: taken from the capture, not predicted.
             k.set_netns_tag(caller.netns, tag);
