@@ -129,6 +129,40 @@ fn translators(p: &Profile) -> String {
     }
 }
 
+fn globals(p: &Profile) -> String {
+    if p.is_legacy() {
+        return "struct globals in request_hdr payloads (no JNLAG_* numbers)"
+            .into();
+    }
+    match p.lowest_ipv6_mtu_global() {
+        None => {
+            "no JNLAG_LOWEST_IPV6_MTU (every later global one lower)".into()
+        }
+        Some(7) => "JNLAG_LOWEST_IPV6_MTU=7 (after JNLAG_TOS)".into(),
+        Some(n) => format!("JNLAG_LOWEST_IPV6_MTU={n} (before the booleans)"),
+    }
+}
+
+fn frameworks(p: &Profile) -> String {
+    if cmp_releases(&p.release, "4.0.6").is_lt() {
+        "FW_NETFILTER=1, FW_IPTABLES=2".into()
+    } else if p.numbering == Numbering::MapT {
+        "XF_NETFILTER=8, XF_IPTABLES=16 (XT_MAPT took bit 2)".into()
+    } else {
+        "XF_NETFILTER=4, XF_IPTABLES=8".into()
+    }
+}
+
+fn pool6_address(p: &Profile) -> String {
+    if p.is_legacy() {
+        "struct config_prefix6 in the request".into()
+    } else if p.prefix_address_unspec() {
+        "NLA_UNSPEC: refused by Linux 5.2+ validation, no instance add with pool6 works (Jool #326)".into()
+    } else {
+        "binary, 16 bytes".into()
+    }
+}
+
 /// Every fact of `p`, in a fixed order.
 pub fn facts(p: &Profile) -> Vec<Fact> {
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
@@ -146,7 +180,7 @@ pub fn facts(p: &Profile) -> Vec<Fact> {
     };
     let flags =
         if p.zero_reply_flags { "zeroed" } else { "copied from the request" };
-    let list: [(&'static str, String); 17] = [
+    let list: [(&'static str, String); 20] = [
         ("protocol", protocol.into()),
         ("genl family", family),
         ("Jool header", header(p)),
@@ -155,6 +189,9 @@ pub fn facts(p: &Profile) -> Vec<Fact> {
         ("attributes", attributes(p)),
         ("stat ids", ids),
         ("translator types", translators(p)),
+        ("instance frameworks", frameworks(p)),
+        ("globals", globals(p)),
+        ("pool6 address attribute", pool6_address(p)),
         ("kernel version check", compat_name(p.compat).into()),
         ("client reply check", reply_check(p)),
         ("reply header flags", flags.into()),
@@ -168,14 +205,42 @@ pub fn facts(p: &Profile) -> Vec<Fact> {
     list.into_iter().map(|(aspect, value)| Fact { aspect, value }).collect()
 }
 
-/// The facts that differ between `a` and `b`.
+/// The facts that differ between `a` and `b`, then the commands that
+/// name different operations in the two (what a client of one asks the
+/// kernel of the other).
 pub fn diff(a: &Profile, b: &Profile) -> Vec<FactDiff> {
-    facts(a)
+    let mut out: Vec<FactDiff> = facts(a)
         .into_iter()
         .zip(facts(b))
         .filter(|(x, y)| x.value != y.value)
         .map(|(x, y)| FactDiff { aspect: x.aspect, a: x.value, b: y.value })
-        .collect()
+        .collect();
+    out.extend(op_meanings(a, b));
+    out
+}
+
+/// The genl commands both joolnl releases may receive whose operation
+/// differs (`cmd NAME`, `-` where a release has none).
+fn op_meanings(a: &Profile, b: &Profile) -> Option<FactDiff> {
+    if a.is_legacy() || b.is_legacy() || a.numbering == b.numbering {
+        return None;
+    }
+    let name =
+        |p: &Profile, cmd| p.numbering.op(cmd).map_or("-", |o| o.name());
+    let cmds: Vec<u8> = (0..a.op_count().max(b.op_count()))
+        .filter(|&c| name(a, c) != name(b, c))
+        .collect();
+    let list = |p: &Profile| {
+        cmds.iter()
+            .map(|&c| format!("{c} {}", name(p, c)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Some(FactDiff {
+        aspect: "commands that mean something else",
+        a: list(a),
+        b: list(b),
+    })
 }
 
 #[cfg(test)]
@@ -222,5 +287,28 @@ mod test {
         assert!(d.iter().any(|f| f.aspect == "attributes"
             && f.b.starts_with("JNLAR_OFFSET_U8=10")));
         assert!(d.iter().any(|f| f.aspect == "ops" && f.b.starts_with("34")));
+        let cmds = d
+            .iter()
+            .find(|f| f.aspect == "commands that mean something else")
+            .unwrap();
+        assert!(cmds.a.starts_with("26 FILE_HANDLE,"), "{}", cmds.a);
+        assert!(cmds.b.starts_with("26 FMRT_FOREACH,"), "{}", cmds.b);
+        assert!(cmds.a.ends_with("33 -") && cmds.b.ends_with("33 JOOLD_ACK"));
+        let fw = d.iter().find(|f| f.aspect == "instance frameworks").unwrap();
+        assert!(fw.b.starts_with("XF_NETFILTER=8"));
+    }
+
+    #[test]
+    fn test_globals_and_4_0_8_pool6() {
+        let d = diff(g("4.1.1"), g("4.1.2"));
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].aspect, "globals");
+        assert!(d[0].a.contains("=7") && d[0].b.contains("=3"));
+        let d = diff(g("4.0.8"), g("4.0.9"));
+        assert!(d.iter().any(|f| f.aspect == "pool6 address attribute"
+            && f.a.contains("Jool #326")));
+        assert!(diff(g("4.1.9"), g("4.1.15"))
+            .iter()
+            .all(|f| f.aspect != "commands that mean something else"));
     }
 }
