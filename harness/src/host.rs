@@ -127,7 +127,9 @@ pub fn module_is(release: &str) -> bool {
     installed_version().is_some_and(|v| version_is(release, &v))
 }
 
-fn version_is(release: &str, version: &str) -> bool {
+/// Whether a version string (`4.1.9.0`, `4.1.255.5`, as modules and
+/// clients print it) is `release`'s (see [`module_is`]).
+pub fn version_is(release: &str, version: &str) -> bool {
     let parts: Vec<u32> =
         version.trim().split('.').filter_map(|p| p.parse().ok()).collect();
     let wire = match parts[..] {

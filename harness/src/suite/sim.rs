@@ -240,8 +240,21 @@ impl Backend for SimBackend {
                     &[],
                     Duration::from_secs(10),
                 );
-                (!found.is_ok_and(|o| o.status == 0))
-                    .then(|| "the real jool/jool_siit are not installed here (apt-get install jool-tools)".into())
+                if !found.is_ok_and(|o| o.status == 0) {
+                    return Some("the real jool/jool_siit are not installed here (apt-get install jool-tools)".into());
+                }
+                // The suites of a release expect that release's client.
+                let version = host::run_env(
+                    &["jool_siit".to_owned(), "--version".to_owned()],
+                    &[],
+                    Duration::from_secs(10),
+                )
+                .map(|o| o.stdout.trim().to_owned())
+                .unwrap_or_default();
+                let release = &self.profile.release;
+                (!host::version_is(release, &version)).then(|| {
+                    format!("the installed C client is Jool {version}, not {release} (the suites of {release} expect its own client): --client jool-stats, or {release}'s cell (run --backend vm)")
+                })
             }
         }
     }
