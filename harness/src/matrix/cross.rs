@@ -560,6 +560,8 @@ fn capture(module: &str, args: &RealOptions) -> Result<Capture> {
             "/h/bin/clients",
             "--out",
             "/h/out",
+            "--release",
+            module,
         ]
         .map(str::to_owned)
         .to_vec(),
@@ -627,11 +629,17 @@ pub fn guest(args: &GuestOptions) -> Result<()> {
         bail!("versions real-guest needs root (namespaces, modprobe)");
     }
     sh_ok("modprobe jool_siit && modprobe jool")?;
-    let module = host::installed_release()
+    let loaded = host::installed_release()
         .context("cannot read the loaded Jool's version")?;
-    if let Some(r) = args.release.as_ref().filter(|r| !host::module_is(r)) {
-        bail!("--release {r} asked, but this kernel runs Jool {module}");
-    }
+    // The release the module is (4.2.0-rc3 says 4.1.255, main today
+    // 4.1.15: `host::module_is` compares wire versions).
+    let module = match &args.release {
+        Some(r) if host::module_is(r) => r.clone(),
+        Some(r) => {
+            bail!("--release {r} asked, but this kernel runs Jool {loaded}")
+        }
+        None => loaded,
+    };
     // Executables on 9p are read again at every exec: copy them.
     let tmp = TempDir::new("cross")?;
     let root = tmp.path().join("clients");

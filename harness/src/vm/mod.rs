@@ -455,9 +455,18 @@ impl GuestRun {
     /// its end on stderr; returns where it is (the share's copy otherwise,
     /// gone once this run is dropped).
     pub fn keep_console(&self, dest: Option<&Path>) -> PathBuf {
+        // The share goes away with this run: without `dest`, the console
+        // is copied into a folder of its own (mkdtemp) that stays.
+        let own = || {
+            let template =
+                std::env::temp_dir().join("jool-harness-console-XXXXXX");
+            let dir = nix::unistd::mkdtemp(&template).ok()?;
+            let to = dir.join("console.log");
+            std::fs::copy(&self.console, &to).ok().map(|_| to)
+        };
         let kept = match dest {
             Some(d) if std::fs::copy(&self.console, d).is_ok() => d.to_owned(),
-            _ => self.console.clone(),
+            _ => own().unwrap_or_else(|| self.console.clone()),
         };
         let text = std::fs::read_to_string(&self.console).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(30).collect();
