@@ -565,6 +565,34 @@ fn test_real_clients_on_real_modules_match_matrix_and_sim() {
     assert!(checks >= 9 * cross::FLAG_SETS.len() * 2 * 2, "{checks}");
 }
 
+/// `fixtures/matrix/cross/<cell>/<module>.json`: Debian's real 4.1.9,
+/// 4.1.13 and 4.1.15 C clients on the module of each cell
+/// (`scripts/matrix-cells`, step cross), every output checked against
+/// `versions matrix` and the simulator, as when it was captured.
+#[test]
+fn test_real_clients_on_every_cell_match_matrix_and_sim() {
+    let dir = fixtures().join("matrix/cross");
+    let mut cells = 0;
+    for cell in fs::read_dir(&dir).unwrap() {
+        let cell = cell.unwrap().path();
+        for f in fs::read_dir(&cell).unwrap() {
+            let f = f.unwrap().path();
+            if f.extension().is_none_or(|x| x != "json") {
+                continue;
+            }
+            let c = cross::load(&f).unwrap();
+            let bad: Vec<String> = cross::check(&c)
+                .unwrap()
+                .into_iter()
+                .filter_map(|x| x.problem.map(|p| format!("{}\n{p}", x.what)))
+                .collect();
+            assert!(bad.is_empty(), "{}: {}", f.display(), bad.join("\n\n"));
+            cells += 1;
+        }
+    }
+    assert!(cells >= 5, "only {cells} cells in {}", dir.display());
+}
+
 #[test]
 fn test_real_capture_check_catches_a_wrong_label_and_a_wrong_sim() {
     let mut c = cross_captures().remove(1);
