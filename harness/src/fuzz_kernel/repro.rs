@@ -406,13 +406,7 @@ fn reproduce(args: &Settings, info: &str, bin: &Path) -> Result<Verdict> {
 /// one per release (the first by folder name): (release, folder), by
 /// release.
 fn cached_images() -> Vec<(String, PathBuf)> {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache"))
-        })
-        .unwrap_or_default()
-        .join("jool-harness/images");
+    let cache = crate::vm::cell::images_dir();
     let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(cache)
         .into_iter()
         .flatten()

@@ -63,8 +63,8 @@ pub const FLAG_SETS: &[&[&str]] = &[
 const INSTANCES: &[(&str, &str, &str)] =
     &[("siit", "siit", "jool_siit"), ("nat64", "nat", "jool")];
 
-/// The libraries a Debian `jool` binary needs, taken from its own image
-/// and started through its own loader, so it runs on any guest.
+/// The libraries a `jool` binary needs, taken from its own image and
+/// started through its own loader, so it runs on any guest.
 const BUNDLE_LIBS: &[&str] = &[
     "ld-linux-x86-64.so.2",
     "libc.so.6",
@@ -418,7 +418,21 @@ pub fn summary(c: &Capture, findings: &[Finding]) -> String {
 /// from its guest image with debugfs (cached beside the image).
 pub fn client_bundle(release: &str, config: &vm::Config) -> Result<PathBuf> {
     let config = vm::Config { image: None, ..config.clone() };
-    let image = vm::image_for(release, &config)?;
+    // Debian's packages where there are some; any other release's clients
+    // from a cell built from its tag (`overlay/usr/bin`, the libraries
+    // from the cell's base) on bookworm or trixie, whose glibc is one
+    // file per library (bullseye's are links to libc-2.31.so and so on).
+    let cell = (!DEBIAN_RELEASES.contains(&release))
+        .then(|| {
+            vm::cell::git_cells(release, &["bookworm", "trixie"])
+                .into_iter()
+                .next()
+        })
+        .flatten();
+    let image = match &cell {
+        Some(c) => c.clone(),
+        None => vm::image_for(release, &config)?,
+    };
     let key = image
         .file_name()
         .context("image folder without a name")?
@@ -455,7 +469,14 @@ pub fn client_bundle(release: &str, config: &vm::Config) -> Result<PathBuf> {
         Ok(())
     };
     for p in ["jool", "jool_siit"] {
-        dump(&format!("/usr/bin/{p}"), &dir.join("bin").join(p))?;
+        let to = dir.join("bin").join(p);
+        match &cell {
+            Some(c) => {
+                std::fs::copy(c.join("overlay/usr/bin").join(p), &to)
+                    .with_context(|| format!("{p} of {}", c.display()))?;
+            }
+            None => dump(&format!("/usr/bin/{p}"), &to)?,
+        }
     }
     let libdir = "/usr/lib/x86_64-linux-gnu";
     let listing = debugfs(&format!("ls -l {libdir}"))?;

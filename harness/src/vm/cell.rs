@@ -83,6 +83,49 @@ pub fn vm_image(args: &[&str]) -> Result<(PathBuf, bool)> {
     Ok((dir, built))
 }
 
+/// The image cache of `scripts/vm-image`:
+/// `${XDG_CACHE_HOME:-~/.cache}/jool-harness/images`.
+pub fn images_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache"))
+        })
+        .unwrap_or_default()
+        .join("jool-harness/images")
+}
+
+/// The built cells of `release` made from Jool's repository
+/// (`jool-R_SUITE-KERNEL_git-KEY`, `result=built`) on `suites`, in that
+/// order.
+pub fn git_cells(release: &str, suites: &[&str]) -> Vec<PathBuf> {
+    let prefix = format!("jool-{release}_");
+    let rank = |p: &Path| {
+        let name = p.file_name().unwrap_or_default().to_string_lossy();
+        suites
+            .iter()
+            .position(|s| name.starts_with(&format!("{prefix}{s}-")))
+    };
+    let mut v: Vec<PathBuf> = std::fs::read_dir(images_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            name.starts_with(&prefix)
+                && name.contains("_git-")
+                && rank(p).is_some()
+                && Manifest::read(p).is_ok_and(|m| {
+                    m.get("result") == Some("built")
+                        && m.get("release") == Some(release)
+                })
+        })
+        .collect();
+    v.sort_by_key(|p| (rank(p), p.clone()));
+    v
+}
+
 /// The Jool release of an image folder, from its manifest.
 pub fn image_release(dir: &Path) -> Option<String> {
     Manifest::read(dir).ok()?.get("release").map(str::to_owned)
