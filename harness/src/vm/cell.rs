@@ -102,9 +102,7 @@ pub fn git_cells(release: &str, suites: &[&str]) -> Vec<PathBuf> {
     let prefix = format!("jool-{release}_");
     let rank = |p: &Path| {
         let name = p.file_name().unwrap_or_default().to_string_lossy();
-        suites
-            .iter()
-            .position(|s| name.starts_with(&format!("{prefix}{s}-")))
+        suites.iter().position(|s| name.starts_with(&format!("{prefix}{s}-")))
     };
     let mut v: Vec<PathBuf> = std::fs::read_dir(images_dir())
         .into_iter()
