@@ -105,6 +105,12 @@ pub const KNOWN: &[Known] = &[
         may_change_state: false,
         matches: |c, _| collision_either_text(c),
     },
+    Known {
+        id: "instance-table-order-batch",
+        why: "A batch whose answers differ in more than one of the three ways above (a listing from an offset, the order of a listing's entries, validate_collision's text): each comes from the order of the real module's instance hash table, which the simulator does not reproduce. Every other datagram of the batch must match.",
+        may_change_state: false,
+        matches: instance_table_order_batch,
+    },
 ];
 
 /// Length of a Jool message's netlink, genl and (4.1) Jool headers.
@@ -142,11 +148,27 @@ fn is_listing(m: &[u8], fam: u16) -> bool {
 /// The request holds a Jool INSTANCE_FOREACH carrying attributes (an
 /// offset), and the answers differ only in INSTANCE_FOREACH replies.
 fn foreach_from_offset_both_listed(c: &Case<'_>, fam: u16) -> bool {
-    let with_offset =
-        message_offsets(c.request).into_iter().any(|(off, len)| {
-            len > JOOL_HDR && is_foreach(&c.request[off..off + len], fam)
-        });
-    with_offset && pairwise(c, |a, b| is_listing(a, fam) && is_listing(b, fam))
+    has_foreach_offset(c.request, fam)
+        && pairwise(c, |a, b| is_listing(a, fam) && is_listing(b, fam))
+}
+
+/// The request holds a Jool INSTANCE_FOREACH carrying attributes.
+fn has_foreach_offset(request: &[u8], fam: u16) -> bool {
+    message_offsets(request).into_iter().any(|(off, len)| {
+        len > JOOL_HDR && is_foreach(&request[off..off + len], fam)
+    })
+}
+
+/// Each datagram that differs does so in one of the instance hash table's
+/// ways: both listings after an offset, a reordered listing, or both
+/// `validate_collision` texts.
+fn instance_table_order_batch(c: &Case<'_>, fam: u16) -> bool {
+    let offset = has_foreach_offset(c.request, fam);
+    pairwise(c, |a, b| {
+        (offset && is_listing(a, fam) && is_listing(b, fam))
+            || reordered(a, b, fam)
+            || (collision(a) && collision(b))
+    })
 }
 
 /// `validate_collision`'s two texts (EEXIST).
@@ -158,33 +180,40 @@ const COLLISIONS: [&[u8]; 2] = [
 /// Both refuse an INSTANCE_ADD with EEXIST, each with one of
 /// `validate_collision`'s texts; the rest of the answers match.
 fn collision_either_text(c: &Case<'_>) -> bool {
-    let collision = |r: &[u8]| COLLISIONS.iter().any(|t| contains(r, t));
     pairwise(c, |a, b| collision(a) && collision(b))
+}
+
+/// Whether a datagram holds one of `validate_collision`'s texts.
+fn collision(r: &[u8]) -> bool {
+    COLLISIONS.iter().any(|t| contains(r, t))
 }
 
 /// Whether the answers differ only in the order of INSTANCE_FOREACH
 /// replies' entries: same header, same top-level attributes, in another
 /// order.
 fn same_entries_reordered(c: &Case<'_>, fam: u16) -> bool {
-    let reordered = |a: &[u8], b: &[u8]| {
-        if a.len() != b.len() || !is_listing(a, fam) {
-            return false;
-        }
-        if a[..8] != b[..8] || a[16..JOOL_HDR] != b[16..JOOL_HDR] {
-            return false;
-        }
-        let entries = |m: &'_ [u8]| -> Vec<(u16, Vec<u8>)> {
-            attrs(&m[JOOL_HDR..])
-                .iter()
-                .map(|a| (a.kind(), a.value().to_vec()))
-                .collect()
-        };
-        let (mut x, mut y) = (entries(a), entries(b));
-        x.sort_unstable();
-        y.sort_unstable();
-        x == y
+    pairwise(c, |a, b| reordered(a, b, fam))
+}
+
+/// Whether two INSTANCE_FOREACH listings hold the same header and the
+/// same top-level attributes, in another order.
+fn reordered(a: &[u8], b: &[u8], fam: u16) -> bool {
+    if a.len() != b.len() || !is_listing(a, fam) {
+        return false;
+    }
+    if a[..8] != b[..8] || a[16..JOOL_HDR] != b[16..JOOL_HDR] {
+        return false;
+    }
+    let entries = |m: &'_ [u8]| -> Vec<(u16, Vec<u8>)> {
+        attrs(&m[JOOL_HDR..])
+            .iter()
+            .map(|a| (a.kind(), a.value().to_vec()))
+            .collect()
     };
-    pairwise(c, reordered)
+    let (mut x, mut y) = (entries(a), entries(b));
+    x.sort_unstable();
+    y.sort_unstable();
+    x == y
 }
 
 /// Whether a datagram holds an `NLMSG_ERROR` with `error` (the simulator
@@ -214,4 +243,48 @@ fn names_other_family(d: &[u8]) -> bool {
 /// The known divergence that explains `c`, if any.
 pub fn explain(c: &Case<'_>, family_id: u16) -> Option<&'static Known> {
     KNOWN.iter().find(|k| (k.matches)(c, family_id))
+}
+
+#[cfg(test)]
+mod test {
+    use jool_sim::wire::hex;
+
+    use super::*;
+
+    fn exchange(replies: &[&str]) -> Exchange {
+        Exchange {
+            replies: replies.iter().map(|r| hex::decode(r).unwrap()).collect(),
+            ..Exchange::default()
+        }
+    }
+
+    /// Found by `fuzz-kernel --release 4.1.9 --seconds 60` (seed
+    /// 1957543662, request #13622): a refused INSTANCE_ADD, an
+    /// INSTANCE_FOREACH from the offset `default` (the real module lists
+    /// the instance named "" after it, the simulator nothing) and an
+    /// INSTANCE_ADD colliding with both (each side names another
+    /// collision). Two known ways in one batch; a third difference is not.
+    #[test]
+    fn test_two_instance_table_differences_in_one_batch() {
+        let req = hex::decode("63000000200005000100000000000000010100006a6f6f6c04010900020039186465006661756c74000000000000000034000a80050001000400000020000280140001000064ff9b00000000000000000000000005000200600000007f0000000000000050000000200001000100000000000000000100006a6f6f6c04010600010800000000000000000000000000000000000120000880080001008011f48205000200040000000c00030064656661756c740094000000200001000100000000000000010100006a6f6f6c0401090001000000000000000000000000000000000000000c000a8005000100000000002c000a80050001000400000020000280140001000064ff9b00000000000000000000000005000200600000002c000a80050001000400000020000280140001000064ff9b0000000000000000000000000500020060000000").unwrap();
+        let real = exchange(&[
+            "780000000200000001000000a3000000eaffffff63000000200005000100000000000000010100006a6f6f6c04010900020039186465006661756c74000000000000000034000a80050001000400000020000280140001000064ff9b00000000000000000000000005000200600000007f00000000000000",
+            "4c0000002000000001000000a3000000000200006a6f6f6c0401060001080000000000000000000000000000000000011c000180080001008011f48205000200080000000500030000000000",
+            "740000002000000001000000a3000000000200006a6f6f6c04010900010100000000000000000000000000000000000006000100110000003a00020054686973206e616d65737061636520616c7265616479206861732061204e657466696c746572204a6f6f6c20696e7374616e63652e000000",
+        ]);
+        let sim = exchange(&[
+            "78000000020000000100000001000040eaffffff63000000200005000100000000000000010100006a6f6f6c04010900020039186465006661756c74000000000000000034000a80050001000400000020000280140001000064ff9b00000000000000000000000005000200600000007f00000000000000",
+            "30000000200000000100000001000040000200006a6f6f6c040106000108000000000000000000000000000000000001",
+            "74000000200000000100000001000040000200006a6f6f6c04010900010100000000000000000000000000000000000006000100110000003900020054686973206e616d65737061636520616c7265616479206861732061204a6f6f6c20696e7374616e6365206e616d65642027272e00000000",
+        ]);
+        let c = Case { request: &req, real: &real, sim: &sim };
+        assert_eq!(
+            explain(&c, 0x20).map(|k| k.id),
+            Some("instance-table-order-batch")
+        );
+        let mut other = sim.clone();
+        other.replies[0][16] ^= 1;
+        let c = Case { request: &req, real: &real, sim: &other };
+        assert_eq!(explain(&c, 0x20).map(|k| k.id), None);
+    }
 }
