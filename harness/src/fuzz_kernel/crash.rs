@@ -37,14 +37,22 @@ use super::{
 /// Most guest boots one minimization may take.
 const MAX_MINIMIZE_BOOTS: usize = 16;
 
-/// The crash lines of a console: from the first crash-like line on (at
-/// most 120 lines).
+/// The crash lines of a console: from the first crash-like line of the
+/// kernel's log on (at most 120 lines). Only the kernel's lines (`[  time]`
+/// prefix) count: userspace writes to the console too (the initramfs's
+/// "modprobe: WARNING: Module 9p not found" on the KASAN kernel, whose
+/// drivers are built in).
 pub fn console_crash(console: &str) -> Vec<String> {
     let lines: Vec<&str> = console.lines().collect();
-    let Some(start) = lines
-        .iter()
-        .position(|l| is_crash_line(l) || l.contains("Kernel panic"))
-    else {
+    let kernel = |l: &str| {
+        l.trim_start()
+            .strip_prefix('[')
+            .and_then(|r| r.split_once(']'))
+            .is_some_and(|(t, _)| t.trim().parse::<f64>().is_ok())
+    };
+    let Some(start) = lines.iter().position(|l| {
+        kernel(l) && (is_crash_line(l) || l.contains("Kernel panic"))
+    }) else {
         return Vec::new();
     };
     lines[start..].iter().take(120).map(|l| l.trim_end().to_owned()).collect()
@@ -463,6 +471,14 @@ mod test {
         assert_eq!(l.len(), 3);
         assert!(l[0].contains("BUG:"));
         assert!(console_crash("[ 1.0] all fine\n").is_empty());
+        // The KASAN kernel's boot: the initramfs's modprobe complains on
+        // the console before the real oops.
+        let kasan = format!(
+            "modprobe: WARNING: Module 9p not found in directory /lib/modules/6.1.192-jool-kasan\n{console}"
+        );
+        assert_eq!(console_crash(&kasan), l);
+        assert!(console_crash("modprobe: WARNING: Module 9p not found\n")
+            .is_empty());
     }
 
     #[test]
