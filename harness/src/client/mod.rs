@@ -424,12 +424,7 @@ impl<T: Transport> Client<T> {
             // `instance_add()` of v4.0.x src/usr/nl/instance.c: no
             // ATTR_INAME (the name travels in the body), FW_NETFILTER 1 /
             // FW_IPTABLES 2 until XF_* (4 / 8) replaced them in 4.0.6.
-            let old_fw = cmp_releases(&self.profile.release, "4.0.6").is_lt();
-            let fw = match (framework, old_fw) {
-                (Framework::Netfilter, true) => 1,
-                (Framework::Iptables, true) => 2,
-                (f, false) => f.xf(),
-            };
+            let fw = framework.listed_by(self.profile);
             let name = iname.unwrap_or("default").as_bytes();
             let body = legacy::instance_add_body(fw, name, pool6);
             let add = legacy::ConfigOp::Add.into();

@@ -382,15 +382,10 @@ fn instance(
     }
 }
 
-/// Framework byte: FW 1/2 in 4.0.0 – 4.0.5, XF 4/8 in 4.0.6+.
+/// The framework a request's byte names ([`Framework::listed_by`]: FW
+/// 1/2 in 4.0.0 – 4.0.5, XF 4/8 in 4.0.6+).
 fn legacy_framework(k: &Kernel, v: u8) -> Option<Framework> {
-    if cmp_releases(&k.profile().release, "4.0.6").is_lt() {
-        match v {
-            1 => Some(Framework::Netfilter),
-            2 => Some(Framework::Iptables),
-            _ => None,
-        }
-    } else {
-        Framework::from_xf(v)
-    }
+    [Framework::Netfilter, Framework::Iptables]
+        .into_iter()
+        .find(|f| f.listed_by(k.profile()) == v)
 }

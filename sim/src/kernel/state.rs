@@ -81,9 +81,10 @@ impl Framework {
         }
     }
 
-    /// The byte an instance listing of `p` carries: `xf` under its
-    /// numbering, but `fw` (`FW_NETFILTER` 1, `FW_IPTABLES` 2) in 4.0.0 –
-    /// 4.0.5 (their `struct instance_entry_usr`).
+    /// The framework byte of `p`'s instance requests and listings: `xf`
+    /// under its numbering, but `fw` (`FW_NETFILTER` 1, `FW_IPTABLES` 2)
+    /// in 4.0.0 – 4.0.5 (their `union request_instance` and
+    /// `struct instance_entry_usr`).
     pub fn listed_by(self, p: &crate::versions::Profile) -> u8 {
         if crate::versions::cmp_releases(&p.release, "4.0.6").is_lt() {
             match self {
