@@ -44,14 +44,9 @@ const MAX_MINIMIZE_BOOTS: usize = 16;
 /// drivers are built in).
 pub fn console_crash(console: &str) -> Vec<String> {
     let lines: Vec<&str> = console.lines().collect();
-    let kernel = |l: &str| {
-        l.trim_start()
-            .strip_prefix('[')
-            .and_then(|r| r.split_once(']'))
-            .is_some_and(|(t, _)| t.trim().parse::<f64>().is_ok())
-    };
     let Some(start) = lines.iter().position(|l| {
-        kernel(l) && (is_crash_line(l) || l.contains("Kernel panic"))
+        printk_time(l).is_some()
+            && (is_crash_line(l) || l.contains("Kernel panic"))
     }) else {
         return Vec::new();
     };
@@ -79,17 +74,14 @@ fn panic_seconds(guest_log: &str, lines: &[String]) -> Option<f64> {
         .trim()
         .parse()
         .ok()?;
-    let stamp = |l: &str| -> Option<f64> {
-        l.trim_start()
-            .strip_prefix('[')?
-            .split(']')
-            .next()?
-            .trim()
-            .parse()
-            .ok()
-    };
-    let t = lines.iter().find_map(|l| stamp(l))?;
+    let t = lines.iter().find_map(|l| printk_time(l))?;
     Some(t - start)
+}
+
+/// The printk time of a kernel log line on the console (`[    7.361649]
+/// ...`), or `None` for another line.
+fn printk_time(l: &str) -> Option<f64> {
+    l.trim_start().strip_prefix('[')?.split(']').next()?.trim().parse().ok()
 }
 
 /// Maps a guest's requests back to the placeholders.
