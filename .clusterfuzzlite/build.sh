@@ -6,8 +6,9 @@
 set -euo pipefail  # also when run as `bash build.sh`
 cd "$SRC/jool-stats-harness"
 
-# Release with debug assertions, as scripts/fuzz builds for fuzzing.
-cargo fuzz build -O --debug-assertions
+# Release with debug assertions, as scripts/fuzz builds for fuzzing, and
+# through the same wrapper (the oracles' own parsers get no coverage).
+RUSTC_WRAPPER="$PWD/scripts/fuzz-rustc" cargo fuzz build -O --debug-assertions
 
 release=fuzz/target/x86_64-unknown-linux-gnu/release
 for target in $(cargo fuzz list); do
