@@ -72,6 +72,30 @@ where
 
 /// `jool_` + name without `JSTAT_`, lowercased, `underscores`-escaped.
 pub fn metric_name(stat: &str) -> String {
+    if !stat.is_ascii() {
+        return metric_name_of_chars(stat);
+    }
+    // The same rules over bytes: `JSTAT_` removed left to right as
+    // `str::replace` does, then each byte lowercased or escaped.
+    let mut out = String::with_capacity("jool_".len() + stat.len());
+    out.push_str("jool_");
+    let mut rest = stat.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        if rest.starts_with(b"JSTAT_") {
+            rest = &rest["JSTAT_".len()..];
+            continue;
+        }
+        let c = char::from(b.to_ascii_lowercase());
+        // Past `jool_`: never the first place.
+        out.push(if legacy_metric_char(c, 1) { c } else { '_' });
+        rest = tail;
+    }
+    out
+}
+
+/// [`metric_name`] char by char, for names that are not ASCII (whose
+/// lowercase may be longer, or ASCII: `K` U+212A is `k`).
+fn metric_name_of_chars(stat: &str) -> String {
     let raw = format!("jool_{}", stat.replace("JSTAT_", "").to_lowercase());
     raw.chars()
         .enumerate()
@@ -89,6 +113,10 @@ fn legacy_metric_char(c: char, i: usize) -> bool {
 
 /// The HELP text: quotes dropped, default if empty, `\` and newline escaped.
 pub fn help(doc: &str) -> String {
+    // Most docs hold none of the three (one memchr each finds that fast).
+    if !doc.contains('"') && !doc.contains('\\') && !doc.contains('\n') {
+        return if doc.is_empty() { DEFAULT_HELP } else { doc }.to_owned();
+    }
     let doc = doc.replace('"', "");
     let doc = if doc.is_empty() { DEFAULT_HELP } else { &doc };
     doc.replace('\\', r"\\").replace('\n', r"\n")
@@ -130,6 +158,30 @@ mod test {
         assert_eq!(metric_name("JSTAT_6056_F"), "jool_6056_f");
         assert_eq!(metric_name("JSTAT64_SRC"), "jool_jstat64_src");
         assert_eq!(metric_name("????"), "jool_____");
+    }
+
+    proptest::proptest! {
+        /// The byte loop of [`metric_name`] and the fast path of [`help`]
+        /// say what the char-by-char rules say, for any text.
+        #[test]
+        fn test_fast_paths_follow_the_rules(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("JSTAT_".to_owned()),
+                    proptest::strategy::Just("JST".to_owned()),
+                    proptest::strategy::Just("AT_".to_owned()),
+                    "[A-Za-z0-9_:?. \"\\\\\n\u{212A}\u{130}é-]{0,4}",
+                ],
+                0..6,
+            )
+        ) {
+            let s = parts.concat();
+            proptest::prop_assert_eq!(metric_name(&s), metric_name_of_chars(&s));
+            let slow = s.replace('"', "");
+            let slow = if slow.is_empty() { DEFAULT_HELP } else { &slow };
+            let slow = slow.replace('\\', r"\\").replace('\n', r"\n");
+            proptest::prop_assert_eq!(help(&s), slow);
+        }
     }
 
     #[test]

@@ -24,7 +24,11 @@ use jool_sim::{
     fuzzing::Input,
     versions::{Profile, UnknownStat},
 };
-use serde_json::Value;
+use std::{
+    borrow::Cow, cell::RefCell, collections::HashMap, fmt::Write as _, rc::Rc,
+};
+
+use serde::Deserialize;
 
 use crate::format::{
     label, prometheus, rows, unknown_warning, write_json, write_prometheus,
@@ -176,17 +180,22 @@ fn text(case: &Case) {
 }
 
 fn check_plain(case: &Case, out: &str, shown: &[Shown<'_>]) {
-    let mut rest = out;
+    let mut want = String::with_capacity(out.len());
     for (name, doc, value) in shown {
-        let group = match case.flags.explain {
-            true => format!("{name}: {value}\n{doc}\n\n"),
-            false => format!("{name}: {value}\n"),
+        // Infallible: writing to a String.
+        let _ = match case.flags.explain {
+            true => write!(want, "{name}: {value}\n{doc}\n\n"),
+            false => writeln!(want, "{name}: {value}"),
         };
-        rest = rest
-            .strip_prefix(group.as_str())
-            .unwrap_or_else(|| panic!("missing {group:?} in {out:?}"));
     }
-    assert_eq!(rest, "", "text after the last counter");
+    if out != want {
+        let at = out
+            .bytes()
+            .zip(want.bytes())
+            .position(|(a, b)| a != b)
+            .unwrap_or(out.len().min(want.len()));
+        panic!("text differs from byte {at}: {out:?}, expected {want:?}");
+    }
 }
 
 fn check_csv(case: &Case, out: &str, shown: &[Shown<'_>]) {
@@ -236,49 +245,74 @@ fn check_csv(case: &Case, out: &str, shown: &[Shown<'_>]) {
     }
 }
 
+/// The JSON document as `write_json` must write it: exactly these fields
+/// (unknown or repeated ones are an error), strings borrowed where they
+/// hold no escape.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonDoc<'a> {
+    #[serde(borrow)]
+    instance: Cow<'a, str>,
+    #[serde(borrow)]
+    translator: Cow<'a, str>,
+    #[serde(borrow)]
+    client_release: Cow<'a, str>,
+    #[serde(borrow)]
+    stats: Vec<JsonStat<'a>>,
+}
+
+/// One element of `stats`: exactly these fields.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonStat<'a> {
+    id: u16,
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    value: u64,
+    #[serde(borrow)]
+    doc: Cow<'a, str>,
+}
+
 fn json(case: &Case) {
     let meta = JsonMeta {
         instance: &case.instance,
         translator: case.translator,
         client_release: &case.profile.release,
     };
+    let rows = rows(case.profile, case.counters.iter().copied());
     let mut out = Vec::new();
-    write_json(
-        &meta,
-        rows(case.profile, case.counters.iter().copied()),
-        case.flags.all,
-        &mut out,
-    )
-    .expect("writing to a vector");
-    let v: Value = serde_json::from_slice(&out)
+    write_json(&meta, rows.iter().copied(), case.flags.all, &mut out)
+        .expect("writing to a vector");
+    let doc: JsonDoc<'_> = serde_json::from_slice(&out)
         .unwrap_or_else(|e| panic!("invalid JSON: {e}"));
     let translator = serde_json::to_value(case.translator)
         .expect("a translator serializes");
     assert_eq!(
-        (&v["instance"], &v["translator"]),
-        (&Value::from(case.instance.as_str()), &translator)
+        (&*doc.instance, Some(&*doc.translator)),
+        (case.instance.as_str(), translator.as_str())
     );
-    assert_eq!(v["client_release"], case.profile.release.as_str());
-    let want: Vec<Value> = rows(case.profile, case.counters.iter().copied())
-        .into_iter()
-        .filter(|r| case.flags.all || r.value != 0)
-        .map(|r| {
-            let (id, name, value, doc) = (r.id, r.name, r.value, r.doc);
-            serde_json::json!({
-                "id": id, "name": name, "value": value, "doc": doc,
-            })
-        })
-        .collect();
-    assert_eq!(v["stats"], Value::Array(want), "JSON stats");
+    assert_eq!(doc.client_release, case.profile.release.as_str());
+    let mut want =
+        rows.iter().filter(|r| case.flags.all || r.value != 0).fuse();
+    for got in &doc.stats {
+        let w = want.next().expect("JSON stats: a row too many");
+        assert_eq!(
+            (got.id, &*got.name, got.value, &*got.doc),
+            (w.id, w.name, w.value, w.doc),
+            "JSON stats"
+        );
+    }
+    assert!(want.next().is_none(), "JSON stats: a row missing");
 }
 
 fn prometheus(case: &Case, parse: &ExpositionParser) {
-    let rows: Vec<Row<'_>> = rows(case.profile, case.counters.iter().copied());
+    let rows: Vec<Row<'static>> =
+        rows(case.profile, case.counters.iter().copied());
     let mut out = Vec::new();
     write_prometheus(&case.hostname, rows.iter().copied(), &mut out)
         .expect("writing to a vector");
     let text = String::from_utf8(out).expect("the exposition is UTF-8");
-    check_grammar(&text, &rows, &case.hostname);
+    let families = check_grammar(&text, &rows, &case.hostname);
     // prometheus-parse reads labels up to the first `}`, even in a value.
     if !case.parse || case.hostname.contains('}') {
         return;
@@ -290,11 +324,13 @@ fn prometheus(case: &Case, parse: &ExpositionParser) {
     // its view of the label is only checked for plain hostnames.
     let plain = !case.hostname.contains([',', '=', '"', '\\', '}', '\n'])
         && case.hostname.trim() == case.hostname;
-    for (s, row) in e.samples.iter().zip(&rows) {
-        let name = prometheus::metric_name(row.name);
+    // The HELP the parser keeps for a name: the last one it read.
+    let help: HashMap<&str, &str> =
+        e.help.iter().map(|(n, h)| (n.as_str(), h.trim())).collect();
+    for ((s, row), f) in e.samples.iter().zip(&rows).zip(&families) {
         assert_eq!(
             (&s.name, s.gauge),
-            (&name, Some(row.value as f64)),
+            (&f.name, Some(row.value as f64)),
             "sample of {}",
             row.name
         );
@@ -305,57 +341,123 @@ fn prometheus(case: &Case, parse: &ExpositionParser) {
                 "labels"
             );
         }
-        let help = e
-            .help
-            .iter()
-            .rev()
-            .find(|(n, _)| *n == name)
-            .map(|(_, h)| h.trim());
         assert_eq!(
-            help,
-            Some(prometheus::help(row.doc).trim()),
-            "HELP of {name}"
+            help.get(f.name.as_str()).copied(),
+            Some(f.help.trim()),
+            "HELP of {}",
+            f.name
         );
+    }
+}
+
+/// Where two `'static` strings are, and how long: who they are.
+type StrsKey = (usize, usize, usize, usize);
+
+/// The `# HELP` and `# TYPE` lines and the sample line's start of one
+/// stat: a function of its name and doc only, which come from the static
+/// tables, so each is checked against the grammar and the escapes the
+/// first time it is written and compared byte for byte after that.
+struct Family {
+    /// The metric name.
+    name: String,
+    /// The `# HELP` line, as checked.
+    help_line: String,
+    /// The HELP text as jool-exporter writes it, for the parser's view.
+    help: String,
+    /// The `# TYPE` line.
+    type_line: String,
+    /// The sample line up to the label's value.
+    sample_prefix: String,
+}
+
+impl Family {
+    /// The family of `name` and `doc`, whose `# HELP` line the output
+    /// gave as `help_line`: checked the first time, then remembered (the
+    /// strings live forever, so where they are names what they hold).
+    fn of(name: &'static str, doc: &'static str, help_line: &str) -> Rc<Self> {
+        thread_local! {
+            static SEEN: RefCell<HashMap<StrsKey, Rc<Family>>> =
+                RefCell::default();
+        }
+        let key = (
+            name.as_ptr() as usize,
+            name.len(),
+            doc.as_ptr() as usize,
+            doc.len(),
+        );
+        if let Some(f) = SEEN.with_borrow(|seen| seen.get(&key).cloned()) {
+            return f;
+        }
+        let f = Rc::new(Self::check(name, doc, help_line));
+        SEEN.with_borrow_mut(|seen| seen.insert(key, f.clone()));
+        f
+    }
+
+    fn check(name: &str, doc: &str, help_line: &str) -> Self {
+        let metric = prometheus::metric_name(name);
+        assert!(valid_metric_name(&metric), "metric name {metric:?}");
+        let help = help_line
+            .strip_prefix(&format!("# HELP {metric} "))
+            .expect("a HELP line");
+        assert_eq!(
+            unescape(help, false).as_deref(),
+            Some(doc.replace('"', "").as_str())
+                .filter(|d| !d.is_empty())
+                .or(Some("jool metric")),
+            "HELP escapes"
+        );
+        Self {
+            help_line: help_line.to_owned(),
+            help: prometheus::help(doc),
+            type_line: format!("# TYPE {metric} gauge"),
+            sample_prefix: format!("{metric}{{hostname=\""),
+            name: metric,
+        }
     }
 }
 
 /// Each row as exactly `# HELP`, `# TYPE ... gauge` and one sample line,
 /// in the text format's grammar, whose escapes undo to the doc and the
-/// hostname.
-fn check_grammar(text: &str, rows: &[Row<'_>], hostname: &str) {
+/// hostname; the rows' families.
+fn check_grammar(
+    text: &str,
+    rows: &[Row<'static>],
+    hostname: &str,
+) -> Vec<Rc<Family>> {
     let lines: Vec<&str> = text.split_terminator('\n').collect();
     assert_eq!(lines.len(), 3 * rows.len(), "three lines per counter");
     assert!(text.is_empty() || text.ends_with('\n'), "the last line ends");
+    // The label as the first sample line writes it, checked once: every
+    // sample line must write it the same.
+    let mut label_text = None;
+    let mut families = Vec::with_capacity(rows.len());
     for (group, row) in lines.chunks(3).zip(rows) {
-        let name = prometheus::metric_name(row.name);
-        assert!(valid_metric_name(&name), "metric name {name:?}");
-        let help = group[0]
-            .strip_prefix(&format!("# HELP {name} "))
-            .expect("a HELP line");
-        assert_eq!(
-            unescape(help, false).as_deref(),
-            Some(row.doc.replace('"', "").as_str())
-                .filter(|d| !d.is_empty())
-                .or(Some("jool metric")),
-            "HELP escapes"
-        );
-        assert_eq!(group[1], format!("# TYPE {name} gauge"));
-        let sample = group[2]
-            .strip_prefix(&format!("{name}{{hostname=\""))
-            .expect("a sample line");
+        let f = Family::of(row.name, row.doc, group[0]);
+        assert_eq!(group[0], f.help_line, "HELP line of {}", f.name);
+        assert_eq!(group[1], f.type_line);
+        let sample =
+            group[2].strip_prefix(&f.sample_prefix).expect("a sample line");
         let (label, value) =
             sample.rsplit_once("\"} ").expect("a label and a value");
-        assert_eq!(
-            unescape(label, true).as_deref(),
-            Some(hostname),
-            "label escapes"
-        );
+        match label_text {
+            None => {
+                assert_eq!(
+                    unescape(label, true).as_deref(),
+                    Some(hostname),
+                    "label escapes"
+                );
+                label_text = Some(label);
+            }
+            Some(first) => assert_eq!(label, first, "label escapes"),
+        }
         assert_eq!(
             value.parse::<f64>().ok(),
             Some(row.value as f64),
             "sample value {value}"
         );
+        families.push(f);
     }
+    families
 }
 
 /// `[a-zA-Z_:][a-zA-Z0-9_:]*`.
@@ -386,4 +488,68 @@ fn unescape(s: &str, label: bool) -> Option<String> {
         }
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod test {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    use super::*;
+
+    fn scrape(rows: &[Row<'static>], host: &str) -> String {
+        let mut out = Vec::new();
+        write_prometheus(host, rows.iter().copied(), &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn fails(f: impl FnOnce()) -> bool {
+        catch_unwind(AssertUnwindSafe(f)).is_err()
+    }
+
+    /// A family checked once is still compared on every later row: a HELP
+    /// or TYPE line that changes, or a label written another way, fails.
+    #[test]
+    fn test_remembered_families_still_check_every_line() {
+        let p = Profile::get("4.1.9").unwrap();
+        let rows = rows(p, [(1, 5), (2, 7)]);
+        let good = scrape(&rows, "h\"1");
+        check_grammar(&good, &rows, "h\"1");
+        // Seen now: the same text passes again, altered ones do not.
+        check_grammar(&good, &rows, "h\"1");
+        let name = prometheus::metric_name(rows[1].name);
+        let cases = [
+            good.replacen(
+                &format!("# HELP {name} "),
+                &format!("# HELP {name} x"),
+                1,
+            ),
+            good.replacen(" gauge\n", " counter\n", 1),
+            good.replacen(
+                "{hostname=\"h\\\"1\"} 7",
+                "{hostname=\"h\\u00221\"} 7",
+                1,
+            ),
+            good.replacen("} 7.0", "} 8.0", 1),
+        ];
+        for bad in cases {
+            assert_ne!(bad, good);
+            assert!(
+                fails(|| {
+                    check_grammar(&bad, &rows, "h\"1");
+                }),
+                "{bad:?} passed"
+            );
+        }
+    }
+
+    /// The first sight of a family checks its HELP line's escapes.
+    #[test]
+    fn test_a_family_is_checked_the_first_time() {
+        assert!(fails(|| {
+            Family::check("JSTAT_X", "a \"b\" c", "# HELP jool_x a \\\"b c");
+        }));
+        let f =
+            Family::check("JSTAT_X", "a \"b\"\nc", "# HELP jool_x a b\\nc");
+        assert_eq!(f.type_line, "# TYPE jool_x gauge");
+    }
 }
