@@ -7,7 +7,7 @@
 use crate::kernel::Prefix6;
 use crate::{
     kernel::Xlator,
-    versions::{cmp_releases, LegacyLayout, Profile, Protocol},
+    versions::{LegacyLayout, Profile, Protocol},
     wire::{
         family::{Attr, InstanceAddAttr, PrefixAttr},
         genl,
@@ -71,7 +71,7 @@ impl Frame {
     /// The byte a client of `p` sends: `XF_*` (4, 8; 8, 16 in 4.2.0-rc),
     /// or `FW_*` (1, 2) before 4.0.6.
     pub fn byte(self, p: &Profile) -> u8 {
-        let old = p.is_legacy() && cmp_releases(&p.release, "4.0.6").is_lt();
+        let old = p.is_legacy() && p.is_before("4.0.6");
         let mapt = u8::from(p.numbering == crate::versions::Numbering::MapT);
         match (self, old) {
             (Self::Netfilter, false) => 4 << mapt,
@@ -183,7 +183,7 @@ pub fn legacy_request(
 
 /// `MODE_STATS` of a 4.0.x release (`MODE_ADDRESS` came in 4.0.5).
 pub fn legacy_stats_mode(p: &Profile) -> u8 {
-    if cmp_releases(&p.release, "4.0.5").is_lt() {
+    if p.is_before("4.0.5") {
         1
     } else {
         2

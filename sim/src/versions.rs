@@ -139,6 +139,8 @@ pub struct Profile {
     pub zero_reply_flags: bool,
     /// Fixture file it was loaded from.
     pub file: String,
+    /// [`release_key`] of `release`, for [`Profile::is_before`].
+    key: ReleaseKey,
 }
 
 /// The `[[stat]]`-table fixture as written on disk.
@@ -182,8 +184,11 @@ impl fmt::Display for FixtureError {
 
 impl std::error::Error for FixtureError {}
 
+/// Sort key of a release name (see [`release_key`]).
+type ReleaseKey = (u32, u32, u32, u32);
+
 /// Sort key of a release name: numeric parts, rc before final, main last.
-fn release_key(name: &str) -> (u32, u32, u32, u32) {
+fn release_key(name: &str) -> ReleaseKey {
     if name == "main" {
         return (u32::MAX, 0, 0, 0);
     }
@@ -203,7 +208,7 @@ fn release_key(name: &str) -> (u32, u32, u32, u32) {
 /// release has: dot-separated numbers, then maybe `-rc` and a number,
 /// each of 1 to 9 digits; `None` for any other name. (The kernel and the
 /// fuzz bodies compare releases on every message.)
-fn plain_release_key(name: &[u8]) -> Option<(u32, u32, u32, u32)> {
+fn plain_release_key(name: &[u8]) -> Option<ReleaseKey> {
     let mut parts = [0u32; 3];
     let (mut part, mut n, mut digits) = (0, 0u32, 0);
     let mut rc = None;
@@ -390,6 +395,7 @@ impl Profile {
             ReplyCheck::Magic(Compat::Exact)
         };
         Self {
+            key: k,
             numbering: if is_rc { Numbering::MapT } else { Numbering::Jool41 },
             unknown_stat,
             reply_check,
@@ -502,6 +508,12 @@ impl Profile {
         self.header_len() == 28
     }
 
+    /// Whether this release comes before `release` in release order
+    /// ([`cmp_releases`], with this side's key computed once).
+    pub fn is_before(&self, release: &str) -> bool {
+        self.key < release_key(release)
+    }
+
     /// Whether this is the 4.0.0 – 4.0.7 protocol.
     pub fn is_legacy(&self) -> bool {
         matches!(self.protocol, Protocol::Legacy(_))
@@ -566,9 +578,9 @@ impl Profile {
     /// (src/common/config.h of v4.0.9, v4.1.0, v4.1.2; seen in the real
     /// 4.0.9, 4.1.0 and 4.1.4 modules' replies, fixtures/matrix/cells/).
     pub fn lowest_ipv6_mtu_global(&self) -> Option<u16> {
-        if cmp_releases(&self.release, "4.1.0").is_lt() {
+        if self.is_before("4.1.0") {
             None
-        } else if cmp_releases(&self.release, "4.1.2").is_lt() {
+        } else if self.is_before("4.1.2") {
             Some(7)
         } else {
             Some(3)

@@ -870,7 +870,9 @@ fn cases() -> u32 {
 
 /// A release like `p` whose kernel sends counters `1 ..= max_id`.
 fn with_max_id(p: &'static Profile, max_id: u16) -> &'static Profile {
-    Box::leak(Box::new(Profile { max_id, ..p.clone() }))
+    let mut q = p.clone();
+    q.max_id = max_id;
+    Box::leak(Box::new(q))
 }
 
 fn profile() -> impl Strategy<Value = &'static Profile> {

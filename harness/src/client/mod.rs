@@ -11,7 +11,7 @@
 
 use jool_sim::{
     kernel::{Framework, Xlator},
-    versions::{cmp_releases, LegacyLayout, Profile, Protocol, ReplyCheck},
+    versions::{LegacyLayout, Profile, Protocol, ReplyCheck},
     wire::{
         genl::{CTRL_ATTR_FAMILY_ID, HEADER_LEN as GENL_HDRLEN},
         jool::{
@@ -328,11 +328,7 @@ impl<T: Transport> Client<T> {
         F: FnMut(u16, u64) -> Result<(), Error>,
     {
         // `MODE_STATS`: 1 until 4.0.4, 2 once MODE_ADDRESS was inserted.
-        let mode = if cmp_releases(&self.profile.release, "4.0.5").is_lt() {
-            1
-        } else {
-            2
-        };
+        let mode = if self.profile.is_before("4.0.5") { 1 } else { 2 };
         let payload =
             self.legacy_request(mode, legacy::OP_FOREACH, iname, &[])?;
         let n = self.profile.stats.len();
@@ -436,7 +432,7 @@ impl<T: Transport> Client<T> {
         // The 4.0.8 client nests without NLA_F_NESTED (libnl's
         // `nla_nest_start`; 4.0.9 added `jnla_nest_start`, commit
         // fad9dc98): on Linux 5.2+ genetlink refuses its operand, Jool #326.
-        let nest = if cmp_releases(&self.profile.release, "4.0.9").is_lt() {
+        let nest = if self.profile.is_before("4.0.9") {
             Attr::bytes
         } else {
             Attr::nested

@@ -8,8 +8,8 @@
 //! `kernel-errors.md`); this module only names it.
 
 use jool_sim::versions::{
-    cmp_releases, ErrorStyle, LegacyLayout, Numbering, Profile, Protocol,
-    ReplyCheck, UnknownStat,
+    ErrorStyle, LegacyLayout, Numbering, Profile, Protocol, ReplyCheck,
+    UnknownStat,
 };
 use serde::Serialize;
 
@@ -54,8 +54,7 @@ fn header(p: &Profile) -> String {
 
 fn stats_request(p: &Profile) -> String {
     if p.is_legacy() {
-        let mode =
-            if cmp_releases(&p.release, "4.0.5").is_lt() { 1 } else { 2 };
+        let mode = if p.is_before("4.0.5") { 1 } else { 2 };
         return format!("JOOL_COMMAND=0, MODE_STATS={mode}, OP_FOREACH=0");
     }
     "JNLOP_STATS_FOREACH=7".into()
@@ -144,7 +143,7 @@ fn globals(p: &Profile) -> String {
 }
 
 fn frameworks(p: &Profile) -> String {
-    if cmp_releases(&p.release, "4.0.6").is_lt() {
+    if p.is_before("4.0.6") {
         "FW_NETFILTER=1, FW_IPTABLES=2".into()
     } else if p.numbering == Numbering::MapT {
         "XF_NETFILTER=8, XF_IPTABLES=16 (XT_MAPT took bit 2)".into()

@@ -26,7 +26,7 @@ use std::sync::OnceLock;
 use super::{setup::Setup, Input};
 use crate::{
     kernel::Kernel,
-    versions::{cmp_releases, Profile},
+    versions::Profile,
     wire::{
         genl,
         jool::{self, Layout, FLAG_M, JNLAERR_CODE, JNLAERR_MSG},
@@ -60,7 +60,7 @@ pub fn groups() -> &'static [Vec<usize>] {
 }
 
 fn group_key(p: &Profile) -> String {
-    let before = |r| p.is_legacy() && cmp_releases(&p.release, r).is_lt();
+    let before = |r| p.is_legacy() && p.is_before(r);
     format!(
         "{:?}",
         (

@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, fmt};
 use crate::requests::Frame;
 use crate::{
     kernel::{iname_valid, Framework, Kernel, NetnsId, Xlator},
-    versions::{cmp_releases, Numbering, Profile},
+    versions::{Numbering, Profile},
     wire::jool::INAME_LEN,
 };
 
@@ -198,8 +198,7 @@ impl Model {
         (ns, admin, x): (NetnsId, bool, Xlator),
         raw: &[u8; INAME_LEN],
     ) -> Option<bool> {
-        let supported = !self.legacy()
-            || cmp_releases(&self.profile.release, "4.0.4").is_ge();
+        let supported = !self.legacy() || !self.profile.is_before("4.0.4");
         let ok = supported && self.admin_ok(admin, x, raw);
         ok.then(|| self.instances.contains_key(&(ns, x, name_of(raw))))
     }

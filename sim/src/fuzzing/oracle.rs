@@ -20,7 +20,7 @@
 //! for nlctrl, and the echoed request plus extended acks for errors.
 
 use crate::{
-    kernel::{Caller, Family, Kernel, DEFAULT_MSG_BUDGET},
+    kernel::{Caller, Families, Kernel, DEFAULT_MSG_BUDGET},
     versions::Profile,
     wire::{
         align4, genl,
@@ -93,7 +93,7 @@ impl Reply<'_> {
 #[derive(Clone, Debug)]
 pub struct Checker<'k> {
     kernel: &'k Kernel,
-    families: Vec<Family>,
+    families: Families,
     caller: Caller,
     budget: usize,
 }

@@ -542,7 +542,7 @@ fn instance_add(
             Failure::new(
                 EINVAL,
                 if numbering == Numbering::MapT
-                    && crate::versions::cmp_releases(&k.profile().release, "4.2.0-rc2").is_lt()
+                    && k.profile().is_before("4.2.0-rc2")
                 {
                     // v4.2.0-rc1 src/common/types.h XF_VALIDATE_ERRMSG.
                     "The instance framework must be either Netfilter or iptables."

@@ -17,7 +17,7 @@ use super::{
     Caller, Family, Kernel,
 };
 use crate::{
-    versions::{cmp_releases, LegacyLayout, Protocol},
+    versions::{LegacyLayout, Protocol},
     wire::{
         genl,
         legacy::{ConfigOp, RequestHdr, ATTR_DATA, ATTR_INAME, REQUEST_LEN},
@@ -160,7 +160,7 @@ fn fail(k: &mut Kernel, Failure(errno, msg): Failure) -> Outcome {
     if !msg.is_empty() {
         k.log_err(&msg);
     }
-    let newline = cmp_releases(&k.profile().release, "4.0.6").is_lt();
+    let newline = k.profile().is_before("4.0.6");
     let mut payload = msg.into_bytes();
     if newline && !payload.is_empty() {
         payload.push(b'\n');
@@ -258,11 +258,7 @@ fn dispatch(
         return instance(k, caller, xlator, op, req.body);
     }
     let name = lookup(k, caller, xlator, req.iname)?;
-    let stats_mode = if cmp_releases(&k.profile().release, "4.0.5").is_lt() {
-        1
-    } else {
-        2
-    };
+    let stats_mode = if k.profile().is_before("4.0.5") { 1 } else { 2 };
     if mode != stats_mode {
         // Other configuration modes exist in the real module; the
         // simulator only serves the stats path.
@@ -292,7 +288,7 @@ fn lookup(
     if !iname_valid(raw) {
         let mut m = "The instance name must be a null-terminated ascii string, 15 characters max."
             .to_owned();
-        if cmp_releases(&k.profile().release, "4.0.4").is_lt() {
+        if k.profile().is_before("4.0.4") {
             m.push_str("\nUnknown error -22; Jool instance not found.");
         }
         return Err(Failure(EINVAL, m));
@@ -325,7 +321,7 @@ fn instance(
         let end = raw.iter().position(|&b| b == 0).unwrap_or(0);
         Ok(super::state::name_from_bytes(&raw[..end]))
     };
-    let hello = cmp_releases(&k.profile().release, "4.0.4").is_ge();
+    let hello = !k.profile().is_before("4.0.4");
     match ConfigOp::try_from(op) {
         Ok(ConfigOp::Foreach) => super::legacy_list::foreach(k, xlator, body)
             .map(|(pending, payload)| Outcome::Listing(pending, payload))

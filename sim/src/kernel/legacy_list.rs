@@ -19,10 +19,7 @@ use super::{
     state::{Framework, Xlator},
     Kernel, NetnsId, DEFAULT_MSG_BUDGET,
 };
-use crate::{
-    versions::cmp_releases,
-    wire::{genl, nlmsg},
-};
+use crate::wire::{genl, nlmsg};
 
 /// `sizeof(struct instance_entry_usr)` on x86_64.
 pub(super) const ENTRY_LEN: usize = 32;
@@ -94,7 +91,7 @@ fn ns_pointer(k: &Kernel, ns: NetnsId) -> u64 {
 /// `offset_equals`: same `ns` and name (`strcmp`), and same `fw` in
 /// 4.0.0 – 4.0.5.
 fn offset_equals(k: &Kernel, offset: &[u8], entry: &[u8]) -> bool {
-    let with_fw = cmp_releases(&k.profile().release, "4.0.6").is_lt();
+    let with_fw = k.profile().is_before("4.0.6");
     let name = |b: &[u8]| -> Vec<u8> {
         let s = b.get(9..).unwrap_or_default();
         s.iter().take_while(|&&c| c != 0).copied().collect()

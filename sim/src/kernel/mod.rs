@@ -76,6 +76,45 @@ pub struct Family {
     pub mcast_group: u32,
 }
 
+/// The families a kernel registers (at most two), as a slice: built on
+/// every message, so kept off the heap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Families {
+    slots: [Family; 2],
+    len: usize,
+}
+
+impl Families {
+    const EMPTY: Family =
+        Family { name: "", id: 0, xlator: None, mcast_group: 0 };
+
+    fn new() -> Self {
+        Self { slots: [Self::EMPTY; 2], len: 0 }
+    }
+
+    fn push(&mut self, f: Family) {
+        self.slots[self.len] = f;
+        self.len += 1;
+    }
+}
+
+impl std::ops::Deref for Families {
+    type Target = [Family];
+
+    fn deref(&self) -> &[Family] {
+        &self.slots[..self.len]
+    }
+}
+
+impl IntoIterator for Families {
+    type Item = Family;
+    type IntoIter = std::iter::Take<std::array::IntoIter<Family, 2>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.slots.into_iter().take(self.len)
+    }
+}
+
 /// The initial network namespace's id in-process.
 pub const INIT_NETNS: NetnsId = 1;
 
@@ -171,13 +210,13 @@ impl Kernel {
     /// configured group id, and the next one: `genl_register_family`
     /// gives each the next free id, `jool_siit` being loaded first).
     /// Later releases: one "Jool" family for both.
-    pub fn families(&self) -> Vec<Family> {
+    pub fn families(&self) -> Families {
         use crate::versions::{LegacyLayout, Protocol};
         let split = matches!(
             self.profile.protocol,
             Protocol::Legacy(LegacyLayout::TypeChar | LegacyLayout::NoType)
         );
-        let mut out = Vec::new();
+        let mut out = Families::new();
         if split {
             if self.siit_loaded {
                 out.push(Family {

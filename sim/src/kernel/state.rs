@@ -86,7 +86,7 @@ impl Framework {
     /// in 4.0.0 – 4.0.5 (their `union request_instance` and
     /// `struct instance_entry_usr`).
     pub fn listed_by(self, p: &crate::versions::Profile) -> u8 {
-        if crate::versions::cmp_releases(&p.release, "4.0.6").is_lt() {
+        if p.is_before("4.0.6") {
             match self {
                 Self::Netfilter => 1,
                 Self::Iptables => 2,

@@ -13,7 +13,7 @@
 
 use jool_sim::{
     kernel::Xlator,
-    versions::{cmp_releases, LegacyLayout, Profile, Protocol},
+    versions::{LegacyLayout, Profile, Protocol},
     wire::{
         family::{Attr, InstanceAddAttr, Numbering, Op, PrefixAttr},
         genl::{CTRL_ATTR_FAMILY_NAME, CTRL_CMD_GETFAMILY},
@@ -938,8 +938,7 @@ fn legacy(b: &mut Builder<'_>, with_rm: bool) {
     b.add('e', "send_zero_length", "zero-length datagram", Vec::new());
     let rm = L { mode: 0, op: ConfigOp::Remove.into(), ..s(Xlator::Siit) };
     let add = L { mode: 0, op: ConfigOp::Add.into(), ..s(Xlator::Siit) };
-    let fw =
-        if cmp_releases(&b.p.release, "4.0.6").is_lt() { 1 } else { 1 << 2 };
+    let fw = if b.p.is_before("4.0.6") { 1 } else { 1 << 2 };
     for (name, desc, l) in [
         (
             "instance_add_conftest",
@@ -977,7 +976,7 @@ fn pad_name(n: &[u8]) -> Vec<u8> {
 
 /// `MODE_STATS` of a 4.0.x release (`MODE_ADDRESS` came in 4.0.5).
 fn legacy_stats_mode(p: &Profile) -> u8 {
-    if cmp_releases(&p.release, "4.0.5").is_lt() {
+    if p.is_before("4.0.5") {
         1
     } else {
         2
