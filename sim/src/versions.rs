@@ -705,6 +705,28 @@ mod test {
     }
 
     #[test]
+    fn test_is_before_is_cmp_releases() {
+        let all = Profile::all();
+        for p in all {
+            for q in all {
+                let want = cmp_releases(&p.release, &q.release).is_lt();
+                assert_eq!(
+                    p.is_before(&q.release),
+                    want,
+                    "{} {}",
+                    p.release,
+                    q.release
+                );
+            }
+            for r in ["4.0.4", "4.2.0-rc2", "main", "9.9.9", "4.1.9-rc1", "x"]
+            {
+                let want = cmp_releases(&p.release, r).is_lt();
+                assert_eq!(p.is_before(r), want, "{} {r}", p.release);
+            }
+        }
+    }
+
+    #[test]
     fn test_get_4_1_9() {
         let p = Profile::get("4.1.9").unwrap();
         assert_eq!(p.wire_version, 0x0401_0900);
