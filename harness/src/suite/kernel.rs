@@ -118,13 +118,10 @@ impl KernelBackend {
         // A folder of `jool`/`jool_siit` symlinks to jool-stats, readable by
         // uid 65534, so that argv[0] picks the translator as with the real
         // client, through setpriv/unshare/ip netns exec.
-        let shim_dir = std::env::temp_dir()
-            .join(format!("jool-harness-bin-{}", std::process::id()));
         let jool_stats = jool_stats
             .canonicalize()
             .map_err(|e| format!("{}: {e}", jool_stats.display()))?;
-        std::fs::create_dir_all(&shim_dir).map_err(|e| e.to_string())?;
-        sh_ok(&format!("chmod 755 '{0}' && ln -sf '{1}' '{0}/jool' && ln -sf '{1}' '{0}/jool_siit'", shim_dir.display(), jool_stats.display()))?;
+        let shim_dir = argv0_dir(&jool_stats)?;
         Ok(Self {
             release: release.map_or(installed, str::to_owned),
             shim_dir,
@@ -437,6 +434,26 @@ impl Backend for KernelBackend {
 impl Drop for KernelBackend {
     fn drop(&mut self) {
         self.stop_sniffers();
+        // Made by mkdtemp in `argv0_dir`: ours to remove.
         let _ = std::fs::remove_dir_all(&self.shim_dir);
     }
+}
+
+/// A fresh folder (mkdtemp, then 0755 for uid 65534) of `jool` and
+/// `jool_siit` symlinks to `jool_stats`; on error, nothing is left behind.
+fn argv0_dir(jool_stats: &Path) -> Result<PathBuf, String> {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let template = std::env::temp_dir().join("jool-harness-bin-XXXXXX");
+    let dir = nix::unistd::mkdtemp(&template)
+        .map_err(|e| format!("cannot create {}: {e}", template.display()))?;
+    let made =
+        std::fs::set_permissions(&dir, PermissionsExt::from_mode(0o755))
+            .and_then(|()| symlink(jool_stats, dir.join("jool")))
+            .and_then(|()| symlink(jool_stats, dir.join("jool_siit")));
+    if let Err(e) = made {
+        // Made by mkdtemp above: ours to remove.
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(format!("cannot fill {}: {e}", dir.display()));
+    }
+    Ok(dir)
 }

@@ -74,6 +74,38 @@ fn built(name: &str) -> Option<PathBuf> {
     dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
 }
 
+/// A fresh folder for the daemon's socket (mkdtemp, then 0755: uid 65534
+/// must reach the socket, which the daemon makes 0666) holding a copy of
+/// the shim (0644), which uid 65534 must load wherever the build lives (a
+/// checkout under a 0700 folder would hide the original). Returns the
+/// folder and the copy; on error, nothing is left behind.
+fn private_shim(preload: &Path) -> Result<(PathBuf, PathBuf), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let template = std::env::temp_dir().join("jool-harness-sim-XXXXXX");
+    let dir = nix::unistd::mkdtemp(&template)
+        .map_err(|e| format!("cannot create {}: {e}", template.display()))?;
+    let shim = dir.join("libjool_sim_preload.so");
+    let made =
+        std::fs::set_permissions(&dir, PermissionsExt::from_mode(0o755))
+            .and_then(|()| std::fs::copy(preload, &shim))
+            .and_then(|_| {
+                std::fs::set_permissions(
+                    &shim,
+                    PermissionsExt::from_mode(0o644),
+                )
+            });
+    if let Err(e) = made {
+        // Made by mkdtemp above: ours to remove.
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(format!(
+            "cannot copy the shim {} into {}: {e}",
+            preload.display(),
+            dir.display()
+        ));
+    }
+    Ok((dir, shim))
+}
+
 /// The LD_PRELOAD shim (`JOOL_SIM_PRELOAD`, or a built one).
 pub fn preload_library() -> Option<PathBuf> {
     std::env::var_os("JOOL_SIM_PRELOAD")
@@ -108,25 +140,22 @@ impl SimBackend {
             let preload = preload_library().ok_or_else(|| {
                 "needs jool-sim exec: libjool_sim_preload.so is not built (cargo build -p jool-sim-preload)".to_owned()
             })?;
-            let dir = std::env::temp_dir()
-                .join(format!("jool-harness-sim-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-            // uid 65534 must reach the socket (the daemon makes it 0666).
-            std::fs::set_permissions(
-                &dir,
-                std::os::unix::fs::PermissionsExt::from_mode(0o755),
-            )
-            .map_err(|e| e.to_string())?;
+            let (dir, shim) = private_shim(&preload)?;
             let socket = dir.join("sock");
-            let _ = std::fs::remove_file(&socket);
-            let running = daemon::spawn(&socket, Arc::clone(&self.shared))
-                .map_err(|e| {
-                    format!(
-                        "cannot serve the sim on {}: {e}",
-                        socket.display()
-                    )
-                })?;
-            self.served = Some(Served { socket, preload, _running: running });
+            let running =
+                match daemon::spawn(&socket, Arc::clone(&self.shared)) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // Made by mkdtemp in `private_shim`: ours to remove.
+                        let _ = std::fs::remove_dir_all(&dir);
+                        return Err(format!(
+                            "cannot serve the sim on {}: {e}",
+                            socket.display()
+                        ));
+                    }
+                };
+            self.served =
+                Some(Served { socket, preload: shim, _running: running });
         }
         self.served.as_ref().ok_or_else(|| "unreachable".to_owned())
     }
