@@ -164,6 +164,29 @@ pub fn installed_version() -> Option<String> {
     Some(v.trim().to_owned())
 }
 
+/// A fresh folder `PREFIX-XXXXXX` made by mkdtemp in the temporary
+/// folder, opened to 0755 (for what uid 65534 must reach in it), then
+/// filled by `fill`. On any error the folder is removed (it is ours) and
+/// the error names it.
+pub fn shared_temp_dir(
+    prefix: &str,
+    fill: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let template = std::env::temp_dir().join(format!("{prefix}-XXXXXX"));
+    let dir = nix::unistd::mkdtemp(&template)
+        .map_err(|e| format!("cannot create {}: {e}", template.display()))?;
+    let made =
+        std::fs::set_permissions(&dir, PermissionsExt::from_mode(0o755))
+            .and_then(|()| fill(&dir));
+    if let Err(e) = made {
+        // Made by mkdtemp above: ours to remove.
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(format!("cannot fill {}: {e}", dir.display()));
+    }
+    Ok(dir)
+}
+
 /// Runs the repository's `scripts/NAME ARGS...` with bash (its progress
 /// on stderr) and returns its exit status and the folder it printed on
 /// its last line of stdout, if any (`scripts/vm-image`,

@@ -434,26 +434,17 @@ impl Backend for KernelBackend {
 impl Drop for KernelBackend {
     fn drop(&mut self) {
         self.stop_sniffers();
-        // Made by mkdtemp in `argv0_dir`: ours to remove.
+        // Made by mkdtemp (`argv0_dir`): ours to remove.
         let _ = std::fs::remove_dir_all(&self.shim_dir);
     }
 }
 
-/// A fresh folder (mkdtemp, then 0755 for uid 65534) of `jool` and
-/// `jool_siit` symlinks to `jool_stats`; on error, nothing is left behind.
+/// A fresh folder (see [`host::shared_temp_dir`]) of `jool` and
+/// `jool_siit` symlinks to `jool_stats`.
 fn argv0_dir(jool_stats: &Path) -> Result<PathBuf, String> {
-    use std::os::unix::fs::{symlink, PermissionsExt};
-    let template = std::env::temp_dir().join("jool-harness-bin-XXXXXX");
-    let dir = nix::unistd::mkdtemp(&template)
-        .map_err(|e| format!("cannot create {}: {e}", template.display()))?;
-    let made =
-        std::fs::set_permissions(&dir, PermissionsExt::from_mode(0o755))
-            .and_then(|()| symlink(jool_stats, dir.join("jool")))
-            .and_then(|()| symlink(jool_stats, dir.join("jool_siit")));
-    if let Err(e) = made {
-        // Made by mkdtemp above: ours to remove.
-        let _ = std::fs::remove_dir_all(&dir);
-        return Err(format!("cannot fill {}: {e}", dir.display()));
-    }
-    Ok(dir)
+    use std::os::unix::fs::symlink;
+    host::shared_temp_dir("jool-harness-bin", |dir| {
+        symlink(jool_stats, dir.join("jool"))?;
+        symlink(jool_stats, dir.join("jool_siit"))
+    })
 }

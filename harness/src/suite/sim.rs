@@ -74,35 +74,22 @@ fn built(name: &str) -> Option<PathBuf> {
     dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
 }
 
-/// A fresh folder for the daemon's socket (mkdtemp, then 0755: uid 65534
-/// must reach the socket, which the daemon makes 0666) holding a copy of
-/// the shim (0644), which uid 65534 must load wherever the build lives (a
-/// checkout under a 0700 folder would hide the original). Returns the
-/// folder and the copy; on error, nothing is left behind.
+/// A fresh folder for the daemon's socket ([`host::shared_temp_dir`]:
+/// uid 65534 must reach the socket, which the daemon makes 0666) holding a
+/// 0644 copy of the shim, which uid 65534 must load wherever the build
+/// lives (a checkout under a 0700 folder would hide the original).
+/// Returns the folder and the copy.
 fn private_shim(preload: &Path) -> Result<(PathBuf, PathBuf), String> {
     use std::os::unix::fs::PermissionsExt;
-    let template = std::env::temp_dir().join("jool-harness-sim-XXXXXX");
-    let dir = nix::unistd::mkdtemp(&template)
-        .map_err(|e| format!("cannot create {}: {e}", template.display()))?;
-    let shim = dir.join("libjool_sim_preload.so");
-    let made =
-        std::fs::set_permissions(&dir, PermissionsExt::from_mode(0o755))
-            .and_then(|()| std::fs::copy(preload, &shim))
-            .and_then(|_| {
-                std::fs::set_permissions(
-                    &shim,
-                    PermissionsExt::from_mode(0o644),
-                )
-            });
-    if let Err(e) = made {
-        // Made by mkdtemp above: ours to remove.
-        let _ = std::fs::remove_dir_all(&dir);
-        return Err(format!(
-            "cannot copy the shim {} into {}: {e}",
-            preload.display(),
-            dir.display()
-        ));
-    }
+    let name = "libjool_sim_preload.so";
+    let dir = host::shared_temp_dir("jool-harness-sim", |dir| {
+        std::fs::copy(preload, dir.join(name))?;
+        std::fs::set_permissions(
+            dir.join(name),
+            PermissionsExt::from_mode(0o644),
+        )
+    })?;
+    let shim = dir.join(name);
     Ok((dir, shim))
 }
 
@@ -146,7 +133,7 @@ impl SimBackend {
                 match daemon::spawn(&socket, Arc::clone(&self.shared)) {
                     Ok(r) => r,
                     Err(e) => {
-                        // Made by mkdtemp in `private_shim`: ours to remove.
+                        // Made by mkdtemp (`private_shim`): ours to remove.
                         let _ = std::fs::remove_dir_all(&dir);
                         return Err(format!(
                             "cannot serve the sim on {}: {e}",
