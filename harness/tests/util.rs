@@ -3,7 +3,10 @@
 use std::{
     path::{Path, PathBuf},
     process::Command,
-    sync::atomic::{AtomicUsize, Ordering},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        OnceLock,
+    },
 };
 
 /// The repository's fixtures folder.
@@ -11,12 +14,22 @@ pub(crate) fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
 
-/// A fresh path in the temporary folder, unique to this process and call.
+/// A fresh path, unique to this call, in this test process's own folder
+/// (made by mkdtemp, so no other user can have prepared it; 0755, as some
+/// tests run programs as uid 65534 on what is in it).
 pub(crate) fn temp_path(name: &str) -> PathBuf {
+    static BASE: OnceLock<PathBuf> = OnceLock::new();
     static N: AtomicUsize = AtomicUsize::new(0);
+    let base = BASE.get_or_init(|| {
+        use std::os::unix::fs::PermissionsExt;
+        let template = std::env::temp_dir().join("jool-harness-test-XXXXXX");
+        let dir = nix::unistd::mkdtemp(&template).expect("mkdtemp");
+        std::fs::set_permissions(&dir, PermissionsExt::from_mode(0o755))
+            .expect("chmod 0755");
+        dir
+    });
     let n = N.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir()
-        .join(format!("jool-harness-test-{}-{n}-{name}", std::process::id()))
+    base.join(format!("{n}-{name}"))
 }
 
 /// Writes `text` to a new temporary file and returns its path.
