@@ -164,27 +164,85 @@ pub fn installed_version() -> Option<String> {
     Some(v.trim().to_owned())
 }
 
+/// A fresh private folder `PREFIX-XXXXXX` (mkdtemp, mode 0700) in the
+/// temporary folder: nothing another user prepared is reused. It stays
+/// when the caller is done (see [`TempDir`] for one that goes).
+///
+/// # Errors
+/// mkdtemp's, naming the template.
+pub fn private_dir(prefix: &str) -> std::io::Result<PathBuf> {
+    private_dir_in(&std::env::temp_dir(), prefix)
+}
+
+/// [`private_dir`] under `base`.
+///
+/// # Errors
+/// mkdtemp's, naming the template.
+pub fn private_dir_in(base: &Path, prefix: &str) -> std::io::Result<PathBuf> {
+    let template = base.join(format!("{prefix}-XXXXXX"));
+    nix::unistd::mkdtemp(&template).map_err(|e| {
+        std::io::Error::new(
+            std::io::Error::from(e).kind(),
+            format!("cannot create {}: {e}", template.display()),
+        )
+    })
+}
+
+/// A [`private_dir`] removed (with what it holds) when dropped: it was
+/// made by mkdtemp, so it is ours to remove.
+#[derive(Debug)]
+pub struct TempDir(Option<PathBuf>);
+
+impl TempDir {
+    /// A fresh `PREFIX-XXXXXX` in the temporary folder.
+    ///
+    /// # Errors
+    /// mkdtemp's, naming the template.
+    pub fn new(prefix: &str) -> std::io::Result<Self> {
+        private_dir(prefix).map(|d| Self(Some(d)))
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        self.0.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// The folder, no longer removed on drop.
+    pub fn keep(mut self) -> PathBuf {
+        self.0.take().unwrap_or_default()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Some(d) = &self.0 {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
 /// A fresh folder `PREFIX-XXXXXX` made by mkdtemp in the temporary
 /// folder, opened to 0755 (for what uid 65534 must reach in it), then
 /// filled by `fill`. On any error the folder is removed (it is ours) and
 /// the error names it.
+///
+/// # Errors
+/// The first failing step's, naming the folder.
 pub fn shared_temp_dir(
     prefix: &str,
     fill: impl FnOnce(&Path) -> std::io::Result<()>,
-) -> Result<PathBuf, String> {
+) -> std::io::Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let template = std::env::temp_dir().join(format!("{prefix}-XXXXXX"));
-    let dir = nix::unistd::mkdtemp(&template)
-        .map_err(|e| format!("cannot create {}: {e}", template.display()))?;
-    let made =
-        std::fs::set_permissions(&dir, PermissionsExt::from_mode(0o755))
-            .and_then(|()| fill(&dir));
-    if let Err(e) = made {
-        // Made by mkdtemp above: ours to remove.
-        let _ = std::fs::remove_dir_all(&dir);
-        return Err(format!("cannot fill {}: {e}", dir.display()));
-    }
-    Ok(dir)
+    let dir = TempDir::new(prefix)?;
+    std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755))
+        .and_then(|()| fill(dir.path()))
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot fill {}: {e}", dir.path().display()),
+            )
+        })?;
+    Ok(dir.keep())
 }
 
 /// Runs the repository's `scripts/NAME ARGS...` with bash (its progress

@@ -27,7 +27,7 @@ pub enum Error {
         /// The file.
         path: PathBuf,
         /// What was wrong.
-        why: String,
+        why: super::PcapError,
     },
     /// A file operation failed.
     Io {

@@ -199,7 +199,7 @@ mod test {
         .unwrap();
         let m = jool(0x20, 4, 0, 7, &hdr.to_vec(), &[]);
         let want = "30000000200001000400000000000000070100006a6f6f6c040109000100000064656661756c74000000000000000000";
-        let got: String = m.iter().map(|b| format!("{b:02x}")).collect();
+        let got = jool_sim::wire::hex::encode(&m);
         assert_eq!(got, want);
         let with_offset =
             jool(0x20, 4, 0, 7, &hdr.to_vec(), &[Attr::u8(9, 30)]);

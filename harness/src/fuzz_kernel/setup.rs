@@ -153,18 +153,16 @@ pub fn stage_modules(
     Ok(())
 }
 
-/// A fresh private folder (`mkdtemp`, mode 0700) under the temporary
-/// folder, for `what`: nothing another user prepared is reused.
+/// A fresh private folder (`jool-fuzz-WHAT-XXXXXX`, [`host::private_dir`])
+/// for `what`: nothing another user prepared is reused.
 pub fn private_dir(what: &str) -> Result<PathBuf> {
     private_dir_in(&std::env::temp_dir(), what)
 }
 
 /// [`private_dir`] under `base`.
 pub fn private_dir_in(base: &Path, what: &str) -> Result<PathBuf> {
-    let template = base.join(format!("jool-fuzz-{what}-XXXXXX"));
-    nix::unistd::mkdtemp(&template).map_err(|e| {
-        Error::io(format!("mkdtemp {}", template.display()), e.into())
-    })
+    crate::host::private_dir_in(base, &format!("jool-fuzz-{what}"))
+        .map_err(|e| Error::io("make a private folder", e))
 }
 
 /// The guest's view of the host folder shared as `/h/fixtures`.

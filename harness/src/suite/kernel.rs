@@ -447,4 +447,5 @@ fn argv0_dir(jool_stats: &Path) -> Result<PathBuf, String> {
         symlink(jool_stats, dir.join("jool"))?;
         symlink(jool_stats, dir.join("jool_siit"))
     })
+    .map_err(|e| e.to_string())
 }

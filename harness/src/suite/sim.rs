@@ -88,7 +88,8 @@ fn private_shim(preload: &Path) -> Result<(PathBuf, PathBuf), String> {
             dir.join(name),
             PermissionsExt::from_mode(0o644),
         )
-    })?;
+    })
+    .map_err(|e| e.to_string())?;
     let shim = dir.join(name);
     Ok((dir, shim))
 }

@@ -26,6 +26,7 @@ use std::sync::OnceLock;
 use super::{setup::Setup, Input};
 use crate::{
     kernel::Kernel,
+    requests::op,
     versions::Profile,
     wire::{
         genl,
@@ -35,9 +36,6 @@ use crate::{
         nlmsg::{self, Messages, Packet},
     },
 };
-
-/// `JNLOP_STATS_FOREACH`.
-const STATS_FOREACH: u8 = crate::wire::family::Op::StatsForeach as u8;
 
 /// What the version-mismatch texts start with.
 const MISMATCH: &[u8] = b"Version mismatch.";
@@ -109,7 +107,7 @@ pub fn fuzz_differential(data: &[u8]) {
         if !comparing {
             continue;
         }
-        let stats = msg.get(nlmsg::HEADER_LEN) == Some(&STATS_FOREACH);
+        let stats = msg.get(nlmsg::HEADER_LEN) == Some(&op::STATS_FOREACH);
         let norm = [0, 1].map(|i| {
             let n =
                 |r: &Vec<u8>| normalize(&kernels[i], r, (at, stats), min_max);

@@ -104,8 +104,8 @@ fn uname() -> String {
 }
 
 /// A fresh folder holding the list's files.
-fn work_dir(list: &CommandList) -> anyhow::Result<tempdir::TempDir> {
-    let dir = tempdir::TempDir::new("jool-clicap")?;
+fn work_dir(list: &CommandList) -> anyhow::Result<crate::host::TempDir> {
+    let dir = crate::host::TempDir::new("jool-clicap")?;
     list.write_files(dir.path())?;
     Ok(dir)
 }
@@ -188,7 +188,7 @@ fn guest_capture(
     list_path: &Path,
     vm: &VmArgs,
 ) -> anyhow::Result<CaptureFile> {
-    let share = tempdir::TempDir::new("jool-clicap-share")?;
+    let share = crate::host::TempDir::new("jool-clicap-share")?;
     std::fs::copy(list_path, share.path().join("commands.json"))?;
     let words: Vec<String> = [
         "capture-cli-guest",
@@ -329,32 +329,4 @@ pub fn guest(args: GuestArgs) -> anyhow::Result<ExitCode> {
     std::fs::write(args.out.join("capture.json"), serde_json::to_string(&c)?)?;
     eprintln!("capture-cli-guest: {} records written", c.records.len());
     Ok(ExitCode::SUCCESS)
-}
-
-/// A folder removed when dropped (mkdtemp).
-mod tempdir {
-    use std::path::{Path, PathBuf};
-
-    /// See the module.
-    pub(super) struct TempDir(PathBuf);
-
-    impl TempDir {
-        pub(super) fn new(prefix: &str) -> std::io::Result<Self> {
-            let template =
-                std::env::temp_dir().join(format!("{prefix}-XXXXXX"));
-            nix::unistd::mkdtemp(&template)
-                .map(Self)
-                .map_err(std::io::Error::from)
-        }
-
-        pub(super) fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }

@@ -18,6 +18,7 @@
 
 use std::{collections::BTreeMap, fmt, path::Path};
 
+use jool_sim::wire::hex;
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 mod host;
@@ -48,10 +49,8 @@ impl Serialize for Bytes {
         match std::str::from_utf8(&self.0) {
             Ok(text) => s.serialize_str(text),
             Err(_) => {
-                let hex: String =
-                    self.0.iter().map(|b| format!("{b:02x}")).collect();
                 let mut m = BTreeMap::new();
-                m.insert("hex", hex);
+                m.insert("hex", hex::encode(&self.0));
                 m.serialize(s)
             }
         }
@@ -68,21 +67,11 @@ impl<'de> Deserialize<'de> for Bytes {
         }
         match Form::deserialize(d)? {
             Form::Text(t) => Ok(Self(t.into_bytes())),
-            Form::Hex { hex } => from_hex(&hex)
-                .map(Self)
-                .ok_or_else(|| de::Error::custom("bad hex string")),
+            Form::Hex { hex } => hex::decode(&hex).map(Self).map_err(|e| {
+                de::Error::custom(format!("bad hex string: {e}"))
+            }),
         }
     }
-}
-
-fn from_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
-        return None;
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// Where a command line ran.

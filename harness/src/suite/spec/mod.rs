@@ -10,6 +10,11 @@ use std::{
 
 use serde::Deserialize;
 
+mod release;
+mod validate;
+
+pub use release::{release_matches, release_target_error};
+
 /// One suite file.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -354,47 +359,6 @@ impl Suite {
         self.path.parent().unwrap_or(Path::new("."))
     }
 
-    fn validate(&self) -> Result<(), String> {
-        if let Some(e) =
-            self.suite.releases.iter().find_map(|t| release_target_error(t))
-        {
-            return Err(format!("suite releases: {e}"));
-        }
-        let mut names = std::collections::BTreeSet::new();
-        for c in &self.cases {
-            if let Some(e) =
-                c.releases.iter().find_map(|t| release_target_error(t))
-            {
-                return Err(format!("case '{}': releases: {e}", c.name));
-            }
-            if !names.insert(&c.name) {
-                return Err(format!("two cases named '{}'", c.name));
-            }
-            for b in &c.backends {
-                if !["sim", "kernel"].contains(&b.as_str()) {
-                    return Err(format!(
-                        "case '{}': unknown backend '{b}'",
-                        c.name
-                    ));
-                }
-            }
-            for cl in &c.clients {
-                if !["jool-stats", "real"].contains(&cl.as_str()) {
-                    return Err(format!(
-                        "case '{}': unknown client '{cl}'",
-                        c.name
-                    ));
-                }
-            }
-            for (i, s) in c.steps.iter().enumerate() {
-                validate_step(s).map_err(|e| {
-                    format!("case '{}', step {}: {e}", c.name, i + 1)
-                })?;
-            }
-        }
-        Ok(())
-    }
-
     /// The releases case `c` targets (empty: any).
     pub fn releases<'a>(&'a self, c: &'a Case) -> &'a [String] {
         if c.releases.is_empty() {
@@ -403,66 +367,6 @@ impl Suite {
             &c.releases
         }
     }
-}
-
-fn validate_step(s: &Step) -> Result<(), String> {
-    let kinds = [s.run.is_some(), s.topology.is_some(), s.traffic.is_some()];
-    if kinds.iter().filter(|k| **k).count() != 1 {
-        return Err("needs exactly one of run, topology, traffic".into());
-    }
-    if let Some(r) = &s.run {
-        let words = split_words(r)?;
-        if !matches!(
-            words.first().map(String::as_str),
-            Some("jool" | "jool_siit")
-        ) {
-            return Err(format!(
-                "'{r}': commands start with jool or jool_siit"
-            ));
-        }
-    }
-    if let Some(t) = &s.topology {
-        super::recipes::topology(t)
-            .ok_or_else(|| format!("unknown topology '{t}'"))?;
-    }
-    if let Some(t) = &s.traffic {
-        super::recipes::traffic(t)
-            .ok_or_else(|| format!("unknown traffic recipe '{t}'"))?;
-    }
-    for (i, w) in s.when.iter().enumerate() {
-        let at = || format!("when {}", i + 1);
-        if w.releases.is_empty() {
-            return Err(format!("{}: releases is empty", at()));
-        }
-        if let Some(e) =
-            w.releases.iter().find_map(|t| release_target_error(t))
-        {
-            return Err(format!("{}: releases: {e}", at()));
-        }
-        if s.traffic.is_none() && !w.deltas.is_empty() {
-            return Err(format!("{}: deltas belong to traffic steps", at()));
-        }
-        for (name, d) in &w.deltas {
-            Delta::parse(d).ok_or_else(|| {
-                format!(
-                    "{}: delta of {name}: '{d}' is not N, ==N or >=N",
-                    at()
-                )
-            })?;
-        }
-    }
-    if s.traffic.is_none() && !s.deltas.is_empty() {
-        return Err("deltas belong to traffic steps".into());
-    }
-    for (name, d) in &s.deltas {
-        Delta::parse(d).ok_or_else(|| {
-            format!("delta of {name}: '{d}' is not N, ==N or >=N")
-        })?;
-    }
-    if s.netns() == "new" && s.topology.is_some() {
-        return Err("a topology cannot live in netns 'new'".into());
-    }
-    Ok(())
 }
 
 /// Splits a command line into words: whitespace separates, single and
@@ -500,98 +404,9 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-/// Whether `release` matches one of `targets` (none: every release).
-/// A target is a release (`4.1.9`), `*` (every release), a glob whose
-/// `*` stands for at least one character (`4.1.1*`: 4.1.10 to 4.1.19, not
-/// 4.1.1), or comparisons joined by `,`, all of which must hold
-/// (`>=4.1.5`, `>=4.1.0,<4.2`; releases ordered as `versions list`:
-/// release candidates before their release, `main` last).
-pub fn release_matches(targets: &[String], release: &str) -> bool {
-    targets.is_empty() || targets.iter().any(|t| target_matches(t, release))
-}
-
-fn target_matches(target: &str, release: &str) -> bool {
-    use std::cmp::Ordering::{Equal, Greater, Less};
-    let t = target.trim();
-    if t == "*" {
-        return true;
-    }
-    if t.starts_with(['<', '>', '=']) {
-        return t.split(',').all(|c| {
-            let c = c.trim();
-            let (op, v) = ["<=", ">=", "==", "<", ">"]
-                .iter()
-                .find_map(|op| c.strip_prefix(op).map(|v| (*op, v.trim())))
-                .unwrap_or(("==", c));
-            let o = jool_sim::versions::cmp_releases(release, v);
-            match op {
-                "<=" => o != Greater,
-                ">=" => o != Less,
-                "<" => o == Less,
-                ">" => o == Greater,
-                _ => o == Equal,
-            }
-        });
-    }
-    match t.strip_suffix('*') {
-        Some(prefix) => {
-            release.len() > prefix.len() && release.starts_with(prefix)
-        }
-        None => t == release,
-    }
-}
-
-/// Why `target` is not a release selector (see [`release_matches`]), if
-/// it is not: a comparison with an unknown release, or a `*` not at the
-/// end.
-pub fn release_target_error(target: &str) -> Option<String> {
-    let t = target.trim();
-    if t == "*" {
-        return None;
-    }
-    let known = jool_sim::versions::Profile::names();
-    if t.starts_with(['<', '>', '=']) {
-        return t.split(',').find_map(|c| {
-            let v = c.trim().trim_start_matches(['<', '>', '=']).trim();
-            (!known.contains(&v)).then(|| {
-                format!("'{c}' in '{target}' compares with an unknown release '{v}'")
-            })
-        });
-    }
-    match t.find('*') {
-        Some(i) if i + 1 != t.len() => {
-            Some(format!("'{target}': '*' may only end a release glob"))
-        }
-        Some(_) => None,
-        None => (!known.contains(&t))
-            .then(|| format!("'{target}' is not a known release")),
-    }
-}
-
 #[cfg(test)]
 mod test {
     use super::*;
-
-    #[test]
-    fn test_release_selectors() {
-        let m = |t: &str, r: &str| release_matches(&[t.to_owned()], r);
-        assert!(m("4.1.1*", "4.1.10") && m("4.1.1*", "4.1.15"));
-        assert!(!m("4.1.1*", "4.1.1"), "a glob's * is at least one char");
-        assert!(m("4.1.*", "4.1.0") && !m("4.1.*", "4.2.0-rc1"));
-        assert!(m(">=4.1.5", "4.1.5") && m(">=4.1.5", "main"));
-        assert!(!m(">=4.1.5", "4.1.4") && !m(">=4.1.5", "4.0.9"));
-        assert!(m(">=4.1.0,<4.2.0-rc1", "4.1.15"));
-        assert!(!m(">=4.1.0,<4.2.0-rc1", "4.2.0-rc1"));
-        assert!(m("<4.1.0", "4.0.9") && !m("<4.1.0", "4.1.0"));
-        assert!(
-            m("*", "4.0.0") && m("4.1.9", "4.1.9") && !m("4.1.9", "4.1.90")
-        );
-        assert!(release_matches(&[], "4.0.0"));
-        assert_eq!(release_target_error(">=4.1.5,<4.2.0-rc1"), None);
-        assert!(release_target_error(">=4.1.55").is_some());
-        assert!(release_target_error("4.*.1").is_some());
-        assert!(release_target_error("4.1.99").is_some());
-    }
 
     #[test]
     fn test_when_blocks_override_by_release() {
@@ -653,12 +468,5 @@ stderr = "middle\n"
         assert_eq!(Delta::parse("4"), Some(Delta::Exact(4)));
         assert_eq!(Delta::parse("x"), None);
         assert!(Delta::AtLeast(3).accepts(5) && !Delta::Exact(3).accepts(5));
-    }
-
-    #[test]
-    fn test_release_matches() {
-        let t = vec!["4.1.*".to_owned(), "4.0.9".to_owned()];
-        assert!(release_matches(&t, "4.1.13") && release_matches(&t, "4.0.9"));
-        assert!(!release_matches(&t, "4.0.8") && release_matches(&[], "x"));
     }
 }
