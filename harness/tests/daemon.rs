@@ -455,24 +455,13 @@ fn run_probe(
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    jool_sim::wire::hex::decode(s).unwrap()
 }
 
-/// seq/pid masked in every message; JNLAIE_NS masked in instance lists.
-fn masked(mut d: Vec<u8>, instance_list: bool) -> Vec<u8> {
-    let mut off = 0;
-    while d.len() >= off + 16 {
-        let len =
-            u32::from_le_bytes(d[off..off + 4].try_into().unwrap()) as usize;
-        d[off + 8..off + 16].fill(0);
-        if len < 16 {
-            break;
-        }
-        off += (len + 3) & !3;
-    }
+/// seq/pid masked in every message (`nlmsg::masked`); JNLAIE_NS masked
+/// in instance lists.
+fn masked(d: Vec<u8>, instance_list: bool) -> Vec<u8> {
+    let mut d = jool_sim::wire::nlmsg::masked(&d);
     if instance_list && d.len() >= 60 {
         // 48 header bytes, JNLAL_ENTRY nest header (4), JNLAIE_NS header (4).
         d[56..60].fill(0);

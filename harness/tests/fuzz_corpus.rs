@@ -114,10 +114,7 @@ fn r_client_reply_legacy_no_reply() {
 // ---- Seed corpora ----
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    jool_sim::wire::hex::decode(s).unwrap()
 }
 
 fn release_index(name: &str) -> u8 {

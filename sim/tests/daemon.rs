@@ -4,11 +4,6 @@
 //! privilege and namespace matrix with real processes is in
 //! harness/tests/daemon.rs.
 
-use std::{
-    path::PathBuf,
-    sync::atomic::{AtomicUsize, Ordering},
-};
-
 use jool_sim::{
     daemon::{self, Client, Shared},
     identity::Identity,
@@ -16,14 +11,9 @@ use jool_sim::{
     versions::Profile,
 };
 
-pub(crate) fn socket_path() -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir()
-        .join(format!("jool-sim-test-{}-{n}.sock", std::process::id()))
-}
+pub(crate) use crate::util::socket_path;
 
-fn start() -> (daemon::Running, PathBuf) {
+fn start() -> (daemon::Running, crate::util::SocketPath) {
     let me = Identity::current().unwrap();
     let mut k = Kernel::new(Profile::get("4.1.9").unwrap());
     k.add_instance(me.netns, Xlator::Siit, "default", Framework::Netfilter)
@@ -36,10 +26,7 @@ fn start() -> (daemon::Running, PathBuf) {
 pub(crate) const STATS: &str = "30000000200001000400000000000000070100006a6f6f6c040109000100000064656661756c74000000000000000000";
 
 pub(crate) fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    jool_sim::wire::hex::decode(s).unwrap()
 }
 
 pub(crate) fn stats_roundtrip(c: &Client) -> usize {
@@ -275,7 +262,7 @@ pub(crate) fn threads_hwm_fds(pid: u32) -> (u64, u64, usize) {
 /// `jool-sim serve ARGS` as its own process, killed on drop.
 pub(crate) struct ServeProcess {
     pub(crate) child: std::process::Child,
-    pub(crate) path: PathBuf,
+    pub(crate) path: crate::util::SocketPath,
 }
 
 impl ServeProcess {

@@ -186,10 +186,7 @@ fn r_sim_request_datagram_past_socket_buffer() {
 // ---- Seed corpora ----
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    jool_sim::wire::hex::decode(s).unwrap()
 }
 
 /// Every request of a conformance run, by name, with its socket options.

@@ -14,7 +14,6 @@ use std::{
     },
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Output, Stdio},
-    sync::atomic::{AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
 
@@ -43,30 +42,7 @@ fn jool_sim() -> Command {
     Command::new(env!("CARGO_BIN_EXE_jool-sim"))
 }
 
-/// A fresh folder of ours in the temporary folder (removed on drop).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let name = format!("jool-sim-hardening-{}-{n}", std::process::id());
-        let dir = std::env::temp_dir().join(name);
-        fs::create_dir(&dir).unwrap();
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-        Self(dir)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+use crate::util::TempDir;
 
 /// `child`'s status, or `None` if it is still running after `limit`.
 fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
@@ -144,10 +120,7 @@ fn second_serve(path: &Path) -> (Option<ExitStatus>, String) {
 const STATS: &str = "30000000200001000400000000000000070100006a6f6f6c040109000100000064656661756c74000000000000000000";
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    jool_sim::wire::hex::decode(s).unwrap()
 }
 
 /// One stats round trip over `path`: the reply's length.
@@ -160,7 +133,7 @@ fn stats(path: &Path) -> usize {
 #[test]
 fn test_serve_leaves_a_regular_file_on_its_path_alone() {
     require_root!();
-    let dir = TempDir::new();
+    let dir = TempDir::new("jool-sim-hardening");
     let file = dir.join("x.txt");
     fs::write(&file, "important\n").unwrap();
     let (status, err) = second_serve(&file);
@@ -172,7 +145,7 @@ fn test_serve_leaves_a_regular_file_on_its_path_alone() {
 #[test]
 fn test_serve_leaves_a_symlink_on_its_path_alone() {
     require_root!();
-    let dir = TempDir::new();
+    let dir = TempDir::new("jool-sim-hardening");
     let target = dir.join("target");
     fs::write(&target, "kept\n").unwrap();
     let link = dir.join("sock");
@@ -187,7 +160,7 @@ fn test_serve_leaves_a_symlink_on_its_path_alone() {
 #[test]
 fn test_second_serve_on_a_live_path_is_refused() {
     require_root!();
-    let dir = TempDir::new();
+    let dir = TempDir::new("jool-sim-hardening");
     let path = dir.join("sock");
     let _first = Serving::start(&path);
     let (status, err) = second_serve(&path);
@@ -199,7 +172,7 @@ fn test_second_serve_on_a_live_path_is_refused() {
 #[test]
 fn test_serve_replaces_a_dead_socket_file() {
     require_root!();
-    let dir = TempDir::new();
+    let dir = TempDir::new("jool-sim-hardening");
     let path = dir.join("sock");
     let mut first = Serving::start(&path);
     // SIGKILL: no clean-up, the socket file stays.
@@ -213,7 +186,7 @@ fn test_serve_replaces_a_dead_socket_file() {
 #[test]
 fn test_serves_started_at_once_one_takes_the_path() {
     require_root!();
-    let dir = TempDir::new();
+    let dir = TempDir::new("jool-sim-hardening");
     let path = dir.join("sock");
     let mut children: Vec<Child> = (0..4).map(|_| serve(&path, &[])).collect();
     assert!(eventually(|| Client::connect(&path).is_ok()));
@@ -226,7 +199,7 @@ fn test_serves_started_at_once_one_takes_the_path() {
     }
     let n = running.iter().filter(|r| **r).count();
     assert_eq!(n, 1, "daemons still running: {running:?}");
-    let leftovers: Vec<_> = fs::read_dir(&dir.0)
+    let leftovers: Vec<_> = fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
@@ -314,7 +287,7 @@ fn test_exec_forwards_sigterm_and_cleans_up() {
 #[test]
 fn test_exec_exit_statuses_like_a_shell() {
     require_root!();
-    let dir = TempDir::new();
+    let dir = TempDir::new("jool-sim-hardening");
     let plain = dir.join("not-executable");
     fs::write(&plain, "echo hi\n").unwrap();
     let code = |cmd: &[&str]| {
@@ -357,7 +330,7 @@ fn counters(path: &Path) -> (u64, u64) {
 #[test]
 fn test_ctl_counters_arguments_are_validated() {
     require_root!();
-    let dir = TempDir::new();
+    let dir = TempDir::new("jool-sim-hardening");
     let path = dir.join("sock");
     let _d = Serving::start(&path);
     let set = ctl(

@@ -1,5 +1,7 @@
 //! Integration tests of `jool-sim`, one module per area.
 
+// Temporary folders and socket paths of our own.
+mod util;
 // Replays the real 4.1.9 module's answers to 91 crafted requests.
 mod conformance;
 // jool-sim serve: protocol, robustness, many clients.

@@ -439,16 +439,10 @@ mod test {
     use super::*;
 
     fn parse(text: &str) -> Result<Vec<u8>, Failure> {
-        let dir = std::env::temp_dir();
-        let path = dir.join(format!(
-            "jool-stats-file-test-{}-{}",
-            std::process::id(),
-            text.len()
-        ));
+        let dir = crate::host::TempDir::new("jool-stats-file-test").unwrap();
+        let path = dir.path().join("file");
         std::fs::write(&path, text).unwrap();
-        let r = iname(path.as_os_str().as_bytes());
-        let _ = std::fs::remove_file(&path);
-        r
+        iname(path.as_os_str().as_bytes())
     }
 
     fn msg(r: Result<Vec<u8>, Failure>) -> (String, u8) {

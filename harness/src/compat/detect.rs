@@ -199,15 +199,13 @@ pub fn from_version_mismatch(msg: &str) -> Option<Detection> {
 mod test {
     use super::*;
 
-    fn tmp_sys(files: &[(&str, &str)]) -> PathBuf {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let root = std::env::temp_dir()
-            .join(format!("jool-detect-{}-{n}", std::process::id()));
+    /// A fake `/sys/module` (removed on drop).
+    fn tmp_sys(files: &[(&str, &str)]) -> crate::host::TempDir {
+        let root = crate::host::TempDir::new("jool-detect").unwrap();
         for (module, text) in files {
-            std::fs::create_dir_all(root.join(module)).unwrap();
-            std::fs::write(root.join(module).join("version"), text).unwrap();
+            let dir = root.path().join(module);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("version"), text).unwrap();
         }
         root
     }
@@ -235,35 +233,33 @@ mod test {
     fn test_sysfs_order_and_env_first() {
         let root =
             tmp_sys(&[("jool_siit", "4.1.8.0\n"), ("jool", "4.1.12.0\n")]);
-        let d = kernel_release_in(None, &root);
+        let d = kernel_release_in(None, root.path());
         assert_eq!(
             d,
             Detection::Known(
                 Profile::get("4.1.12").unwrap(),
-                Source::Sysfs(root.join("jool/version"))
+                Source::Sysfs(root.path().join("jool/version"))
             )
         );
-        let d = kernel_release_in(Some("4.1.9"), &root);
+        let d = kernel_release_in(Some("4.1.9"), root.path());
         assert_eq!(
             d,
             Detection::Known(Profile::get("4.1.9").unwrap(), Source::Env)
         );
-        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
     fn test_unrecognized_and_absent() {
         let root = tmp_sys(&[("jool_common", "4.1.16.0\n")]);
-        let d = kernel_release_in(None, &root);
+        let d = kernel_release_in(None, root.path());
         assert!(
             matches!(d, Detection::Unrecognized(ref v, Source::Sysfs(_)) if v == "4.1.16.0"),
             "{d:?}"
         );
         assert_eq!(
-            kernel_release_in(Some(""), &root.join("nothing")),
+            kernel_release_in(Some(""), &root.path().join("nothing")),
             Detection::Absent
         );
-        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

@@ -168,10 +168,8 @@ mod test {
 
     #[test]
     fn test_append_restart_parse() {
-        let dir = std::env::temp_dir()
-            .join(format!("jool-journal-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("j");
+        let dir = crate::host::TempDir::new("jool-journal-test").unwrap();
+        let path = dir.path().join("j");
         let mut j = Journal::create(&path).unwrap();
         let e = |exec, n| Entry {
             exec,
@@ -192,6 +190,5 @@ mod test {
         }
         assert_eq!(read(&path), vec![e(4, 1)]);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 16);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -320,15 +320,12 @@ mod test {
 
     #[test]
     fn test_locs_roundtrip() {
-        let dir = std::env::temp_dir()
-            .join(format!("jool-locs-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("l.txt");
+        let dir = crate::host::TempDir::new("jool-locs-test").unwrap();
+        let p = dir.path().join("l.txt");
         write_locs(&p, &[loc(0, 0x10), loc(2, 0xabc)]).unwrap();
         assert_eq!(
             read_locs(&p),
             [loc(0, 0x10), loc(2, 0xabc)].into_iter().collect()
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -513,17 +513,14 @@ mod test {
             ext_ack: false,
             request: request(p, 19, 1, b"default", &[]),
         }];
-        let dir = std::env::temp_dir()
-            .join(format!("jool-repro-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("repro.c"), c_source(p, "test", &seq))
-            .unwrap();
+        let dir = crate::host::TempDir::new("jool-repro-test").unwrap();
+        let c = dir.path().join("repro.c");
+        std::fs::write(&c, c_source(p, "test", &seq)).unwrap();
         let st = Command::new("cc")
             .args(["-Wall", "-Werror", "-fsyntax-only"])
-            .arg(dir.join("repro.c"))
+            .arg(&c)
             .status()
             .unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
         assert!(st.success());
     }
 }

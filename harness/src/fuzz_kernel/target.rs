@@ -349,7 +349,7 @@ mod test {
         let mut k = SimKernel::new(Profile::get("4.1.9").unwrap());
         let ex = k.exchange(&[], false);
         assert_eq!(ex.sent, Err(jool_sim::kernel::ENODATA));
-        let ex = k.exchange(&jool_sim::fuzzing::get_family("Jool", 1), false);
+        let ex = k.exchange(&jool_sim::requests::get_family("Jool", 1), false);
         assert_eq!(ex.sent, Ok(()));
         assert_eq!(ex.replies.len(), 1);
     }

@@ -90,7 +90,10 @@ fn test_python_no_daemon_variable() {
 #[test]
 fn test_python_daemon_missing() {
     let Some(python) = python() else { return };
-    let path = std::env::temp_dir().join("jool-sim-preload-no-such.sock");
+    // A name in a fresh folder of ours: nobody can have made it.
+    let dir = jool_sim::supervise::PrivateDir::new("jool-sim-preload-missing")
+        .expect("a private folder");
+    let path = dir.path().join("no-such.sock");
     let (_, stderr) = client(&python, Some(&path), "unreachable");
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "one line, once: {stderr}");

@@ -97,9 +97,8 @@ fn test_loop_finds_a_difference_the_checks_do_not_show() {
 
 #[test]
 fn test_other_budget_diverges_and_is_saved() {
-    let dir = std::env::temp_dir()
-        .join(format!("fuzz-kernel-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let tmp = crate::host::TempDir::new("fuzz-kernel-test").unwrap();
+    let dir = tmp.path().join("out");
     let mut real = SimKernel::new(p("4.1.9"));
     real.kernel.set_msg_budget(512);
     let o = Options { out: Some(dir.clone()), ..opts(9, 300) };
@@ -115,7 +114,6 @@ fn test_other_budget_diverges_and_is_saved() {
     )
     .unwrap();
     assert_eq!(back.execs, s.execs);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

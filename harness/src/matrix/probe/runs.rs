@@ -346,17 +346,14 @@ mod test {
     #[test]
     fn test_a_wrong_release_is_caught() {
         let dir = crate::vm::default_fixtures().join("matrix/probe/4.1.9");
-        let tmp = std::env::temp_dir()
-            .join(format!("probe-wrong-{}", std::process::id()));
-        std::fs::create_dir_all(&tmp).unwrap();
+        let tmp = host::TempDir::new("probe-wrong").unwrap();
         let text = std::fs::read_to_string(dir.join("root.json")).unwrap();
         std::fs::write(
-            tmp.join("root.json"),
+            tmp.path().join("root.json"),
             text.replace("\"release\": \"4.1.9\"", "\"release\": \"4.1.8\""),
         )
         .unwrap();
-        let runs = simulate(&tmp, Build::default(), None).unwrap();
-        std::fs::remove_dir_all(&tmp).unwrap();
+        let runs = simulate(tmp.path(), Build::default(), None).unwrap();
         assert!(
             !runs[0].2.is_empty(),
             "a 4.1.8 simulator answered 4.1.9's requests alike"
