@@ -355,8 +355,23 @@ fn test_conformance_replay_over_the_daemon_with_real_identities() {
     )
     .unwrap();
     let serve = Serve::start(&["--kernel-version", "4.1.9"]);
-    let probe =
-        crate::util::fixtures().join("conformance-4.1.9/conformance.py");
+    // uid 65534 must read the shim and the probe wherever the checkout
+    // is (a 0700 folder would hide them): 0644 copies in our own folder.
+    let staged = temp_path("conformance-staged");
+    std::fs::create_dir(&staged).unwrap();
+    let stage = |from: &Path, name: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let to = staged.join(name);
+        std::fs::copy(from, &to).unwrap();
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        to
+    };
+    let shim = stage(&shim, "libjool_sim_preload.so");
+    let probe = stage(
+        &crate::util::fixtures().join("conformance-4.1.9/conformance.py"),
+        "conformance.py",
+    );
     // Debian's interpreter: a per-user one (pyenv under /root) is not
     // executable by uid 65534.
     let python = ["/usr/bin/python3", "python3"]
@@ -378,6 +393,8 @@ fn test_conformance_replay_over_the_daemon_with_real_identities() {
             .collect();
         runs.into_iter().map(|h| h.join().unwrap()).collect()
     });
+    // Ours (made above).
+    let _ = std::fs::remove_dir_all(&staged);
     for (who, got) in results {
         let failures = compare_conformance(&root_json, &got, who != "root");
         assert!(

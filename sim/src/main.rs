@@ -4,7 +4,7 @@
 use std::{
     ffi::OsString,
     os::unix::fs::MetadataExt,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Command, ExitCode},
     time::Duration,
 };
@@ -228,24 +228,40 @@ fn preload_path() -> Result<PathBuf> {
 
 fn exec(a: ExecArgs) -> Result<ExitCode> {
     let preload = preload_path()?;
+    let (program, args) = a.cmd.split_first().context("no command")?;
     let k = build_kernel(&a.kernel)?;
     // The open files limit is left as it is: the command inherits it.
     let limits = Limits::default();
     let dir = PrivateDir::new("jool-sim")
         .context("Failed to make a folder for the socket")?;
     let socket = dir.path().join("sock");
-    let running = daemon::spawn_with(&socket, Shared::new(k), limits)
-        .with_context(|| {
-            format!("Failed to listen on {}", socket.display())
-        })?;
-    let (program, args) = a.cmd.split_first().context("no command")?;
+    // The command may drop privileges (setpriv) and the build may sit
+    // under a folder only its owner reaches: a 0644 copy beside the
+    // socket loads for anyone the folder (0711) lets through. A shim that
+    // did not load would leave the client on the real kernel.
+    let shim = dir.path().join("libjool_sim_preload.so");
+    let served = copy_shim(&preload, &shim).and_then(|()| {
+        daemon::spawn_with(&socket, Shared::new(k), limits).with_context(
+            || format!("Failed to listen on {}", socket.display()),
+        )
+    });
+    let running = match served {
+        Ok(r) => r,
+        Err(e) => {
+            // Ours (copied above), if it got there.
+            let _ = std::fs::remove_file(&shim);
+            return Err(e);
+        }
+    };
     let mut cmd = Command::new(program);
     cmd.args(args)
         .env("JOOL_SIM_SOCKET", &socket)
         .env("JOOL_SIM_KERNEL_VERSION", &a.kernel.kernel_version)
-        .env("LD_PRELOAD", &preload);
+        .env("LD_PRELOAD", &shim);
     let status = supervise::run(&mut cmd);
     let stopped = running.stop();
+    // Ours (copied above); the folder goes once it is empty.
+    let _ = std::fs::remove_file(&shim);
     drop(dir);
     let status = match status {
         Ok(s) => s,
@@ -257,6 +273,18 @@ fn exec(a: ExecArgs) -> Result<ExitCode> {
     };
     stopped.context("The daemon failed")?;
     Ok(ExitCode::from(supervise::shell_status(status)))
+}
+
+/// `preload` copied to `to`, readable by everyone (0644).
+fn copy_shim(preload: &Path, to: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::copy(preload, to)
+        .and_then(|_| {
+            std::fs::set_permissions(to, PermissionsExt::from_mode(0o644))
+        })
+        .with_context(|| {
+            format!("Failed to copy {} to {}", preload.display(), to.display())
+        })
 }
 
 fn netns_of(a: &CountersArgs) -> Result<Option<u64>> {

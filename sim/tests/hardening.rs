@@ -257,6 +257,30 @@ fn test_exec_socket_folder_is_fresh_and_ours() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "0 711\n", "{out:?}");
 }
 
+/// A command that drops to uid 65534 still loads the shim, wherever the
+/// build is (a checkout under a 0700 folder would hide the original): it
+/// is a 0644 copy beside the socket, gone afterwards with its folder.
+#[test]
+fn test_exec_shim_loads_for_a_command_that_drops_privileges() {
+    require_root!();
+    let out = exec_output(&[
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "sh",
+        "-c",
+        "test -r \"$LD_PRELOAD\" && echo \"$LD_PRELOAD\" \"$(dirname $JOOL_SIM_SOCKET)\" $(stat -c %a \"$LD_PRELOAD\")",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let [shim, folder, mode] = words[..] else { panic!("{text:?}") };
+    assert_eq!(Path::new(shim).parent(), Some(Path::new(folder)), "{text}");
+    assert_eq!(mode, "644");
+    assert!(!Path::new(folder).exists(), "{folder} is left behind");
+}
+
 #[test]
 fn test_exec_forwards_sigterm_and_cleans_up() {
     require_root!();
