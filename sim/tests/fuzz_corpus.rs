@@ -142,7 +142,7 @@ fn r_differential_globals_numbering() {
 }
 
 /// Simulator bug: INSTANCE_FOREACH is not paginated, its reply exceeds the
-/// message budget (sim/src/kernel/jool.rs `instance_foreach`).
+/// message budget (sim/src/kernel/jool/instance.rs `instance_foreach`).
 #[test]
 fn r_sim_session_instance_display_over_budget() {
     strict(|| {
@@ -154,7 +154,7 @@ fn r_sim_session_instance_display_over_budget() {
 }
 
 /// Simulator bug: GLOBAL_FOREACH is not paginated, its reply exceeds a
-/// small budget (sim/src/kernel/jool.rs `global_foreach`).
+/// small budget (sim/src/kernel/jool/mod.rs `global_foreach`).
 #[test]
 fn r_sim_request_global_display_over_budget() {
     strict(|| {

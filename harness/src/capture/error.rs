@@ -11,7 +11,7 @@ pub enum Error {
     /// The guest could not be prepared or booted.
     Vm(crate::vm::Error),
     /// The kernel backend could not be set up.
-    Backend(String),
+    Backend(crate::suite::backend::Error),
     /// The guest brought no capture back.
     NoCapture {
         /// What went wrong.
@@ -72,6 +72,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Suite(e) => Some(e),
+            Self::Backend(e) => Some(e),
             Self::Vm(e) => Some(e),
             Self::Io { source, .. } => Some(source),
             _ => None,

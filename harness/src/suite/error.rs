@@ -26,7 +26,9 @@ pub enum Error {
     /// A suite file is malformed.
     Spec(SpecError),
     /// The backend could not be set up.
-    Backend(String),
+    Backend(super::backend::Error),
+    /// A thread running a guest panicked.
+    Panicked(&'static str),
     /// A guest could not be prepared or booted.
     Vm(crate::vm::Error),
     /// A guest booted but brought back no results.
@@ -51,6 +53,7 @@ impl fmt::Display for Error {
             }
             Self::Spec(e) => write!(f, "{e}"),
             Self::Backend(e) => write!(f, "{e}"),
+            Self::Panicked(what) => write!(f, "{what} panicked"),
             Self::Vm(e) => write!(f, "{e}"),
             Self::Guest { why, console } => write!(
                 f,
@@ -66,6 +69,7 @@ impl std::error::Error for Error {
         match self {
             Self::ReadDir { source, .. } => Some(source),
             Self::Spec(e) => Some(e),
+            Self::Backend(e) => Some(e),
             Self::Vm(e) => Some(e),
             _ => None,
         }

@@ -19,7 +19,7 @@ use std::{
 use jool_sim::kernel::Xlator;
 
 use super::{
-    backend::{Backend, ClientKind, Output},
+    backend::{Backend, ClientKind, Error, Output, Result},
     recipes::{Topology, Traffic},
     spec::{Case, Delta, Modules, Step, StepKind, User},
 };
@@ -74,7 +74,7 @@ pub fn run_wrapped(
     user: User,
     argv: &[String],
     timeout: Duration,
-) -> Result<Output, String> {
+) -> Result<Output> {
     let named = !matches!(netns, "init" | "new");
     let mut full = wrap(if named { "init" } else { netns }, user);
     full.extend(argv.iter().cloned());
@@ -83,44 +83,46 @@ pub fn run_wrapped(
     } else {
         host::run(&full, timeout)
     };
-    o.map_err(|e| e.to_string())
+    o.map_err(|e| Error::host("the client", e))
 }
 
-fn sh_ok(script: &str) -> Result<(), String> {
-    host::sh(script, COMMAND_TIMEOUT).map(drop).map_err(|e| e.to_string())
+/// Runs a setup script of `what`; its failure is the error.
+fn sh_ok(what: &str, script: &str) -> Result<()> {
+    host::sh(script, COMMAND_TIMEOUT)
+        .map(drop)
+        .map_err(|e| Error::host(what, e))
 }
 
 impl KernelBackend {
     /// The real kernel; `jool_stats` is the jool-stats binary to use for
     /// `--client jool-stats`.
-    pub fn new(
-        release: Option<&str>,
-        jool_stats: &Path,
-    ) -> Result<Self, String> {
+    pub fn new(release: Option<&str>, jool_stats: &Path) -> Result<Self> {
         if !is_root() {
-            return Err(
+            return Err(Error::Unavailable(
                 "--backend kernel needs root (namespaces, modprobe, setpriv)"
                     .into(),
-            );
-        }
-        sh_ok("modprobe jool_siit && modprobe jool").map_err(|e| {
-            format!(
-                "--backend kernel needs Jool's modules on this machine: {e}"
-            )
-        })?;
-        let installed = installed_release()
-            .ok_or("cannot read the loaded Jool's version")?;
-        if let Some(r) = release.filter(|r| !host::module_is(r)) {
-            return Err(format!(
-                "--release {r} asked, but this kernel runs Jool {installed}"
             ));
+        }
+        sh_ok("load Jool's modules", "modprobe jool_siit && modprobe jool")
+            .map_err(|e| {
+                Error::Unavailable(format!(
+                    "--backend kernel needs Jool's modules on this machine: {e}"
+                ))
+            })?;
+        let installed = installed_release().ok_or_else(|| {
+            Error::Unavailable("cannot read the loaded Jool's version".into())
+        })?;
+        if let Some(r) = release.filter(|r| !host::module_is(r)) {
+            return Err(Error::Unavailable(format!(
+                "--release {r} asked, but this kernel runs Jool {installed}"
+            )));
         }
         // A folder of `jool`/`jool_siit` symlinks to jool-stats, readable by
         // uid 65534, so that argv[0] picks the translator as with the real
         // client, through setpriv/unshare/ip netns exec.
-        let jool_stats = jool_stats
-            .canonicalize()
-            .map_err(|e| format!("{}: {e}", jool_stats.display()))?;
+        let jool_stats = jool_stats.canonicalize().map_err(|e| {
+            Error::io(format!("find {}", jool_stats.display()), e)
+        })?;
         let shim_dir = argv0_dir(&jool_stats)?;
         Ok(Self {
             release: release.map_or(installed, str::to_owned),
@@ -137,22 +139,23 @@ impl KernelBackend {
     /// Records every netlink message of the case's namespaces with nlmon:
     /// one pcap per case and namespace, `DIR/SUITE__CASE__NETNS.pcap`.
     /// Commands in a `new` namespace are not captured.
-    pub fn capture_into(&mut self, dir: &Path) -> Result<(), String> {
-        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-        sh_ok("modprobe nlmon")?;
+    pub fn capture_into(&mut self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+        sh_ok("load nlmon", "modprobe nlmon")?;
         self.capture = Some(dir.to_owned());
         Ok(())
     }
 
     /// Starts tcpdump on an nlmon device of `netns` (capture mode only).
-    fn sniff(&mut self, netns: &str) -> Result<(), String> {
+    fn sniff(&mut self, netns: &str) -> Result<()> {
         let Some(dir) = &self.capture else { return Ok(()) };
         let ip = if netns == "init" {
             "ip".to_owned()
         } else {
             format!("ip -n '{netns}'")
         };
-        sh_ok(&format!("{ip} link show nlmon0 > /dev/null 2>&1 || {ip} link add nlmon0 type nlmon; {ip} link set nlmon0 up"))?;
+        sh_ok("add nlmon0", &format!("{ip} link show nlmon0 > /dev/null 2>&1 || {ip} link add nlmon0 type nlmon; {ip} link set nlmon0 up"))?;
         let pcap = dir.join(format!("{}__{netns}.pcap", self.case_tag));
         let mut cmd = wrap(netns, User::Root);
         cmd.extend(
@@ -177,7 +180,7 @@ impl KernelBackend {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("cannot run tcpdump: {e}"))?;
+            .map_err(|e| Error::io("run tcpdump", e))?;
         self.sniffers.push(child);
         // tcpdump writes the pcap header once it listens.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -214,15 +217,15 @@ impl KernelBackend {
         }
     }
 
-    fn set_modules(&self, m: Modules) -> Result<(), String> {
+    fn set_modules(&self, m: Modules) -> Result<()> {
         let (siit, nat64) = m.loaded();
         // Only fork modprobe when the state has to change.
         for (on, module) in [(siit, "jool_siit"), (nat64, "jool")] {
             let loaded = Path::new("/sys/module").join(module).exists();
             if on && !loaded {
-                sh_ok(&format!("modprobe {module}"))?;
+                sh_ok("load a module", &format!("modprobe {module}"))?;
             } else if !on && loaded {
-                sh_ok(&format!("modprobe -r {module}"))?;
+                sh_ok("unload a module", &format!("modprobe -r {module}"))?;
             }
         }
         Ok(())
@@ -299,7 +302,7 @@ impl Backend for KernelBackend {
         suite: &str,
         case: &Case,
         client: ClientKind,
-    ) -> Result<(), String> {
+    ) -> Result<()> {
         self.client = client;
         self.case_tag = format!("{suite}__{}", case.name);
         self.set_modules(case.modules)?;
@@ -326,9 +329,13 @@ impl Backend for KernelBackend {
                 &["ip".into(), "netns".into(), "add".into(), n.clone()],
                 COMMAND_TIMEOUT,
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Error::host(format!("ip netns add {n}"), e))?;
             if o.status != 0 {
-                return Err(format!("ip netns add {n}: {}", o.stderr.trim()));
+                return Err(Error::Failed {
+                    what: format!("ip netns add {n}"),
+                    status: o.status,
+                    stderr: o.stderr,
+                });
             }
             self.created_netns.push(n.clone());
             self.sniff(n)?;
@@ -336,7 +343,7 @@ impl Backend for KernelBackend {
         Ok(())
     }
 
-    fn run(&mut self, step: &Step, argv: &[String]) -> Result<Output, String> {
+    fn run(&mut self, step: &Step, argv: &[String]) -> Result<Output> {
         let mut full = vec![self.program(&argv[0])];
         if self.client == ClientKind::JoolStats
             && self.release != crate::cli::DEFAULT_CLIENT
@@ -348,12 +355,11 @@ impl Backend for KernelBackend {
         run_wrapped(step.netns(), step.user, &full, COMMAND_TIMEOUT)
     }
 
-    fn topology(&mut self, t: &Topology) -> Result<(), String> {
+    fn topology(&mut self, t: &Topology) -> Result<()> {
         self.created_netns
             .extend(t.namespaces.iter().map(|n| (*n).to_owned()));
         // One shell for the whole setup (each exec costs under TCG).
-        sh_ok(&t.setup.join(" && "))
-            .map_err(|e| format!("topology {}: {e}", t.name))?;
+        sh_ok(&format!("topology {}", t.name), &t.setup.join(" && "))?;
         self.sniff(t.netns)
     }
 
@@ -361,17 +367,19 @@ impl Backend for KernelBackend {
         &mut self,
         t: &Traffic,
         _deltas: &[(String, Delta)],
-    ) -> Result<(), String> {
+    ) -> Result<()> {
         // Unanswered pings are part of some recipes: only a timeout fails.
         let argv = ["sh".into(), "-c".into(), t.script.into()];
-        host::run(&argv, COMMAND_TIMEOUT).map(drop).map_err(|e| e.to_string())
+        host::run(&argv, COMMAND_TIMEOUT)
+            .map(drop)
+            .map_err(|e| Error::host(format!("traffic {}", t.name), e))
     }
 
     fn counters(
         &mut self,
         netns: &str,
         xlator: Xlator,
-    ) -> Result<BTreeMap<String, u64>, String> {
+    ) -> Result<BTreeMap<String, u64>> {
         let argv0 = if xlator == Xlator::Siit { "jool_siit" } else { "jool" };
         let mut cmd = vec![self.program(argv0)];
         if self.client == ClientKind::JoolStats
@@ -385,10 +393,11 @@ impl Backend for KernelBackend {
         );
         let o = run_wrapped(netns, User::Root, &cmd, COMMAND_TIMEOUT)?;
         if o.status != 0 {
-            return Err(format!(
-                "reading counters failed (exit {}): {}",
-                o.status, o.stderr
-            ));
+            return Err(Error::Failed {
+                what: "reading counters".into(),
+                status: o.status,
+                stderr: o.stderr,
+            });
         }
         Ok(o.stdout
             .lines()
@@ -441,11 +450,11 @@ impl Drop for KernelBackend {
 
 /// A fresh folder (see [`host::shared_temp_dir`]) of `jool` and
 /// `jool_siit` symlinks to `jool_stats`.
-fn argv0_dir(jool_stats: &Path) -> Result<PathBuf, String> {
+fn argv0_dir(jool_stats: &Path) -> Result<PathBuf> {
     use std::os::unix::fs::symlink;
     host::shared_temp_dir("jool-harness-bin", |dir| {
         symlink(jool_stats, dir.join("jool"))?;
         symlink(jool_stats, dir.join("jool_siit"))
     })
-    .map_err(|e| e.to_string())
+    .map_err(|e| Error::io("stage jool and jool_siit", e))
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use jool_sim::kernel::Xlator;
 
 use super::{
-    backend::{Backend, ClientKind},
+    backend::{self, Backend, ClientKind},
     expect::{self, Snapshots},
     recipes,
     report::{CaseResult, Outcome, Report, StepResult},
@@ -181,29 +181,31 @@ fn run_step(
         seconds: 0.0,
     };
     match step.kind() {
-        StepKind::Run(line) => match spec::split_words(line)
-            .and_then(|argv| backend.run(step, &argv))
-        {
-            Ok(out) => {
-                let release = backend.release().to_owned();
-                r.failures =
-                    expect::check(suite, step, &out, snapshots, &release);
-                r.status = Some(out.status);
-                r.pid = out.pid;
-                r.stdout = out.stdout;
-                r.stderr = out.stderr;
+        StepKind::Run(line) => {
+            match spec::split_words(line).map_err(|e| e.to_string()).and_then(
+                |argv| backend.run(step, &argv).map_err(|e| e.to_string()),
+            ) {
+                Ok(out) => {
+                    let release = backend.release().to_owned();
+                    r.failures =
+                        expect::check(suite, step, &out, snapshots, &release);
+                    r.status = Some(out.status);
+                    r.pid = out.pid;
+                    r.stdout = out.stdout;
+                    r.stderr = out.stderr;
+                }
+                Err(e) => r.failures.push(e),
             }
-            Err(e) => r.failures.push(e),
-        },
+        }
         StepKind::Topology(name) => {
             let t = recipes::topology(name).expect("validated by Suite::load");
             if let Err(e) = backend.topology(t) {
-                r.failures.push(e);
+                r.failures.push(e.to_string());
             }
         }
         StepKind::Traffic(name) => {
             if let Err(e) = traffic(step, name, backend, &mut r) {
-                r.failures.push(e);
+                r.failures.push(e.to_string());
             }
         }
     }
@@ -218,7 +220,7 @@ fn traffic(
     name: &str,
     backend: &mut dyn Backend,
     r: &mut StepResult,
-) -> Result<(), String> {
+) -> backend::Result<()> {
     let t = recipes::traffic(name).expect("validated by Suite::load");
     let topo =
         recipes::topology(t.topology).expect("validated by recipes' test");

@@ -29,7 +29,7 @@ use jool_sim::{
 };
 
 use super::{
-    backend::{Backend, ClientKind, Output},
+    backend::{Backend, ClientKind, Error, Output, Result},
     inproc,
     kernel::wrap,
     recipes::{Topology, Traffic},
@@ -79,7 +79,7 @@ fn built(name: &str) -> Option<PathBuf> {
 /// 0644 copy of the shim, which uid 65534 must load wherever the build
 /// lives (a checkout under a 0700 folder would hide the original).
 /// Returns the folder and the copy.
-fn private_shim(preload: &Path) -> Result<(PathBuf, PathBuf), String> {
+fn private_shim(preload: &Path) -> Result<(PathBuf, PathBuf)> {
     use std::os::unix::fs::PermissionsExt;
     let name = "libjool_sim_preload.so";
     let dir = host::shared_temp_dir("jool-harness-sim", |dir| {
@@ -89,7 +89,7 @@ fn private_shim(preload: &Path) -> Result<(PathBuf, PathBuf), String> {
             PermissionsExt::from_mode(0o644),
         )
     })
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| Error::io("stage the shim", e))?;
     let shim = dir.join(name);
     Ok((dir, shim))
 }
@@ -103,12 +103,12 @@ pub fn preload_library() -> Option<PathBuf> {
 
 impl SimBackend {
     /// A simulator running `release`.
-    pub fn new(release: &str) -> Result<Self, String> {
+    pub fn new(release: &str) -> Result<Self> {
         let profile = Profile::get(release).ok_or_else(|| {
-            format!(
+            Error::Unavailable(format!(
                 "unknown release '{release}'; known: {}",
                 Profile::names().join(" ")
-            )
+            ))
         })?;
         Ok(Self {
             profile,
@@ -123,10 +123,10 @@ impl SimBackend {
     }
 
     /// Starts the daemon thread for the real client.
-    fn serve(&mut self) -> Result<&Served, String> {
+    fn serve(&mut self) -> Result<&Served> {
         if self.served.is_none() {
             let preload = preload_library().ok_or_else(|| {
-                "needs jool-sim exec: libjool_sim_preload.so is not built (cargo build -p jool-sim-preload)".to_owned()
+                Error::Unavailable("needs jool-sim exec: libjool_sim_preload.so is not built (cargo build -p jool-sim-preload)".to_owned())
             })?;
             let (dir, shim) = private_shim(&preload)?;
             let socket = dir.join("sock");
@@ -136,16 +136,18 @@ impl SimBackend {
                     Err(e) => {
                         // Made by mkdtemp (`private_shim`): ours to remove.
                         let _ = std::fs::remove_dir_all(&dir);
-                        return Err(format!(
+                        return Err(Error::Unavailable(format!(
                             "cannot serve the sim on {}: {e}",
                             socket.display()
-                        ));
+                        )));
                     }
                 };
             self.served =
                 Some(Served { socket, preload: shim, _running: running });
         }
-        self.served.as_ref().ok_or_else(|| "unreachable".to_owned())
+        self.served.as_ref().ok_or_else(|| {
+            Error::Unavailable("the daemon did not start".into())
+        })
     }
 
     /// The real namespace standing for suite namespace `name` (prefixed
@@ -178,21 +180,21 @@ impl SimBackend {
         *self.netns.entry(name.to_owned()).or_insert(fresh)
     }
 
-    fn stat_id(&self, name: &str) -> Result<u16, String> {
+    fn stat_id(&self, name: &str) -> Result<u16> {
         self.profile
             .stats
             .iter()
             .find(|s| s.name == name)
             .map(|s| s.id)
             .ok_or_else(|| {
-                format!(
+                Error::Case(format!(
                     "{name} is not a counter of Jool {}",
                     self.profile.release
-                )
+                ))
             })
     }
 
-    fn add_netns(&mut self, name: &str) -> Result<(), String> {
+    fn add_netns(&mut self, name: &str) -> Result<()> {
         let name = &Self::real_ns(name);
         if self.client == ClientKind::Real
             && !self.created_netns.iter().any(|n| n == name)
@@ -202,20 +204,20 @@ impl SimBackend {
                 &[],
                 Duration::from_secs(30),
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Error::host(format!("ip netns add {name}"), e))?;
             if o.status != 0 {
-                return Err(format!("ip netns add {name}: {}", o.stderr));
+                return Err(Error::Failed {
+                    what: format!("ip netns add {name}"),
+                    status: o.status,
+                    stderr: o.stderr,
+                });
             }
             self.created_netns.push(name.to_owned());
         }
         Ok(())
     }
 
-    fn run_child(
-        &mut self,
-        step: &Step,
-        argv: &[String],
-    ) -> Result<Output, String> {
+    fn run_child(&mut self, step: &Step, argv: &[String]) -> Result<Output> {
         let release = self.profile.release.clone();
         let served = self.serve()?;
         let env = [
@@ -229,7 +231,7 @@ impl SimBackend {
         let mut full = wrap(&Self::real_ns(step.netns()), step.user);
         full.extend(argv.iter().cloned());
         host::run_env(&full, &env, Duration::from_secs(30))
-            .map_err(|e| e.to_string())
+            .map_err(|e| Error::host("the client", e))
     }
 }
 
@@ -281,14 +283,14 @@ impl Backend for SimBackend {
         _suite: &str,
         case: &Case,
         client: ClientKind,
-    ) -> Result<(), String> {
+    ) -> Result<()> {
         self.client = client;
         self.netns.clear();
         let (siit, nat64) = case.modules.loaded();
         let mut setup = Setup::new(self.profile, INIT_NETNS);
         setup.instances = Vec::new();
         setup.modules = Modules { siit, nat64 };
-        let mut k = setup.build().map_err(|e| e.to_string())?;
+        let mut k = setup.build().map_err(Error::Setup)?;
         if let Some(b) = case.sim_msg_budget {
             k.set_msg_budget(b);
         }
@@ -306,7 +308,7 @@ impl Backend for SimBackend {
         Ok(())
     }
 
-    fn run(&mut self, step: &Step, argv: &[String]) -> Result<Output, String> {
+    fn run(&mut self, step: &Step, argv: &[String]) -> Result<Output> {
         if self.client == ClientKind::Real {
             return self.run_child(step, argv);
         }
@@ -335,29 +337,30 @@ impl Backend for SimBackend {
         })
     }
 
-    fn topology(&mut self, t: &Topology) -> Result<(), String> {
+    fn topology(&mut self, t: &Topology) -> Result<()> {
         self.add_netns(t.netns)?;
         let ns = self.netns_id(t.netns);
         let mut k = self.shared.kernel();
         InstanceSpec::netfilter("default", t.xlator)
             .add_to(&mut k, ns, &[])
-            .map_err(|e| format!("topology {}: {e}", t.name))
+            .map_err(|e| Error::Case(format!("topology {}: {e}", t.name)))
     }
 
     fn traffic(
         &mut self,
         t: &Traffic,
         deltas: &[(String, Delta)],
-    ) -> Result<(), String> {
-        let topo = super::recipes::topology(t.topology)
-            .ok_or("recipe without topology")?;
+    ) -> Result<()> {
+        let topo = super::recipes::topology(t.topology).ok_or_else(|| {
+            Error::Case(format!("traffic {}: its topology is unknown", t.name))
+        })?;
         let ns = self.netns_id(topo.netns);
         for (name, d) in deltas {
             let id = self.stat_id(name)?;
             self.shared
                 .kernel()
                 .add_counter(ns, topo.xlator, "default", id, d.minimum())
-                .map_err(|e| format!("traffic {}: {e} (needs `topology = \"{}\"` earlier in the case)", t.name, topo.name))?;
+                .map_err(|e| Error::Case(format!("traffic {}: {e} (needs `topology = \"{}\"` earlier in the case)", t.name, topo.name)))?;
         }
         Ok(())
     }
@@ -366,11 +369,14 @@ impl Backend for SimBackend {
         &mut self,
         netns: &str,
         xlator: Xlator,
-    ) -> Result<BTreeMap<String, u64>, String> {
+    ) -> Result<BTreeMap<String, u64>> {
         let ns = self.netns_id(netns);
         let k = self.shared.kernel();
         let inst = k.instance(ns, xlator, "default").ok_or_else(|| {
-            format!("no {} instance 'default' in netns {netns}", xlator.name())
+            Error::Case(format!(
+                "no {} instance 'default' in netns {netns}",
+                xlator.name()
+            ))
         })?;
         Ok(self
             .profile

@@ -203,9 +203,7 @@ pub(super) fn run(
         handles
             .into_iter()
             .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(Error::Backend("a guest thread panicked".into()))
-                })
+                h.join().unwrap_or(Err(Error::Panicked("a guest thread")))
             })
             .collect()
     });

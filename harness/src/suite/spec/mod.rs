@@ -369,10 +369,31 @@ impl Suite {
     }
 }
 
+/// A quote a command line opens and does not close.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnterminatedQuote {
+    /// `'` or `"`.
+    pub quote: char,
+    /// The command line.
+    pub line: String,
+}
+
+impl fmt::Display for UnterminatedQuote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unterminated {} in: {}", self.quote, self.line)
+    }
+}
+
+impl std::error::Error for UnterminatedQuote {}
+
 /// Splits a command line into words: whitespace separates, single and
 /// double quotes group (no escapes inside single quotes, `\` escapes the
 /// next character elsewhere). No expansions.
-pub fn split_words(line: &str) -> Result<Vec<String>, String> {
+///
+/// # Errors
+/// [`UnterminatedQuote`] for a quote left open.
+pub fn split_words(line: &str) -> Result<Vec<String>, UnterminatedQuote> {
+    let open = |quote| UnterminatedQuote { quote, line: line.to_owned() };
     let mut words = Vec::new();
     let mut cur: Option<String> = None;
     let mut chars = line.chars();
@@ -384,7 +405,7 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
                 match chars.next() {
                     Some('\'') => break,
                     Some(c) => w.push(c),
-                    None => return Err(format!("unterminated ' in: {line}")),
+                    None => return Err(open('\'')),
                 }
             },
             '"' => loop {
@@ -393,7 +414,7 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
                     Some('"') => break,
                     Some('\\') => w.extend(chars.next()),
                     Some(c) => w.push(c),
-                    None => return Err(format!("unterminated \" in: {line}")),
+                    None => return Err(open('"')),
                 }
             },
             '\\' => cur.get_or_insert_with(String::new).extend(chars.next()),

@@ -53,7 +53,7 @@ fn validate_step(s: &Step) -> Result<(), String> {
         return Err("needs exactly one of run, topology, traffic".into());
     }
     if let Some(r) = &s.run {
-        let words = split_words(r)?;
+        let words = split_words(r).map_err(|e| e.to_string())?;
         if !matches!(
             words.first().map(String::as_str),
             Some("jool" | "jool_siit")
