@@ -66,7 +66,7 @@ fn test_every_fixture_is_emulated_and_snapshotted() {
 
 #[test]
 fn test_matrix_prediction_and_simulation_agree_for_every_pair() {
-    let m = matrix::build().unwrap_or_else(|e| panic!("{}", e.join("\n")));
+    let m = matrix::build().unwrap_or_else(|e| panic!("{e:#?}"));
     let n = Profile::all().len();
     assert_eq!((m.cells.len(), m.cells[0].len()), (n, n));
     for (i, p) in m.releases.iter().enumerate() {
@@ -76,7 +76,7 @@ fn test_matrix_prediction_and_simulation_agree_for_every_pair() {
 
 #[test]
 fn test_matrix_doc_is_current() {
-    let m = matrix::build().unwrap_or_else(|e| panic!("{}", e.join("\n")));
+    let m = matrix::build().unwrap_or_else(|e| panic!("{e:#?}"));
     let path = root().join("docs/version-matrix.md");
     let have = fs::read_to_string(&path).unwrap_or_default();
     assert!(
@@ -125,7 +125,7 @@ fn readme_cases() -> Vec<Case> {
 
 #[test]
 fn test_matrix_matches_the_fixtures_readme() {
-    let m = matrix::build().unwrap_or_else(|e| panic!("{}", e.join("\n")));
+    let m = matrix::build().unwrap_or_else(|e| panic!("{e:#?}"));
     let cases = readme_cases();
     assert!(cases.len() >= 20, "the README's mislabel list was not found");
     let mut listed = BTreeSet::new();

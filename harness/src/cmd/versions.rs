@@ -189,8 +189,7 @@ pub fn run_to<W: Write>(
             list::write(Profile::all(), format.into(), out)?
         }
         VersionsCmd::Diff { a, b, format } => {
-            let d = diff::diff(compat::release(&a)?, compat::release(&b)?)
-                .map_err(anyhow::Error::msg)?;
+            let d = diff::diff(compat::release(&a)?, compat::release(&b)?)?;
             diff::write(&d, format.into(), out)?;
         }
         VersionsCmd::Matrix { format, check } => {
@@ -256,7 +255,11 @@ fn matrix_cmd<W: Write>(
     let m = matrix::build().map_err(|errors| {
         anyhow::anyhow!(
             "prediction and simulation disagree:\n{}",
-            errors.join("\n")
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
         )
     })?;
     let Some(path) = check else {

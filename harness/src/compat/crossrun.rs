@@ -9,8 +9,10 @@
 //! would. The printed rows are read back: the name is the label, the
 //! value tells which kernel counter it was.
 
+use std::fmt;
+
 use jool_sim::{
-    kernel::{Caller, Framework, Kernel, Xlator, INIT_NETNS},
+    kernel::{Caller, Framework, Kernel, StateError, Xlator, INIT_NETNS},
     versions::Profile,
 };
 
@@ -23,6 +25,110 @@ use crate::{
 
 /// Counter `id` of the simulated instance holds `VALUE_BASE + id`.
 pub const VALUE_BASE: u64 = 0x5EED_0000_0000;
+
+/// Why an in-process run could not be read: the simulation itself
+/// misbehaved (a bug in the simulator, the client or the formatter).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ObserveError {
+    /// The simulated kernel could not be set up.
+    Kernel(StateError),
+    /// The client failed after some counters.
+    Midway {
+        /// Counters read before it failed.
+        after: usize,
+        /// Its error.
+        error: String,
+    },
+    /// The formatter failed otherwise than on an unknown counter.
+    Render(RenderError),
+    /// The output is not what `--all --csv --no-headers` prints.
+    Output(String),
+}
+
+impl fmt::Display for ObserveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Kernel(e) => write!(f, "the simulated kernel: {e}"),
+            Self::Midway { after, error } => {
+                write!(f, "the client failed after {after} counters: {error}")
+            }
+            Self::Render(e) => write!(f, "{e}"),
+            Self::Output(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for ObserveError {}
+
+/// A client x kernel pair whose in-process run disagrees with the
+/// prediction from the tables (or could not run): a bug in the
+/// simulator, the client or the prediction.
+#[derive(Debug)]
+pub struct Disagreement {
+    /// The client's release.
+    pub client: String,
+    /// The kernel's release.
+    pub kernel: String,
+    /// What went wrong (boxed: a `Result` of it stays small).
+    pub what: Box<Mismatch>,
+}
+
+/// What [`Disagreement`] found.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Mismatch {
+    /// The run could not be read.
+    Observe(ObserveError),
+    /// The run shows something else than the tables predict.
+    Differs {
+        /// What the tables predict.
+        predicted: Run,
+        /// What the run shows.
+        observed: Observed,
+    },
+}
+
+impl Disagreement {
+    /// Runs the pair in-process and compares with `predicted`.
+    ///
+    /// # Errors
+    /// The [`Disagreement`], if any.
+    pub fn check(
+        client: &'static Profile,
+        kernel: &'static Profile,
+        predicted: &Run,
+    ) -> Result<Observed, Self> {
+        let what = match observe(client, kernel) {
+            Ok(o) if o.run == *predicted => return Ok(o),
+            Ok(observed) => {
+                Mismatch::Differs { predicted: predicted.clone(), observed }
+            }
+            Err(e) => Mismatch::Observe(e),
+        };
+        Err(Self {
+            client: client.release.clone(),
+            kernel: kernel.release.clone(),
+            what: Box::new(what),
+        })
+    }
+}
+
+impl fmt::Display for Disagreement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (c, k) = (&self.client, &self.kernel);
+        match &*self.what {
+            Mismatch::Observe(e) => write!(f, "client {c} x kernel {k}: {e}"),
+            Mismatch::Differs { predicted, observed } => write!(
+                f,
+                "client {c} x kernel {k}: the tables predict {predicted:?}, the in-process run shows {:?} (error: {:?})",
+                observed.run, observed.error
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Disagreement {}
 
 /// What really happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,22 +143,20 @@ pub struct Observed {
     pub stderr: String,
 }
 
-fn kernel_for(kernel: &'static Profile) -> Result<Kernel, String> {
+fn kernel_for(kernel: &'static Profile) -> Result<Kernel, StateError> {
     let mut k = Kernel::new(kernel);
     let (ns, x) = (INIT_NETNS, Xlator::Siit);
-    k.add_instance(ns, x, "default", Framework::Netfilter)
-        .map_err(|e| e.to_string())?;
+    k.add_instance(ns, x, "default", Framework::Netfilter)?;
     k.set_pool6(
         ns,
         x,
         "default",
         Some(([0x64, 0, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 96)),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let values: Vec<(u16, u64)> = (kernel.first_id()..=kernel.max_id)
         .map(|id| (id, VALUE_BASE + u64::from(id)))
         .collect();
-    k.set_counters(ns, x, "default", &values).map_err(|e| e.to_string())?;
+    k.set_counters(ns, x, "default", &values)?;
     Ok(k)
 }
 
@@ -62,9 +166,9 @@ fn kernel_for(kernel: &'static Profile) -> Result<Kernel, String> {
 pub fn observe(
     client: &'static Profile,
     kernel: &'static Profile,
-) -> Result<Observed, String> {
-    let transport =
-        InProcess::new(kernel_for(kernel)?, Caller::root(INIT_NETNS));
+) -> Result<Observed, ObserveError> {
+    let k = kernel_for(kernel).map_err(ObserveError::Kernel)?;
+    let transport = InProcess::new(k, Caller::root(INIT_NETNS));
     observe_with(transport, client, true)
 }
 
@@ -78,7 +182,7 @@ pub fn observe_with<T: Transport>(
     transport: T,
     client: &'static Profile,
     check_values: bool,
-) -> Result<Observed, String> {
+) -> Result<Observed, ObserveError> {
     let mut c = Client::new(transport, client, Xlator::Siit);
     let mut counters = Vec::new();
     let version = match c.stats_foreach(None, |id, v| {
@@ -95,10 +199,10 @@ pub fn observe_with<T: Transport>(
             });
         }
         Err(e) => {
-            return Err(format!(
-                "the client failed after {} counters: {e}",
-                counters.len()
-            ))
+            return Err(ObserveError::Midway {
+                after: counters.len(),
+                error: e.to_string(),
+            })
         }
     };
     let flags = DisplayFlags {
@@ -118,16 +222,20 @@ pub fn observe_with<T: Transport>(
         Err(RenderError::UnknownCounter(u)) => {
             (Some(u.id), Some(u.to_string()))
         }
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(ObserveError::Render(e)),
     };
-    let out = String::from_utf8(out).map_err(|e| e.to_string())?;
+    let utf8 = |b: Vec<u8>| {
+        String::from_utf8(b).map_err(|e| ObserveError::Output(e.to_string()))
+    };
+    let out = utf8(out)?;
     // `--all --csv`: one row per counter, in order, until a failure.
     let labels = out
         .lines()
         .zip(&counters)
         .map(|(line, &(id, value))| parse_row(line, id, value, check_values))
-        .collect::<Result<Vec<_>, _>>()?;
-    let stderr = String::from_utf8(err).map_err(|e| e.to_string())?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ObserveError::Output)?;
+    let stderr = utf8(err)?;
     Ok(Observed {
         run: Run::Shown(Shown { labels, failed_at }),
         error,
@@ -185,6 +293,20 @@ mod test {
             "{}",
             o.stderr
         );
+    }
+
+    /// A wrong prediction is a disagreement that names the pair and
+    /// both runs; the right one is not.
+    #[test]
+    fn test_disagreement_names_the_pair() {
+        let (c, k) = (g("4.1.9"), g("4.1.8"));
+        assert!(Disagreement::check(c, k, &Run::Rejected).is_ok());
+        let wrong = Run::Shown(Shown { labels: vec![], failed_at: None });
+        let e = Disagreement::check(c, k, &wrong).unwrap_err();
+        assert!(matches!(*e.what, Mismatch::Differs { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(text.starts_with("client 4.1.9 x kernel 4.1.8: "), "{text}");
+        assert!(text.contains("Rejected"), "{text}");
     }
 
     #[test]

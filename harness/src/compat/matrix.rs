@@ -11,7 +11,7 @@ use std::io;
 
 use jool_sim::versions::Profile;
 
-use super::{crossrun, predict, predict::Verdict};
+use super::{crossrun::Disagreement, predict, predict::Verdict};
 
 /// Output formats of the matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,22 +41,13 @@ impl Matrix {
     }
 }
 
-/// One pair whose in-process run disagrees with the prediction.
+/// One pair, predicted and checked in-process.
 fn check(
     client: &'static Profile,
     kernel: &'static Profile,
-) -> Result<Verdict, String> {
+) -> Result<Verdict, Disagreement> {
     let predicted = predict::predict(client, kernel);
-    let pair =
-        format!("client {} x kernel {}", client.release, kernel.release);
-    let observed = crossrun::observe(client, kernel)
-        .map_err(|e| format!("{pair}: {e}"))?;
-    if observed.run != predicted {
-        return Err(format!(
-            "{pair}: the tables predict {predicted:?}, the in-process run shows {:?} (error: {:?})",
-            observed.run, observed.error
-        ));
-    }
+    Disagreement::check(client, kernel, &predicted)?;
     Ok(Verdict::from_run(client, kernel, &predicted))
 }
 
@@ -64,7 +55,7 @@ fn check(
 /// `Err` lists every pair where prediction and simulation disagree.
 pub fn build_over(
     releases: &[&'static Profile],
-) -> Result<Matrix, Vec<String>> {
+) -> Result<Matrix, Vec<Disagreement>> {
     let mut cells = Vec::new();
     let mut errors = Vec::new();
     for &client in releases {
@@ -87,7 +78,7 @@ pub fn build_over(
 }
 
 /// [`build_over`] every release.
-pub fn build() -> Result<Matrix, Vec<String>> {
+pub fn build() -> Result<Matrix, Vec<Disagreement>> {
     let all: Vec<&'static Profile> = Profile::all().iter().collect();
     build_over(&all)
 }

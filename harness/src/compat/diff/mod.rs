@@ -15,7 +15,7 @@ use jool_sim::versions::{Profile, Stat};
 use serde::Serialize;
 
 use super::{
-    crossrun,
+    crossrun::Disagreement,
     predict::{self, compat_name, Verdict},
     protocol::{self, FactDiff},
 };
@@ -189,18 +189,12 @@ fn meanings(a: &Profile, b: &Profile) -> Vec<Meaning> {
 fn crossing(
     client: &'static Profile,
     kernel: &'static Profile,
-) -> Result<Crossing, String> {
+) -> Result<Crossing, Disagreement> {
     let reason = match predict::acceptance(client, kernel) {
         Ok(why) | Err(why) => why,
     };
     let predicted = predict::predict(client, kernel);
-    let observed = crossrun::observe(client, kernel)?;
-    if observed.run != predicted {
-        return Err(format!(
-            "client {} against kernel {}: the tables predict {predicted:?}, the simulation shows {:?}",
-            client.release, kernel.release, observed.run
-        ));
-    }
+    let observed = Disagreement::check(client, kernel, &predicted)?;
     let check = protocol::facts(client)
         .into_iter()
         .find(|f| f.aspect == "client reply check");
@@ -217,7 +211,10 @@ fn crossing(
 
 /// Compares releases `a` and `b`. `Err` if a crossing's in-process run
 /// disagrees with the tables (a bug in the simulator or the prediction).
-pub fn diff(a: &'static Profile, b: &'static Profile) -> Result<Diff, String> {
+pub fn diff(
+    a: &'static Profile,
+    b: &'static Profile,
+) -> Result<Diff, Disagreement> {
     let (mut removed, mut added) = (only_in(a, b), only_in(b, a));
     let renamed = renames(&mut removed, &mut added);
     let kept = kept(a, b);
