@@ -12,7 +12,9 @@
 use std::fmt;
 
 use jool_sim::{
-    kernel::{Caller, Framework, Kernel, StateError, Xlator, INIT_NETNS},
+    counters::Counters,
+    kernel::{Caller, Kernel, Xlator, INIT_NETNS},
+    setup::{InstanceSpec, Setup, SetupError},
     versions::Profile,
 };
 
@@ -32,7 +34,7 @@ pub const VALUE_BASE: u64 = 0x5EED_0000_0000;
 #[non_exhaustive]
 pub enum ObserveError {
     /// The simulated kernel could not be set up.
-    Kernel(StateError),
+    Kernel(SetupError),
     /// The client failed after some counters.
     Midway {
         /// Counters read before it failed.
@@ -143,21 +145,18 @@ pub struct Observed {
     pub stderr: String,
 }
 
-fn kernel_for(kernel: &'static Profile) -> Result<Kernel, StateError> {
-    let mut k = Kernel::new(kernel);
-    let (ns, x) = (INIT_NETNS, Xlator::Siit);
-    k.add_instance(ns, x, "default", Framework::Netfilter)?;
-    k.set_pool6(
-        ns,
-        x,
-        "default",
-        Some(([0x64, 0, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 96)),
-    )?;
-    let values: Vec<(u16, u64)> = (kernel.first_id()..=kernel.max_id)
-        .map(|id| (id, VALUE_BASE + u64::from(id)))
+/// The kernel of every crossing ([`setup`](jool_sim::setup)): one SIIT
+/// instance `default` whose counter `id` holds `VALUE_BASE + id`.
+fn kernel_for(kernel: &'static Profile) -> Result<Kernel, SetupError> {
+    let mut s = Setup::new(kernel, INIT_NETNS);
+    s.instances = vec![InstanceSpec::netfilter("default", Xlator::Siit)];
+    let rows = kernel
+        .stats
+        .iter()
+        .map(|st| (st.name.clone(), VALUE_BASE + u64::from(st.id)))
         .collect();
-    k.set_counters(ns, x, "default", &values)?;
-    Ok(k)
+    s.counters = Some(Counters::from_rows(rows));
+    s.build()
 }
 
 /// Runs the `client` release's `stats display --all` against a simulated
