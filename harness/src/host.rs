@@ -371,6 +371,39 @@ pub fn sh(script: &str, timeout: Duration) -> Result<Output, Error> {
 mod test {
     use super::*;
 
+    /// Fresh, private, gone on drop unless kept; `shared_temp_dir` is
+    /// 0755 and removes itself when `fill` fails.
+    #[test]
+    fn test_temp_dirs() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| {
+            std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+        };
+        let (a, b) =
+            (TempDir::new("jh-t").unwrap(), TempDir::new("jh-t").unwrap());
+        assert_ne!(a.path(), b.path());
+        assert_eq!(mode(a.path()), 0o700);
+        let gone = a.path().to_owned();
+        std::fs::write(gone.join("f"), "x").unwrap();
+        drop(a);
+        assert!(!gone.exists());
+        let kept = b.keep();
+        assert!(kept.is_dir());
+        std::fs::remove_dir(&kept).unwrap();
+        let shared = shared_temp_dir("jh-t", |_| Ok(())).unwrap();
+        assert_eq!(mode(&shared), 0o755);
+        std::fs::remove_dir(&shared).unwrap();
+        let mut failed = None;
+        let e = shared_temp_dir("jh-t", |d| {
+            failed = Some(d.to_owned());
+            Err(std::io::Error::other("no"))
+        })
+        .unwrap_err();
+        let failed = failed.unwrap();
+        assert!(e.to_string().contains(&failed.display().to_string()), "{e}");
+        assert!(!failed.exists());
+    }
+
     #[test]
     fn test_version_is() {
         assert!(version_is("4.2.0-rc3", "4.1.255.5"));
