@@ -172,6 +172,22 @@ build_debian() {
   packages=$(in_overlay "$base/root" "$w/upper" "$w/wd" "$w/merged" "" \
     dpkg-query -W jool-dkms jool-tools libnl-genl-3-200 2> /dev/null || true)
   say "cell: apt-get install: rc $rc, module $([ $module_rc = 0 ] && echo built || echo FAILED) ($module_seconds s)"
+  keep_dkms_source "$w"
+}
+
+# keep_dkms_source W: the package's DKMS tree (/usr/src/jool-X, the code
+# its module was built from) as W/dkms-src.tar, beside the cell and not in
+# its overlay (guests do not need it): scripts/fuzz-kernel-build compiles
+# the instrumented modules from it, from Debian's package alone.
+keep_dkms_source() {
+  local w=$1 d
+  for d in "$w"/upper/usr/src/jool*; do
+    [ -d "$d/src/mod/common" ] || continue
+    tar -C "$w/upper/usr/src" -cf "$w/dkms-src.tar" "$(basename "$d")" \
+      || die "cannot keep the DKMS tree $d"
+    say "cell: kept the DKMS tree /usr/src/$(basename "$d") as dkms-src.tar"
+    return 0
+  done
 }
 
 apt_in_cell() {
