@@ -17,10 +17,7 @@
 //! compared exactly.
 
 use std::{
-    collections::BTreeMap,
-    ffi::OsStr,
-    os::unix::ffi::OsStrExt,
-    path::{Path, PathBuf},
+    collections::BTreeMap, ffi::OsStr, os::unix::ffi::OsStrExt, path::Path,
     time::Duration,
 };
 
@@ -49,7 +46,7 @@ fn load(release: &str, place: Place) -> CaptureFile {
 }
 
 /// A fresh folder holding the capture's `-f` files.
-fn work_dir(c: &CaptureFile) -> PathBuf {
+fn work_dir(c: &CaptureFile) -> crate::util::TempPath {
     let dir = crate::util::temp_path(&format!(
         "cli-{}-{}",
         c.release,

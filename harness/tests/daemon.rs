@@ -73,6 +73,9 @@ pub(crate) fn jool_sim_bin() -> PathBuf {
 pub(crate) struct Serve {
     child: Child,
     pub(crate) socket: PathBuf,
+    // Its folder, removed after the child is killed (fields drop after
+    // `Drop::drop`).
+    _dir: crate::util::TempPath,
 }
 
 impl Serve {
@@ -99,7 +102,7 @@ impl Serve {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Self { child, socket }
+        Self { child, socket, _dir: dir }
     }
 }
 
@@ -393,8 +396,6 @@ fn test_conformance_replay_over_the_daemon_with_real_identities() {
             .collect();
         runs.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    // Ours (made above).
-    let _ = std::fs::remove_dir_all(&staged);
     for (who, got) in results {
         let failures = compare_conformance(&root_json, &got, who != "root");
         assert!(

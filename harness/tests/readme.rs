@@ -136,7 +136,7 @@ fn script(b: &Block, results: &Path) -> String {
 }
 
 /// A folder with `fixtures/` and `target/release/` as the README expects.
-fn stage() -> (PathBuf, PathBuf) {
+fn stage() -> (crate::util::TempPath, PathBuf) {
     let root = temp_path("readme");
     let release = root.join("target/release");
     std::fs::create_dir_all(&release).unwrap();

@@ -3,10 +3,6 @@
 use std::{
     path::{Path, PathBuf},
     process::Command,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        OnceLock,
-    },
 };
 
 /// The repository's fixtures folder.
@@ -14,26 +10,56 @@ pub(crate) fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
 
-/// A fresh path, unique to this call, in this test process's own folder
-/// (made by mkdtemp, so no other user can have prepared it; 0755, as some
-/// tests run programs as uid 65534 on what is in it).
-pub(crate) fn temp_path(name: &str) -> PathBuf {
-    static BASE: OnceLock<PathBuf> = OnceLock::new();
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let base = BASE.get_or_init(|| {
-        use std::os::unix::fs::PermissionsExt;
-        let template = std::env::temp_dir().join("jool-harness-test-XXXXXX");
-        let dir = nix::unistd::mkdtemp(&template).expect("mkdtemp");
-        std::fs::set_permissions(&dir, PermissionsExt::from_mode(0o755))
-            .expect("chmod 0755");
-        dir
-    });
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    base.join(format!("{n}-{name}"))
+/// A fresh path `NAME` in a folder of its own (made by mkdtemp, so no
+/// other user can have prepared it; 0755, as some tests run programs as
+/// uid 65534 on what is in it). The folder, with whatever was put there,
+/// goes when this is dropped.
+pub(crate) struct TempPath {
+    path: PathBuf,
+    dir: PathBuf,
 }
 
-/// Writes `text` to a new temporary file and returns its path.
-pub(crate) fn temp_file(name: &str, text: &str) -> PathBuf {
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        // Made by mkdtemp in `temp_path`: ours to remove.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl std::ops::Deref for TempPath {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for TempPath {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TempPath {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.path.as_os_str()
+    }
+}
+
+/// A fresh [`TempPath`] named `name` (not created: a file or a folder may
+/// be made there).
+pub(crate) fn temp_path(name: &str) -> TempPath {
+    use std::os::unix::fs::PermissionsExt;
+    let template = std::env::temp_dir().join("jool-harness-test-XXXXXX");
+    let dir = nix::unistd::mkdtemp(&template).expect("mkdtemp");
+    std::fs::set_permissions(&dir, PermissionsExt::from_mode(0o755))
+        .expect("chmod 0755");
+    TempPath { path: dir.join(name), dir }
+}
+
+/// Writes `text` to a new temporary file; it goes when the result is
+/// dropped.
+pub(crate) fn temp_file(name: &str, text: &str) -> TempPath {
     let p = temp_path(name);
     std::fs::write(&p, text).unwrap();
     p

@@ -312,7 +312,7 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// A git checkout of the synthetic `main` tree on branch `main`, with a
 /// fixed author and date so its commit id is always the same.
-fn main_checkout() -> Option<PathBuf> {
+fn main_checkout() -> Option<crate::util::TempPath> {
     let dir = temp_path("synthetic-main");
     copy_tree(&synthetic().join("main"), &dir);
     let steps: [&[&str]; 4] = [
