@@ -21,7 +21,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use jool_sim::wire::hex;
+use jool_sim::wire::{hex, nlmsg};
 
 use crate::{
     suite::{
@@ -68,9 +68,9 @@ impl Capture {
 /// per-socket number in the upper 10 bits).
 pub(crate) const PID_BITS: u32 = 0x3f_ffff;
 
-/// `nlmsg_pid` of a message.
+/// `nlmsg_pid` of a message (0 if it is not one).
 pub(crate) fn port_of(m: &[u8]) -> u32 {
-    m.get(12..16).map_or(0, |p| u32::from_ne_bytes([p[0], p[1], p[2], p[3]]))
+    nlmsg::Packet::new_checked(m).map_or(0, |p| p.pid())
 }
 
 /// Runs the suites' commands with the real client in a guest of
