@@ -613,6 +613,41 @@ fn check_seeds() -> Vec<(String, Vec<u8>)> {
         req(8, "alt", &[]),
     );
 
+    // 4.2.0-rc3: FILE_HANDLE (cmd 30 under the MAP-T numbering) without
+    // ATOMIC_INIT answers ESRCH "Instance not found."; a translator type
+    // that is none of SIIT, NAT64 and MAP-T gets rc's MAP-T text.
+    let rc = Profile::get("4.2.0-rc3").unwrap();
+    let rc_setup = Setup::encode("4.2.0-rc3", true, true)[0];
+    let rc_fam = Kernel::new(rc).family_id().unwrap();
+    let file_handle =
+        rc.numbering.cmd(jool_sim::wire::family::Op::FileHandle).unwrap();
+    push(
+        "rc3-file-handle-without-atomic-init",
+        [rc_setup, root],
+        jool_request(
+            rc,
+            rc_fam,
+            7,
+            file_handle,
+            Xlator::Siit.xt(),
+            iname("default"),
+            &[],
+        ),
+    );
+    push(
+        "rc3-bad-xlator-type",
+        [rc_setup, root],
+        jool_request(
+            rc,
+            rc_fam,
+            7,
+            op::STATS_FOREACH,
+            0,
+            iname("default"),
+            &[],
+        ),
+    );
+
     // nlctrl: GETFAMILY's NLA_NUL_STRING length; GETPOLICY (dump only).
     let ctrl = |cmd, flags_: u16, attrs: &[u8]| {
         let mut m =
