@@ -21,7 +21,7 @@ pub(crate) struct TempPath {
 
 impl Drop for TempPath {
     fn drop(&mut self) {
-        // Made by mkdtemp in `temp_path`: ours to remove.
+        // Made by mkdtemp (`host::shared_temp_dir`) in `temp_path`: ours.
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -49,11 +49,9 @@ impl AsRef<std::ffi::OsStr> for TempPath {
 /// A fresh [`TempPath`] named `name` (not created: a file or a folder may
 /// be made there).
 pub(crate) fn temp_path(name: &str) -> TempPath {
-    use std::os::unix::fs::PermissionsExt;
-    let template = std::env::temp_dir().join("jool-harness-test-XXXXXX");
-    let dir = nix::unistd::mkdtemp(&template).expect("mkdtemp");
-    std::fs::set_permissions(&dir, PermissionsExt::from_mode(0o755))
-        .expect("chmod 0755");
+    let dir =
+        jool_harness::host::shared_temp_dir("jool-harness-test", |_| Ok(()))
+            .expect("a fresh folder");
     TempPath { path: dir.join(name), dir }
 }
 

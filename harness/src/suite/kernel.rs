@@ -86,6 +86,22 @@ pub fn run_wrapped(
     o.map_err(|e| Error::host("the client", e))
 }
 
+/// `ip netns add NAME`; a failure says what `ip` printed.
+pub(crate) fn add_netns(name: &str) -> Result<()> {
+    let what = || format!("ip netns add {name}");
+    let argv = ["ip", "netns", "add", name].map(str::to_owned);
+    let o = host::run(&argv, COMMAND_TIMEOUT)
+        .map_err(|e| Error::host(what(), e))?;
+    if o.status != 0 {
+        return Err(Error::Failed {
+            what: what(),
+            status: o.status,
+            stderr: o.stderr,
+        });
+    }
+    Ok(())
+}
+
 /// Runs a setup script of `what`; its failure is the error.
 fn sh_ok(what: &str, script: &str) -> Result<()> {
     host::sh(script, COMMAND_TIMEOUT)
@@ -325,18 +341,7 @@ impl Backend for KernelBackend {
             !["init", "new"].contains(&n.as_str())
                 && !topo_ns.contains(n.as_str())
         }) {
-            let o = host::run(
-                &["ip".into(), "netns".into(), "add".into(), n.clone()],
-                COMMAND_TIMEOUT,
-            )
-            .map_err(|e| Error::host(format!("ip netns add {n}"), e))?;
-            if o.status != 0 {
-                return Err(Error::Failed {
-                    what: format!("ip netns add {n}"),
-                    status: o.status,
-                    stderr: o.stderr,
-                });
-            }
+            add_netns(n)?;
             self.created_netns.push(n.clone());
             self.sniff(n)?;
         }

@@ -31,7 +31,7 @@ use jool_sim::{
 use super::{
     backend::{Backend, ClientKind, Error, Output, Result},
     inproc,
-    kernel::wrap,
+    kernel::{add_netns, wrap},
     recipes::{Topology, Traffic},
     spec::{Case, Delta, Step, StepKind, User},
 };
@@ -199,19 +199,7 @@ impl SimBackend {
         if self.client == ClientKind::Real
             && !self.created_netns.iter().any(|n| n == name)
         {
-            let o = host::run_env(
-                &["ip", "netns", "add", name].map(str::to_owned),
-                &[],
-                Duration::from_secs(30),
-            )
-            .map_err(|e| Error::host(format!("ip netns add {name}"), e))?;
-            if o.status != 0 {
-                return Err(Error::Failed {
-                    what: format!("ip netns add {name}"),
-                    status: o.status,
-                    stderr: o.stderr,
-                });
-            }
+            add_netns(name)?;
             self.created_netns.push(name.to_owned());
         }
         Ok(())
